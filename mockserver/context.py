@@ -1,0 +1,27 @@
+"""`MockContext`: the one object a running app keeps (settings, state, journal, Faker)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mockserver.determinism import SeededFaker
+from mockserver.journal import Journal
+from mockserver.settings import MockSettings
+from mockserver.state import MockState
+
+
+@dataclass
+class MockContext:
+    settings: MockSettings
+    state: MockState = field(init=False)
+    journal: Journal = field(init=False)
+    faker: SeededFaker = field(default_factory=SeededFaker)
+
+    def __post_init__(self) -> None:
+        self.state = MockState(seed=self.settings.seed, spec=self.settings.spec)
+        self.journal = Journal(limit=self.settings.journal_limit)
+
+    def reset(self) -> None:
+        """Back to the loaded spec, with an empty journal."""
+        self.state.reset()
+        self.journal.clear()

@@ -1,0 +1,67 @@
+"""Every random choice the mock makes comes from here: seeded, keyed, and the same on any machine.
+
+A choice is keyed by what it is about (a namespace and parts such as an experiment id and a counter),
+hashed with SHA-256 together with the seed. No global RNG, no clock, no `hash()` of strings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta
+
+from faker import Faker
+
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+ID_LENGTH = 21  # the length of the real service's ids after the prefix (e.g. pr_3usCu3dAkgrXTlufrvPs7)
+
+# Timestamps the mock reports start here and advance one second per state change: a logical clock.
+LOGICAL_EPOCH = datetime(2024, 8, 5, tzinfo=UTC)
+
+
+def digest(seed: int, *parts: object) -> bytes:
+    """SHA-256 of the seed and the parts, joined unambiguously."""
+    text = "\x1f".join([str(seed), *(str(p) for p in parts)])
+    return hashlib.sha256(text.encode("utf-8")).digest()
+
+
+def derive_int(seed: int, *parts: object) -> int:
+    """A 64-bit integer determined by the seed and the parts."""
+    return int.from_bytes(digest(seed, *parts)[:8], "big")
+
+
+def derive_random(seed: int, *parts: object) -> random.Random:
+    """A private `random.Random` for one keyed choice."""
+    return random.Random(derive_int(seed, *parts))
+
+
+def make_id(prefix: str, seed: int, *parts: object) -> str:
+    """An id like the real service's (`prefix_` + 21 base-62 characters), derived from seed and parts."""
+    number = int.from_bytes(digest(seed, prefix, *parts), "big")
+    chars = []
+    for _ in range(ID_LENGTH):
+        number, rem = divmod(number, 62)
+        chars.append(_BASE62[rem])
+    return f"{prefix}_{''.join(chars)}"
+
+
+def logical_time(tick: int) -> str:
+    """ISO 8601 timestamp for a tick of the logical clock."""
+    return (LOGICAL_EPOCH + timedelta(seconds=tick)).isoformat().replace("+00:00", "Z")
+
+
+def logical_unix(tick: int) -> int:
+    """Unix seconds for a tick of the logical clock (provider payloads use `created`)."""
+    return int((LOGICAL_EPOCH + timedelta(seconds=tick)).timestamp())
+
+
+class SeededFaker:
+    """One shared Faker, reseeded for each use: building a Faker costs ~1 ms, reseeding ~12 µs."""
+
+    def __init__(self) -> None:
+        self._faker = Faker("en_US")
+
+    def seeded(self, seed: int, *parts: object) -> Faker:
+        """The shared Faker, reseeded for one keyed use. Use it before any `await`."""
+        self._faker.seed_instance(derive_int(seed, *parts))
+        return self._faker

@@ -1,0 +1,100 @@
+"""Every error the mock answers with, in the upstream shape, and how pydantic errors are translated.
+
+422 bodies copy what the real service (FastAPI on pydantic v1) wrote:
+`{"detail": [{"loc": ["body", "messages"], "msg": "field required", "type": "value_error.missing"}]}`.
+Every other error is `{"detail": "<one sentence>"}`. See docs/errors.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.responses import Response
+
+
+class ApiError(Exception):
+    """An error answer: raise it anywhere in a route and the client gets `status` with `detail`."""
+
+    def __init__(self, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+def validation_failed(items: Sequence[Mapping[str, Any]]) -> ApiError:
+    return ApiError(422, [dict(item) for item in items])
+
+
+def error_item(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": type_}
+
+
+# pydantic v2 error type -> (pydantic v1 message, v1 type), as the real service wrote them.
+_V1_ERRORS: dict[str, tuple[str, str]] = {
+    "missing": ("field required", "value_error.missing"),
+    "extra_forbidden": ("extra fields not permitted", "value_error.extra"),
+    "int_type": ("value is not a valid integer", "type_error.integer"),
+    "int_parsing": ("value is not a valid integer", "type_error.integer"),
+    "int_from_float": ("value is not a valid integer", "type_error.integer"),
+    "float_type": ("value is not a valid float", "type_error.float"),
+    "float_parsing": ("value is not a valid float", "type_error.float"),
+    "finite_number": ("value is not a valid float", "type_error.float"),
+    "string_type": ("str type expected", "type_error.str"),
+    "bool_type": ("value could not be parsed to a boolean", "type_error.bool"),
+    "bool_parsing": ("value could not be parsed to a boolean", "type_error.bool"),
+    "list_type": ("value is not a valid list", "type_error.list"),
+    "dict_type": ("value is not a valid dict", "type_error.dict"),
+    "model_type": ("value is not a valid dict", "type_error.dict"),
+    "model_attributes_type": ("value is not a valid dict", "type_error.dict"),
+    "union_tag_invalid": ("value is not a valid enumeration member", "type_error.enum"),
+}
+
+
+def _v1_message(error: Mapping[str, Any]) -> tuple[str, str]:
+    kind = error["type"]
+    if kind in _V1_ERRORS:
+        return _V1_ERRORS[kind]
+    ctx = error.get("ctx") or {}
+    if kind == "literal_error":
+        return f"unexpected value; permitted: {ctx.get('expected', '')}", "value_error.const"
+    if kind == "greater_than_equal":
+        return f"ensure this value is greater than or equal to {ctx.get('ge')}", "value_error.number.not_ge"
+    if kind == "less_than_equal":
+        return f"ensure this value is less than or equal to {ctx.get('le')}", "value_error.number.not_le"
+    if kind == "greater_than":
+        return f"ensure this value is greater than {ctx.get('gt')}", "value_error.number.not_gt"
+    return str(error.get("msg", "invalid value")), f"value_error.{kind}"
+
+
+def _clean_loc(loc: Sequence[Any]) -> list[str | int]:
+    """Drop pydantic v2's union-member markers (`str`, `list[...]`, `function-after[...]`) from a loc."""
+    cleaned: list[str | int] = []
+    for part in loc:
+        if isinstance(part, str) and ("[" in part or part in {"str", "int", "float", "bool", "list", "dict"}):
+            continue
+        cleaned.append(part)
+    return cleaned
+
+
+def from_pydantic(error: ValidationError, prefix: Sequence[str | int] = ("body",)) -> ApiError:
+    """Translate a pydantic ValidationError into the upstream 422, deduplicating union noise."""
+    items: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for raw in error.errors(include_url=False):
+        msg, kind = _v1_message(raw)
+        item = error_item([*prefix, *_clean_loc(raw["loc"])], msg, kind)
+        key = json.dumps(item, sort_keys=True, default=str)
+        if key not in seen:
+            seen.add(key)
+            items.append(item)
+    return validation_failed(items)
+
+
+def error_response(error: ApiError) -> Response:
+    body = json.dumps({"detail": error.detail}, ensure_ascii=False, separators=(",", ":"))
+    return Response(body.encode("utf-8"), status_code=error.status, headers=error.headers,
+                    media_type="application/json")

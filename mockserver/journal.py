@@ -1,0 +1,160 @@
+"""The request journal: every request the mock receives, as it was sent, with what it answered.
+
+Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted, and
+`provider_api_keys` values are replaced before the body is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+REDACTED = "[redacted]"
+SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+_PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
+
+
+def redact_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for name_bytes, value_bytes in raw_headers:
+        name = name_bytes.decode("latin-1").lower()
+        value = REDACTED if name in SECRET_HEADERS else value_bytes.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def redact_body(body: Any) -> Any:
+    """The parsed body with every provider API key value replaced."""
+    if isinstance(body, dict) and isinstance(body.get("provider_api_keys"), dict):
+        body = dict(body)
+        body["provider_api_keys"] = {k: (REDACTED if v is not None else None)
+                                     for k, v in body["provider_api_keys"].items()}
+    return body
+
+
+def redact_text(text: str) -> str:
+    return _PROVIDER_KEYS_TEXT.sub(lambda m: m.group(1) + '{"[redacted]": "[redacted]"}', text)
+
+
+@dataclass
+class JournalEntry:
+    """One request. Routes add what they decided (experiment, samples); the middleware the rest."""
+
+    seq: int
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    raw_body: bytes = field(repr=False)
+    body_truncated: bool = False
+    status: int | None = None
+    content_type: str | None = None
+    error: Any = None
+    experiment_id: str | None = None
+    project_id: str | None = None
+    session_id: str | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+    response_chunks: list[bytes] = field(default_factory=list, repr=False)
+    completed: bool = False
+    _body: Any = field(default=None, repr=False)
+    _body_parsed: bool = field(default=False, repr=False)
+
+    @property
+    def body(self) -> Any:
+        """The request body as parsed JSON (provider keys redacted), or None if it was not JSON."""
+        if not self._body_parsed:
+            self._body_parsed = True
+            try:
+                self._body = redact_body(json.loads(self.raw_body)) if self.raw_body else None
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                self._body = None
+        return self._body
+
+    @property
+    def body_text(self) -> str:
+        """The body as text, provider keys redacted (useful when it was not valid JSON)."""
+        return redact_text(self.raw_body.decode("utf-8", errors="replace"))
+
+    @property
+    def is_stream(self) -> bool:
+        return (self.content_type or "").startswith("text/event-stream")
+
+    @property
+    def stream_events(self) -> list[str]:
+        """The `data` of every SSE event sent, in order (empty for a JSON response)."""
+        if not self.is_stream:
+            return []
+        text = b"".join(self.response_chunks).decode("utf-8", errors="replace")
+        return [block[len("data: "):] for block in text.split("\n\n") if block.startswith("data: ")]
+
+    @property
+    def response_body(self) -> Any:
+        """The JSON response body, parsed (None for streams and empty bodies)."""
+        if self.is_stream or not self.response_chunks:
+            return None
+        try:
+            return json.loads(b"".join(self.response_chunks))
+        except ValueError:
+            return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "body": self.body,
+            "body_text": None if self.body is not None else self.body_text,
+            "body_truncated": self.body_truncated,
+            "status": self.status,
+            "content_type": self.content_type,
+            "error": self.error,
+            "experiment_id": self.experiment_id,
+            "project_id": self.project_id,
+            "session_id": self.session_id,
+            "samples": self.samples,
+            "stream_events": self.stream_events,
+            "completed": self.completed,
+        }
+
+
+class Journal:
+    """A bounded list of entries (oldest dropped past `limit`; 0 keeps everything)."""
+
+    def __init__(self, limit: int = 0) -> None:
+        self._entries: deque[JournalEntry] = deque(maxlen=limit or None)
+        self._lock = threading.Lock()
+        self._next_seq = 0
+        self.dropped = 0
+
+    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
+        with self._lock:
+            entry = JournalEntry(
+                seq=self._next_seq,
+                method=scope["method"],
+                path=scope["path"],
+                query=scope.get("query_string", b"").decode("latin-1"),
+                headers=redact_headers(scope.get("headers", [])),
+                raw_body=raw_body,
+                body_truncated=truncated,
+            )
+            self._next_seq += 1
+            if self._entries.maxlen is not None and len(self._entries) == self._entries.maxlen:
+                self.dropped += 1
+            self._entries.append(entry)
+            return entry
+
+    def entries(self) -> list[JournalEntry]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._next_seq = 0
+            self.dropped = 0

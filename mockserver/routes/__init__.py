@@ -1,0 +1,1 @@
+"""HTTP routes, one module per resource; each handler is route → parse → pipeline → serialise."""

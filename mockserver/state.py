@@ -1,0 +1,276 @@
+"""What the mock remembers between requests: projects, configs, experiments, and its counters.
+
+All ids and timestamps come from the seed and counters (see `determinism`), so the same sequence of
+requests gives the same state on any machine. `reset()` returns to the loaded spec.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.configs import ModelConfigFields
+from contracts.experiments import PositiveLabel
+from mockserver.determinism import derive_random, make_id
+from mockserver.spec import ConfigSpec, MockSpec, provisioned_configs
+
+log = logging.getLogger("humanloop_mock")
+
+PROVISIONED_PROJECT_NAME = "provisioned"
+_CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
+
+
+class NotFound(LookupError):
+    """A project, experiment or config the request names does not exist."""
+
+
+@dataclass
+class Project:
+    id: str
+    name: str
+    tick: int
+    active_experiment_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A registered model config. Immutable: its id is derived from its content."""
+
+    id: str
+    project_id: str
+    fields: ModelConfigFields
+    fingerprint: str
+    tick: int
+
+
+@dataclass
+class ExperimentConfig:
+    config_id: str
+    weight: float
+    active: bool
+    tick: int
+    trials_count: int = 0
+
+
+@dataclass
+class Experiment:
+    id: str
+    project_id: str
+    name: str
+    positive_labels: list[PositiveLabel]
+    configs: dict[str, ExperimentConfig]
+    tick: int
+    updated_tick: int
+    provisioned: bool = False
+    draws: int = 0
+
+    def active_configs(self) -> list[ExperimentConfig]:
+        return [c for c in self.configs.values() if c.active]
+
+
+def config_fingerprint(fields: ModelConfigFields) -> str:
+    """Canonical JSON of a config's model fields: equal configs, equal fingerprints."""
+    data = fields.model_dump(mode="json", include=set(_CONFIG_FIELD_NAMES), by_alias=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass
+class MockState:
+    """The store behind every route. Mutate it only while holding `lock`."""
+
+    seed: int
+    spec: MockSpec
+    projects: dict[str, Project] = field(default_factory=dict)
+    configs: dict[str, ModelConfig] = field(default_factory=dict)
+    experiments: dict[str, Experiment] = field(default_factory=dict)
+    deleted_experiments: set[str] = field(default_factory=set)
+    counters: dict[str, int] = field(default_factory=dict)
+    tick: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    caches: dict[str, dict[Any, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    # --- lifecycle -------------------------------------------------------------------------------
+
+    def reset(self, spec: MockSpec | None = None) -> None:
+        """Forget everything and load `spec` (or the spec this state was built with)."""
+        with self.lock:
+            if spec is not None:
+                self.spec = spec
+            self.projects.clear()
+            self.configs.clear()
+            self.experiments.clear()
+            self.deleted_experiments.clear()
+            self.counters.clear()
+            self.caches.clear()
+            self.tick = 0
+            self.load(self.spec)
+
+    def load(self, spec: MockSpec) -> None:
+        """Add the projects, experiments and configs a spec declares."""
+        with self.lock:
+            for project_spec in spec.projects:
+                project = self.ensure_project(name=project_spec.name, project_id=project_spec.id)
+                for exp_spec in project_spec.experiments:
+                    experiment_id = exp_spec.id or make_id("exp", 0, project.id, exp_spec.name)
+                    self.add_experiment(
+                        project.id, exp_spec.name, exp_spec.positive_labels, experiment_id=experiment_id
+                    )
+                    for config_spec in exp_spec.configs:
+                        config = self.register_config(config_spec, project.id, config_id=config_spec.id)
+                        self.attach_config(experiment_id, config.id, config_spec.weight, config_spec.active)
+
+    # --- counters and ids ------------------------------------------------------------------------
+
+    def next_tick(self) -> int:
+        self.tick += 1
+        return self.tick
+
+    def count(self, namespace: str) -> int:
+        """The next value of a named counter (0, 1, 2, ...)."""
+        value = self.counters.get(namespace, 0)
+        self.counters[namespace] = value + 1
+        return value
+
+    def new_id(self, prefix: str) -> str:
+        """A fresh id, unique for this seed and call sequence."""
+        return make_id(prefix, self.seed, "seq", self.count(prefix))
+
+    def cache(self, name: str) -> dict[Any, Any]:
+        """A memo table that lives until the next reset (for pure, deterministic results)."""
+        return self.caches.setdefault(name, {})
+
+    # --- projects --------------------------------------------------------------------------------
+
+    def ensure_project(self, *, name: str | None = None, project_id: str | None = None) -> Project:
+        """The project with this id or name, created if it does not exist."""
+        with self.lock:
+            if project_id is not None and project_id in self.projects:
+                return self.projects[project_id]
+            if project_id is None and name is not None:
+                for project in self.projects.values():
+                    if project.name == name:
+                        return project
+            new_id = project_id or make_id("pr", 0, "project", name)
+            project = Project(id=new_id, name=name or new_id, tick=self.next_tick())
+            self.projects[new_id] = project
+            return project
+
+    def project(self, project_id: str) -> Project:
+        try:
+            return self.projects[project_id]
+        except KeyError:
+            raise NotFound(f"Project {project_id} not found.") from None
+
+    def project_by_name(self, name: str) -> Project | None:
+        return next((p for p in self.projects.values() if p.name == name), None)
+
+    # --- configs ---------------------------------------------------------------------------------
+
+    def register_config(
+        self, fields: ModelConfigFields, project_id: str, *, config_id: str | None = None
+    ) -> ModelConfig:
+        """Register a config; the same content in the same project gets the same id back."""
+        plain = ModelConfigFields.model_validate(fields.model_dump(include=set(_CONFIG_FIELD_NAMES)))
+        fingerprint = config_fingerprint(plain)
+        with self.lock:
+            new_id = config_id or make_id("config", 0, project_id, fingerprint)
+            existing = self.configs.get(new_id)
+            if existing is not None and existing.fingerprint == fingerprint:
+                return existing
+            config = ModelConfig(new_id, project_id, plain, fingerprint, self.next_tick())
+            self.configs[new_id] = config
+            return config
+
+    def config(self, config_id: str) -> ModelConfig:
+        try:
+            return self.configs[config_id]
+        except KeyError:
+            raise NotFound(f"Model config {config_id} not found.") from None
+
+    # --- experiments -----------------------------------------------------------------------------
+
+    def add_experiment(
+        self,
+        project_id: str,
+        name: str,
+        positive_labels: list[PositiveLabel],
+        *,
+        experiment_id: str | None = None,
+        provisioned: bool = False,
+    ) -> Experiment:
+        with self.lock:
+            new_id = experiment_id or self.new_id("exp")
+            tick = self.next_tick()
+            experiment = Experiment(
+                new_id, project_id, name, list(positive_labels), {}, tick, tick, provisioned=provisioned
+            )
+            self.experiments[new_id] = experiment
+            self.deleted_experiments.discard(new_id)
+            return experiment
+
+    def attach_config(self, experiment_id: str, config_id: str, weight: float = 1.0, active: bool = True) -> None:
+        with self.lock:
+            experiment = self.experiment(experiment_id)
+            self.config(config_id)
+            tick = self.next_tick()
+            experiment.configs[config_id] = ExperimentConfig(config_id, weight, active, tick)
+            experiment.updated_tick = tick
+
+    def experiment(self, experiment_id: str) -> Experiment:
+        try:
+            return self.experiments[experiment_id]
+        except KeyError:
+            raise NotFound(f"Experiment {experiment_id} not found.") from None
+
+    def experiment_for_use(self, experiment_id: str, *, strict: bool, project_hint: Project | None) -> Experiment:
+        """The experiment a request samples from; unknown ids are provisioned unless `strict`."""
+        with self.lock:
+            if experiment_id in self.experiments:
+                return self.experiments[experiment_id]
+            if strict or experiment_id in self.deleted_experiments:
+                raise NotFound(f"Experiment {experiment_id} not found.")
+            project = project_hint or self.ensure_project(name=PROVISIONED_PROJECT_NAME)
+            experiment = self.add_experiment(
+                project.id, experiment_id, [], experiment_id=experiment_id, provisioned=True
+            )
+            for index, spec in enumerate(provisioned_configs()):
+                config_id = make_id("config", 0, "provisioned", experiment_id, index)
+                config = self.register_config(spec, project.id, config_id=config_id)
+                self.attach_config(experiment_id, config.id)
+            log.warning(
+                "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
+                experiment_id,
+                ", ".join(experiment.configs),
+            )
+            return experiment
+
+    def delete_experiment(self, experiment_id: str) -> None:
+        with self.lock:
+            self.experiment(experiment_id)
+            del self.experiments[experiment_id]
+            self.deleted_experiments.add(experiment_id)
+            for project in self.projects.values():
+                if project.active_experiment_id == experiment_id:
+                    project.active_experiment_id = None
+
+    def draw_config(self, experiment: Experiment) -> ExperimentConfig | None:
+        """Draw one active config, by weight, from the experiment's own seeded sequence."""
+        with self.lock:
+            active = experiment.active_configs()
+            if not active:
+                return None
+            rng = derive_random(self.seed, "draw", experiment.id, experiment.draws)
+            experiment.draws += 1
+            point = rng.random() * sum(c.weight for c in active)
+            for candidate in active:
+                point -= candidate.weight
+                if point < 0:
+                    break
+            candidate.trials_count += 1
+            return candidate
