@@ -2,7 +2,7 @@
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 
 def _integral_float_to_int(value: Any) -> Any:
@@ -14,6 +14,11 @@ def _integral_float_to_int(value: Any) -> Any:
 
 # An integer as JSON Schema means it: 3 and 3.0 pass, "3" and true do not.
 JsonInt = Annotated[int, BeforeValidator(_integral_float_to_int)]
+
+
+def bounded_int(*, ge: int, le: int) -> Any:
+    """A JsonInt within [ge, le]. The bounds must precede the validator, or the schema gets raw keys."""
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_integral_float_to_int)]
 
 # Free-form JSON objects (inputs, metadata, provider payloads).
 JsonObject = dict[str, Any]

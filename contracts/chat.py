@@ -1,10 +1,10 @@
 """The chat-experiment request, its response, and the stream event (a response with one sample)."""
 
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import Field
 
-from contracts.base import ClosedWireModel, JsonInt, JsonObject, WireModel
+from contracts.base import ClosedWireModel, JsonInt, JsonObject, WireModel, bounded_int
 from contracts.messages import (
     ChatMessageWithToolCall,
     FunctionTool,
@@ -38,13 +38,13 @@ class ChatExperimentRequest(ClosedWireModel):
     session_reference_id: str | None = None
     parent_id: str | None = None
     parent_reference_id: str | None = None
-    inputs: JsonObject = Field(default_factory=dict)
+    inputs: JsonObject = Field(default={})
     source: str | None = None
     metadata: JsonObject | None = None
     save: bool = True
     source_datapoint_id: str | None = None
     provider_api_keys: ProviderApiKeys | None = None
-    num_samples: Annotated[JsonInt, Field(ge=1, le=MAX_SAMPLES)] = 1
+    num_samples: bounded_int(ge=1, le=MAX_SAMPLES) = 1  # type: ignore[valid-type]
     stream: bool = False
     user: str | None = None
     seed: JsonInt | None = Field(default=None, json_schema_extra={"deprecated": True})

@@ -1,9 +1,11 @@
 """Model configs: the register request, and the config responses the experiment endpoints return."""
 
+from __future__ import annotations
+
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, RootModel
+from pydantic import ConfigDict, Field, RootModel, model_validator
 
 from contracts.base import ClosedWireModel, JsonInt, JsonObject, WireModel
 from contracts.messages import ChatMessageWithToolCall, ResponseFormat
@@ -51,7 +53,7 @@ class ModelConfigFields(WireModel):
     stop: str | list[str] | None = None
     presence_penalty: float = 0
     frequency_penalty: float = 0
-    other: JsonObject = Field(default_factory=dict)
+    other: JsonObject = Field(default={})
     seed: JsonInt | None = None
     response_format: ResponseFormat | None = None
     prompt_template: str | None = None
@@ -61,11 +63,26 @@ class ModelConfigFields(WireModel):
 
 
 class ProjectModelConfigRequest(ModelConfigFields, ClosedWireModel):
-    """Body of `POST /v4/model-configs`: a config, where to register it, and optionally an experiment."""
+    """Body of `POST /v4/model-configs`: a config, where to register it, and optionally an experiment.
+
+    Upstream's prose requires a project by name or id; the schema says so too (`anyOf`), so that
+    generated clients and Schemathesis know it.
+    """
+
+    model_config = ConfigDict(json_schema_extra={"anyOf": [
+        {"required": ["project"], "properties": {"project": {"type": "string"}}},
+        {"required": ["project_id"], "properties": {"project_id": {"type": "string"}}},
+    ]})
 
     project: str | None = None
     project_id: str | None = None
     experiment: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_a_project(self) -> ProjectModelConfigRequest:
+        if self.project is None and self.project_id is None:
+            raise ValueError("either project or project_id must be given")
+        return self
 
 
 class ModelConfigRequest(ModelConfigFields, ClosedWireModel):
@@ -119,7 +136,7 @@ class ModelConfigResponse(ClosedWireModel):
     """A registered model config, as the API returns it."""
 
     id: str
-    other: JsonObject = Field(default_factory=dict)
+    other: JsonObject = Field(default={})
     type: Literal["model"]
     name: str | None = None
     description: str | None = None

@@ -23,21 +23,40 @@ log = logging.getLogger("humanloop_mock")
 API_PREFIX = "/v4"
 
 
-def _routes() -> list[Route]:
-    def route(path: str, handler: Any, method: str, *, secured: bool = True) -> Route:
-        return Route(API_PREFIX + path, api_endpoint(handler, secured=secured), methods=[method])
+# path -> {method: handler}; one Route per path, so a 405's `Allow` lists every method of the path.
+_HANDLERS: dict[str, dict[str, Any]] = {
+    "/chat-experiment": {"POST": chat.chat_experiment},
+    "/model-configs": {"POST": model_configs.register_model_config},
+    "/projects/{project_id}/experiments": {
+        "GET": experiments.list_experiments,
+        "POST": experiments.create_experiment,
+    },
+    "/experiments/{experiment_id}": {
+        "PATCH": experiments.update_experiment,
+        "DELETE": experiments.delete_experiment,
+    },
+    "/experiments/{experiment_id}/model-config": {"GET": experiments.sample_config},
+    "/healthz": {"GET": meta.healthz},
+    "/openapi.json": {"GET": meta.openapi},
+}
+_UNSECURED = {"/healthz", "/openapi.json"}
 
-    return [
-        route("/chat-experiment", chat.chat_experiment, "POST"),
-        route("/model-configs", model_configs.register_model_config, "POST"),
-        route("/projects/{project_id}/experiments", experiments.list_experiments, "GET"),
-        route("/projects/{project_id}/experiments", experiments.create_experiment, "POST"),
-        route("/experiments/{experiment_id}", experiments.update_experiment, "PATCH"),
-        route("/experiments/{experiment_id}", experiments.delete_experiment, "DELETE"),
-        route("/experiments/{experiment_id}/model-config", experiments.sample_config, "GET"),
-        route("/healthz", meta.healthz, "GET", secured=False),
-        route("/openapi.json", meta.openapi, "GET", secured=False),
-    ]
+
+def _dispatch(handlers: dict[str, Any]) -> Any:
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
+
+
+def _routes() -> list[Route]:
+    routes = []
+    for path, by_method in _HANDLERS.items():
+        secured = path not in _UNSECURED
+        wrapped = {m: api_endpoint(h, secured=secured) for m, h in by_method.items()}
+        routes.append(Route(API_PREFIX + path, _dispatch(wrapped), methods=list(wrapped)))
+    return routes
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -65,6 +65,8 @@ def _v1_message(error: Mapping[str, Any]) -> tuple[str, str]:
         return f"ensure this value is greater than or equal to {ctx.get('ge')}", "value_error.number.not_ge"
     if kind == "less_than_equal":
         return f"ensure this value is less than or equal to {ctx.get('le')}", "value_error.number.not_le"
+    if kind == "value_error":
+        return str(error.get("msg", "")).removeprefix("Value error, "), "value_error"
     if kind == "greater_than":
         return f"ensure this value is greater than {ctx.get('gt')}", "value_error.number.not_gt"
     return str(error.get("msg", "invalid value")), f"value_error.{kind}"

@@ -1,0 +1,117 @@
+"""The `humanloop-mock` command: `serve` the fake server, print the `openapi` document, `check` a config."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+import click
+import uvicorn
+
+from contracts.openapi import openapi_json
+from mockserver.app import create_app
+from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.server import LOOPBACK, base_url, bind_socket, uvicorn_config
+from mockserver.settings import DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_BODY_BYTES, DEFAULT_SEED, MockSettings
+from mockserver.spec import MockSpec, default_spec
+
+
+def banner(settings: MockSettings, url: str) -> str:
+    """What `serve` prints at start: where it is, what it knows, and how to call it."""
+    lines = [f"humanloop-mock serving Humanloop v4 at {url}  (seed {settings.seed}"
+             f"{', strict' if settings.strict else ''})", "", "Pass this base URL as the SDK's `host`.", ""]
+    first_experiment = None
+    for project in settings.spec.projects:
+        lines.append(f"project {project.name!r} ({project.id or 'id derived from name'})")
+        for experiment in project.experiments:
+            first_experiment = first_experiment or experiment.id
+            total = sum(c.weight for c in experiment.configs) or 1
+            lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}")
+            for config in experiment.configs:
+                share = 100 * config.weight / total
+                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, "
+                             f"weight {config.weight:g} ({share:.0f}%){'' if config.active else ', inactive'}")
+    experiment_id = first_experiment or "exp_anything"
+    body = json.dumps({"experiment_id": experiment_id, "messages": [{"role": "user", "content": "Hello"}]})
+    key = settings.api_keys[0] if settings.api_keys else "any-key"
+    lines += [
+        "",
+        "Try it:",
+        f"  curl -s {url}/chat-experiment -H 'X-API-KEY: {key}' -H 'Content-Type: application/json' \\",
+        f"    -d '{body}'",
+        "",
+        "  from humanloop import Humanloop",
+        f"  hl = Humanloop(api_key={key!r}, host={url!r})",
+        f"  reply = hl.chat_experiment(experiment_id={experiment_id!r}, messages=[{{'role': 'user', 'content': 'Hello'}}])",
+        "  print(reply.data[0].output)",
+        "",
+        "Unknown experiment ids are provisioned on first use" + (" (off: --strict)." if settings.strict else
+                                                               "; --strict answers 404 instead."),
+    ]
+    return "\n".join(lines)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """A deterministic stand-in for Humanloop's v4 Chat Experiment API."""
+
+
+@main.command()
+@click.option("--host", default=LOOPBACK, show_default=True, help="Interface to bind (loopback by default).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Decides every id, draw and text.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML, YAML or JSON spec file.")
+@click.option("--api-key", "api_keys", multiple=True, help="Accept only this X-API-KEY (repeatable).")
+@click.option("--strict", is_flag=True, help="Unknown experiment/project ids get 404, like the real service.")
+@click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1))
+@click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
+              help="Requests kept in the journal (0 = all).")
+@click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
+@click.option("--log-level", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
+          max_body_bytes: int, journal_limit: int, stream_done_event: bool, log_level: str) -> None:
+    """Run the fake server (Ctrl-C stops it)."""
+    spec = _load_or_exit(config_path) if config_path else default_spec()
+    settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
+                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec)
+    logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        sock = bind_socket(host, port)
+    except OSError as error:
+        raise click.ClickException(f"cannot bind {host}:{port}: {error.strerror}") from None
+    click.echo(banner(settings, base_url(host, sock.getsockname()[1])))
+    sys.stdout.flush()
+    server = uvicorn.Server(uvicorn_config(create_app(settings), log_level=log_level, access_log=True))
+    server.run(sockets=[sock])
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), help="Write to a file.")
+def openapi(output: str | None) -> None:
+    """Print the OpenAPI 3.1 document of the contract."""
+    if output:
+        with open(output, "w", encoding="utf-8") as handle:
+            handle.write(openapi_json() + "\n")
+    else:
+        click.echo(openapi_json())
+
+
+@main.command("check-config")
+@click.argument("path", type=click.Path(dir_okay=False))
+def check_config(path: str) -> None:
+    """Validate a config file and list what it declares."""
+    spec = _load_or_exit(path)
+    click.echo(banner(MockSettings(spec=spec), "http://127.0.0.1:8000/v4").split("\n\nTry it:")[0])
+
+
+def _load_or_exit(path: str) -> MockSpec:
+    try:
+        return load_spec(path)
+    except ConfigFileError as error:
+        raise click.ClickException(str(error)) from None
+
+
+if __name__ == "__main__":
+    main()

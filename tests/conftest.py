@@ -1,0 +1,42 @@
+"""Shared fixtures: an app per test (in-process) and a helper to build chat requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver import MockSettings, create_app
+from mockserver.server import BackgroundServer
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+KEY = {"X-API-KEY": "test-key"}
+
+
+def chat_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "experiment_id": "exp_demo",
+        "messages": [{"role": "user", "content": "What is the capital of France?"}],
+    }
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def settings() -> MockSettings:
+    return MockSettings(seed=7)
+
+
+@pytest.fixture
+def client(settings: MockSettings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def live_server(settings: MockSettings) -> Iterator[BackgroundServer]:
+    with BackgroundServer(create_app(settings)) as server:
+        yield server
