@@ -43,7 +43,8 @@ def banner(settings: MockSettings, url: str) -> str:
         "",
         "  from humanloop import Humanloop",
         f"  hl = Humanloop(api_key={key!r}, host={url!r})",
-        f"  reply = hl.chat_experiment(experiment_id={experiment_id!r}, messages=[{{'role': 'user', 'content': 'Hello'}}])",
+        f"  reply = hl.chat_experiment(experiment_id={experiment_id!r},",
+        "                              messages=[{'role': 'user', 'content': 'Hello'}])",
         "  print(reply.data[0].output)",
         "",
         "Unknown experiment ids are provisioned on first use" + (" (off: --strict)." if settings.strict else

@@ -15,7 +15,7 @@ from typing import Any
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from mockserver.determinism import derive_random, make_id
-from mockserver.spec import ConfigSpec, MockSpec, provisioned_configs
+from mockserver.spec import MockSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
 

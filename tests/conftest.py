@@ -40,3 +40,14 @@ def client(settings: MockSettings) -> Iterator[TestClient]:
 def live_server(settings: MockSettings) -> Iterator[BackgroundServer]:
     with BackgroundServer(create_app(settings)) as server:
         yield server
+
+
+def spec_with_configs(*configs: dict[str, Any], experiment_id: str = "exp_test") -> Any:
+    """A MockSpec with one project and one experiment holding the given configs."""
+    from mockserver.spec import MockSpec
+
+    return MockSpec.model_validate({
+        "projects": [{"id": "pr_test", "name": "test", "experiments": [
+            {"id": experiment_id, "name": "test", "configs": list(configs)}
+        ]}]
+    })

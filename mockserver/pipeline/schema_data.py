@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import random
+import uuid
 from typing import Any
 
 from faker import Faker
@@ -34,9 +35,7 @@ _FORMATS = {
     "hostname": lambda f, r: f.hostname(),
     "ipv4": lambda f, r: f.ipv4(),
     "ipv6": lambda f, r: f.ipv6(),
-    "uuid": lambda f, r: "%08x-%04x-4%03x-%04x-%012x" % (
-        r.getrandbits(32), r.getrandbits(16), r.getrandbits(12), 0x8000 | r.getrandbits(14), r.getrandbits(48)
-    ),
+    "uuid": lambda f, r: str(uuid.UUID(int=r.getrandbits(128), version=4)),
     "date": lambda f, r: f"{r.randint(2000, 2030):04d}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}",
     "date-time": lambda f, r: (
         f"{r.randint(2000, 2030):04d}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}"
