@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from faker import Faker
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Maps each digest byte to a base-62 character (a slight bias towards the first 8, harmless for ids).
+_BYTE_TO_BASE62 = bytes(ord(_BASE62[i % 62]) for i in range(256))
 ID_LENGTH = 21  # the length of the real service's ids after the prefix (e.g. pr_3usCu3dAkgrXTlufrvPs7)
 
 # Timestamps the mock reports start here and advance one second per state change: a logical clock.
@@ -30,6 +32,11 @@ def derive_int(seed: int, *parts: object) -> int:
     return int.from_bytes(digest(seed, *parts)[:8], "big")
 
 
+def derive_unit(seed: int, *parts: object) -> float:
+    """A float in [0, 1) determined by the seed and the parts (cheaper than a seeded Random)."""
+    return (derive_int(seed, *parts) >> 11) / float(1 << 53)
+
+
 def derive_random(seed: int, *parts: object) -> random.Random:
     """A private `random.Random` for one keyed choice."""
     return random.Random(derive_int(seed, *parts))
@@ -37,12 +44,7 @@ def derive_random(seed: int, *parts: object) -> random.Random:
 
 def make_id(prefix: str, seed: int, *parts: object) -> str:
     """An id like the real service's (`prefix_` + 21 base-62 characters), derived from seed and parts."""
-    number = int.from_bytes(digest(seed, prefix, *parts), "big")
-    chars = []
-    for _ in range(ID_LENGTH):
-        number, rem = divmod(number, 62)
-        chars.append(_BASE62[rem])
-    return f"{prefix}_{''.join(chars)}"
+    return prefix + "_" + digest(seed, prefix, *parts)[:ID_LENGTH].translate(_BYTE_TO_BASE62).decode("ascii")
 
 
 def logical_time(tick: int) -> str:

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 from starlette.responses import Response
 
+from mockserver import jsonio
+
 
 class ApiError(Exception):
     """An error answer: raise it anywhere in a route and the client gets `status` with `detail`."""
@@ -97,6 +99,5 @@ def from_pydantic(error: ValidationError, prefix: Sequence[str | int] = ("body",
 
 
 def error_response(error: ApiError) -> Response:
-    body = json.dumps({"detail": error.detail}, ensure_ascii=False, separators=(",", ":"))
-    return Response(body.encode("utf-8"), status_code=error.status, headers=error.headers,
+    return Response(jsonio.dumps({"detail": error.detail}), status_code=error.status, headers=error.headers,
                     media_type="application/json")

@@ -40,15 +40,23 @@ def redact_text(text: str) -> str:
     return _PROVIDER_KEYS_TEXT.sub(lambda m: m.group(1) + '{"[redacted]": "[redacted]"}', text)
 
 
-@dataclass
+# What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason).
+SampleRecord = tuple[int, str, str, str]
+
+
+@dataclass(slots=True)
 class JournalEntry:
-    """One request. Routes add what they decided (experiment, samples); the middleware the rest."""
+    """One request. Routes add what they decided (experiment, samples); the middleware the rest.
+
+    Kept lean on purpose: raw header tuples and plain tuples are not tracked by the garbage
+    collector, so a full journal does not slow every later request down.
+    """
 
     seq: int
     method: str
     path: str
     query: str
-    headers: dict[str, str]
+    raw_headers: list[tuple[bytes, bytes]] = field(repr=False)
     raw_body: bytes = field(repr=False)
     body_truncated: bool = False
     status: int | None = None
@@ -57,11 +65,30 @@ class JournalEntry:
     experiment_id: str | None = None
     project_id: str | None = None
     session_id: str | None = None
-    samples: list[dict[str, Any]] = field(default_factory=list)
-    response_chunks: list[bytes] = field(default_factory=list, repr=False)
+    sample_records: tuple[SampleRecord, ...] = ()
+    response_bytes: bytes = field(default=b"", repr=False)
+    stream_chunks: list[bytes] | None = field(default=None, repr=False)
     completed: bool = False
     _body: Any = field(default=None, repr=False)
     _body_parsed: bool = field(default=False, repr=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Request headers, lower-cased, with credentials redacted."""
+        return redact_headers(self.raw_headers)
+
+    @property
+    def samples(self) -> list[dict[str, Any]]:
+        keys = ("index", "log_id", "model_config_id", "finish_reason")
+        return [dict(zip(keys, record, strict=True)) for record in self.sample_records]
+
+    def add_response_chunk(self, chunk: bytes) -> None:
+        if self.is_stream:
+            if self.stream_chunks is None:
+                self.stream_chunks = []
+            self.stream_chunks.append(chunk)
+        else:
+            self.response_bytes += chunk
 
     @property
     def body(self) -> Any:
@@ -86,18 +113,18 @@ class JournalEntry:
     @property
     def stream_events(self) -> list[str]:
         """The `data` of every SSE event sent, in order (empty for a JSON response)."""
-        if not self.is_stream:
+        if not self.stream_chunks:
             return []
-        text = b"".join(self.response_chunks).decode("utf-8", errors="replace")
+        text = b"".join(self.stream_chunks).decode("utf-8", errors="replace")
         return [block[len("data: "):] for block in text.split("\n\n") if block.startswith("data: ")]
 
     @property
     def response_body(self) -> Any:
         """The JSON response body, parsed (None for streams and empty bodies)."""
-        if self.is_stream or not self.response_chunks:
+        if self.is_stream or not self.response_bytes:
             return None
         try:
-            return json.loads(b"".join(self.response_chunks))
+            return json.loads(self.response_bytes)
         except ValueError:
             return None
 
@@ -139,7 +166,7 @@ class Journal:
                 method=scope["method"],
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
-                headers=redact_headers(scope.get("headers", [])),
+                raw_headers=scope.get("headers", []),
                 raw_body=raw_body,
                 body_truncated=truncated,
             )

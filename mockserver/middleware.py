@@ -60,7 +60,7 @@ class JournalMiddleware:
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk:
-                    entry.response_chunks.append(chunk)
+                    entry.add_response_chunk(chunk)
                 if not message.get("more_body", False):
                     entry.completed = True
             await send(message)

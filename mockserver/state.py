@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
-from mockserver.determinism import derive_random, make_id
+from mockserver.determinism import derive_unit, make_id
 from mockserver.spec import MockSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
 
 PROVISIONED_PROJECT_NAME = "provisioned"
+MEMO_LIMIT = 4096  # entries per memo table; a full table is cleared, not grown
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
@@ -141,9 +143,18 @@ class MockState:
         """A fresh id, unique for this seed and call sequence."""
         return make_id(prefix, self.seed, "seq", self.count(prefix))
 
-    def cache(self, name: str) -> dict[Any, Any]:
-        """A memo table that lives until the next reset (for pure, deterministic results)."""
-        return self.caches.setdefault(name, {})
+    def memoised(self, table: str, key: Any, compute: Callable[[], Any]) -> Any:
+        """`compute()` once per key until the next reset. Only for pure, deterministic results."""
+        memo = self.caches.setdefault(table, {})
+        try:
+            return memo[key]
+        except KeyError:
+            pass
+        value = compute()
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = value
+        return value
 
     # --- projects --------------------------------------------------------------------------------
 
@@ -265,9 +276,9 @@ class MockState:
             active = experiment.active_configs()
             if not active:
                 return None
-            rng = derive_random(self.seed, "draw", experiment.id, experiment.draws)
+            unit = derive_unit(self.seed, "draw", experiment.id, experiment.draws)
             experiment.draws += 1
-            point = rng.random() * sum(c.weight for c in active)
+            point = unit * sum(c.weight for c in active)
             for candidate in active:
                 point -= candidate.weight
                 if point < 0:

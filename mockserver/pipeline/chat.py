@@ -1,22 +1,43 @@
-"""The chat-experiment pipeline up to the answer: resolve → draw → render → generate.
+"""The chat-experiment pipeline up to the answer: parse → resolve → draw → render → generate.
 
 `answer_chat` returns a `ChatAnswer`, from which `respond` writes the JSON body and `stream` the
-events: one answer, two ways to deliver it.
+events: one answer, two ways to deliver it. What depends only on the body bytes (the parsed request)
+or on the body and a config (the rendered prompt) is memoised, because clients repeat requests.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from contracts.chat import ChatExperimentRequest
 from contracts.configs import ModelConfigFields
+from mockserver import jsonio
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
 from mockserver.pipeline.generate import Generation, generate, tool_plan
+from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
-from mockserver.state import Experiment, MockState, NotFound, Project
+from mockserver.pipeline.usage import prompt_tokens, sample_usage
+from mockserver.state import Experiment, MockState, ModelConfig, NotFound, Project
+
+
+@dataclass(frozen=True)
+class ParsedChat:
+    """A validated request and its messages as wire dicts. Shared between requests: never mutate."""
+
+    body: bytes
+    request: ChatExperimentRequest
+    messages: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RenderedPrompt:
+    """The messages one config sends for one request: its template, rendered, then the request's."""
+
+    messages: list[dict[str, Any]]
+    key: str
+    prompt_tokens: int
 
 
 @dataclass(frozen=True)
@@ -27,6 +48,7 @@ class SampleAnswer:
     config: ModelConfigFields
     messages: list[dict[str, Any]]
     generation: Generation
+    usage: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -37,6 +59,25 @@ class ChatAnswer:
     session_id: str | None
     samples: list[SampleAnswer]
     tick: int
+
+
+def parse_chat(state: MockState, body: bytes, content_type: str | None) -> ParsedChat:
+    """The validated request; equal bytes are validated once (validation is a pure function of them)."""
+    check_content_type(content_type)
+
+    def parse() -> ParsedChat:
+        request = parse_body(ChatExperimentRequest, body, content_type)
+        return ParsedChat(body, request, [m.model_dump(mode="json") for m in request.messages])
+
+    return state.memoised("chat-request", body, parse)
+
+
+def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig) -> RenderedPrompt:
+    def render() -> RenderedPrompt:
+        messages = render_template(config.fields.chat_template or [], parsed.request.inputs) + parsed.messages
+        return RenderedPrompt(messages, jsonio.canonical(messages).decode("utf-8"), prompt_tokens(messages))
+
+    return state.memoised("prompt", (parsed.body, config.id, config.fingerprint), render)
 
 
 def resolve_project(state: MockState, request: ChatExperimentRequest, strict: bool) -> Project | None:
@@ -59,24 +100,31 @@ def resolve_session(seed: int, project_id: str, request: ChatExperimentRequest) 
     return None
 
 
-def _request_messages(request: ChatExperimentRequest) -> list[dict[str, Any]]:
-    return [m.model_dump(mode="json") for m in request.messages]
+def answer_sample(
+    state: MockState, faker: SeededFaker, parsed: ParsedChat, config: ModelConfig, index: int
+) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
+    """One sample's answer: a pure function of seed, config, rendered messages and index (memoised)."""
+    prompt = render_prompt(state, parsed, config)
+    request = parsed.request
+    plan = tool_plan(request.tool_choice, request.tool_call, config.fields)
+    json_mode = request.response_format is not None or config.fields.response_format is not None
+
+    def compute() -> tuple[Generation, dict[str, int]]:
+        generation = generate(
+            seed=state.seed, faker=faker, config_id=config.id, config=config.fields, messages_key=prompt.key,
+            last_role=prompt.messages[-1]["role"] if prompt.messages else None, index=index, plan=plan,
+            json_mode=json_mode,
+        )
+        return generation, sample_usage(prompt.prompt_tokens, generation)
+
+    key = (config.id, config.fingerprint, prompt.key, index, plan, json_mode)
+    generation, usage = state.memoised("generation", key, compute)
+    return generation, prompt, usage
 
 
-def _generate_cached(state: MockState, faker: SeededFaker, **kwargs: Any) -> Generation:
-    """`generate` is a pure function of its arguments, so identical calls share one result."""
-    memo = state.cache("generate")
-    key = tuple(sorted((k, v) for k, v in kwargs.items() if k != "config"))
-    key += (state.configs[kwargs["config_id"]].fingerprint,)
-    if key not in memo:
-        if len(memo) > 4096:
-            memo.clear()
-        memo[key] = generate(seed=state.seed, faker=faker, **kwargs)
-    return memo[key]
-
-
-def answer_chat(state: MockState, faker: SeededFaker, request: ChatExperimentRequest, *, strict: bool) -> ChatAnswer:
+def answer_chat(state: MockState, faker: SeededFaker, parsed: ParsedChat, *, strict: bool) -> ChatAnswer:
     """Everything the response says, decided under the state lock so concurrent calls cannot interleave."""
+    request = parsed.request
     with state.lock:
         try:
             project = resolve_project(state, request, strict)
@@ -86,28 +134,16 @@ def answer_chat(state: MockState, faker: SeededFaker, request: ChatExperimentReq
         except NotFound as missing:
             raise ApiError(404, str(missing)) from None
         project_id = project.id if project is not None else experiment.project_id
-        request_messages = _request_messages(request)
-        json_mode = request.response_format is not None
         samples = []
         for index in range(request.num_samples):
             drawn = state.draw_config(experiment)
             if drawn is None:
                 raise ApiError(409, f"Experiment {experiment.id} has no active model configs to sample from.")
             config = state.configs[drawn.config_id]
-            fields = config.fields
-            messages = render_template(fields.chat_template or [], request.inputs) + request_messages
-            generation = _generate_cached(
-                state,
-                faker,
-                config_id=config.id,
-                config=fields,
-                messages_key=json.dumps(messages, sort_keys=True, separators=(",", ":")),
-                last_role=messages[-1]["role"] if messages else None,
-                index=index,
-                plan=tool_plan(request.tool_choice, request.tool_call, fields),
-                json_mode=json_mode or fields.response_format is not None,
-            )
-            samples.append(SampleAnswer(index, state.new_id("data"), config.id, fields, messages, generation))
+            generation, prompt, usage = answer_sample(state, faker, parsed, config, index)
+            samples.append(SampleAnswer(
+                index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage
+            ))
         return ChatAnswer(
             request=request,
             project_id=project_id,

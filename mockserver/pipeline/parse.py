@@ -24,12 +24,16 @@ def is_json_content_type(content_type: str | None) -> bool:
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
 
 
-def parse_json(body: bytes, content_type: str | None) -> Any:
-    """The body as JSON, or a 422: wrong content type, empty body, or malformed JSON."""
+def check_content_type(content_type: str | None) -> None:
     if not is_json_content_type(content_type):
         raise validation_failed([error_item(
             ["body"], f"expected Content-Type: application/json, got {content_type!r}", "value_error.content_type"
         )])
+
+
+def parse_json(body: bytes, content_type: str | None) -> Any:
+    """The body as JSON, or a 422: wrong content type, empty body, or malformed JSON."""
+    check_content_type(content_type)
     if not body.strip():
         raise validation_failed([error_item(["body"], "field required", "value_error.missing")])
     try:

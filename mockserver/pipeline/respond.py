@@ -13,28 +13,9 @@ from contracts.configs import ModelConfigFields
 from mockserver.determinism import logical_unix
 from mockserver.pipeline.chat import ChatAnswer, SampleAnswer
 from mockserver.pipeline.generate import tool_definitions
-from mockserver.pipeline.tokens import TOKENS_PER_MESSAGE, count_tokens
 
 # Our finish reasons -> OpenAI's, for the provider-shaped payloads.
 PROVIDER_FINISH = {"stop": "stop", "length": "length", "tool_call": "tool_calls"}
-
-
-def message_tokens(message: dict[str, Any]) -> int:
-    content = message.get("content")
-    if isinstance(content, list):
-        content = " ".join(part.get("text", "") for part in content if part.get("type") == "text")
-    calls = message.get("tool_calls") or []
-    call_text = " ".join(c["function"]["name"] + " " + (c["function"].get("arguments") or "") for c in calls)
-    return TOKENS_PER_MESSAGE + count_tokens(content or "") + count_tokens(call_text)
-
-
-def sample_usage(sample: SampleAnswer) -> dict[str, int]:
-    """Prompt: every rendered message; generation: the output text and any tool call names and arguments."""
-    prompt = sum(message_tokens(m) for m in sample.messages)
-    generation = sample.generation
-    calls = " ".join(c["function"]["name"] + " " + c["function"]["arguments"] for c in generation.tool_calls)
-    produced = count_tokens(generation.text) + count_tokens(calls)
-    return {"prompt_tokens": prompt, "generation_tokens": produced, "total_tokens": prompt + produced}
 
 
 def output_message(content: str | None, tool_calls: list[dict[str, Any]] | None) -> dict[str, Any]:
@@ -108,7 +89,7 @@ def provider_request(request: ChatExperimentRequest, sample: SampleAnswer) -> di
 
 def provider_response(answer: ChatAnswer, sample: SampleAnswer) -> dict[str, Any]:
     generation = sample.generation
-    usage = sample_usage(sample)
+    usage = sample.usage
     calls = list(generation.tool_calls) or None
     return {
         "id": "chatcmpl-" + sample.log_id.removeprefix("data_"),
@@ -138,7 +119,7 @@ def provider_response(answer: ChatAnswer, sample: SampleAnswer) -> dict[str, Any
 def total_usage(samples: list[SampleAnswer]) -> dict[str, int]:
     totals = {"prompt_tokens": 0, "generation_tokens": 0, "total_tokens": 0}
     for sample in samples:
-        for key, value in sample_usage(sample).items():
+        for key, value in sample.usage.items():
             totals[key] += value
     return totals
 

@@ -7,13 +7,13 @@ The deltas of a sample, joined, equal its non-streamed `output`.
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
+from mockserver import jsonio
 from mockserver.determinism import derive_random, logical_unix
 from mockserver.pipeline.chat import ChatAnswer, SampleAnswer
-from mockserver.pipeline.respond import PROVIDER_FINISH, output_message, response_envelope, sample_usage
+from mockserver.pipeline.respond import PROVIDER_FINISH, output_message, response_envelope
 from mockserver.pipeline.tokens import token_ends
 
 # At most this many text events per sample, so a stream stays short whatever the output length.
@@ -70,7 +70,7 @@ def _provider_chunk(answer: ChatAnswer, sample: SampleAnswer, delta: str, last: 
 
 
 def encode_event(payload: dict[str, Any]) -> bytes:
-    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n"
+    return b"data: " + jsonio.dumps(payload) + b"\n\n"
 
 
 def stream_events(answer: ChatAnswer, seed: int, chunking: dict[int, list[str]] | None = None) -> list[bytes]:
@@ -92,7 +92,7 @@ def stream_events(answer: ChatAnswer, seed: int, chunking: dict[int, list[str]] 
         sample = by_index[index]
         event = dict(envelope)
         event["data"] = [_event_item(sample, delta, last)]
-        event["usage"] = sample_usage(sample) if last else None
+        event["usage"] = sample.usage if last else None
         event["provider_responses"] = [_provider_chunk(answer, sample, delta, last)]
         events.append(encode_event(event))
     return events

@@ -7,10 +7,8 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from contracts.chat import ChatExperimentRequest
 from mockserver.context import MockContext
-from mockserver.pipeline.chat import ChatAnswer, answer_chat
-from mockserver.pipeline.parse import parse_body
+from mockserver.pipeline.chat import ChatAnswer, answer_chat, parse_chat
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import DONE_EVENT, stream_events
 from mockserver.routes.common import journal_entry, json_response
@@ -25,11 +23,9 @@ def _note_answer(request: Request, answer: ChatAnswer) -> None:
     entry.experiment_id = answer.experiment_id
     entry.project_id = answer.project_id
     entry.session_id = answer.session_id
-    entry.samples = [
-        {"index": s.index, "log_id": s.log_id, "model_config_id": s.config_id,
-         "finish_reason": s.generation.finish_reason}
-        for s in answer.samples
-    ]
+    entry.sample_records = tuple(
+        (s.index, s.log_id, s.config_id, s.generation.finish_reason) for s in answer.samples
+    )
 
 
 async def _events(events: list[bytes]) -> AsyncIterator[bytes]:
@@ -38,11 +34,10 @@ async def _events(events: list[bytes]) -> AsyncIterator[bytes]:
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
-    body = await request.body()
-    chat_request = parse_body(ChatExperimentRequest, body, request.headers.get("content-type"))
-    answer = answer_chat(context.state, context.faker, chat_request, strict=context.settings.strict)
+    parsed = parse_chat(context.state, await request.body(), request.headers.get("content-type"))
+    answer = answer_chat(context.state, context.faker, parsed, strict=context.settings.strict)
     _note_answer(request, answer)
-    if not chat_request.stream:
+    if not parsed.request.stream:
         return json_response(chat_response(answer))
     events = stream_events(answer, context.state.seed)
     if context.settings.stream_done_event:

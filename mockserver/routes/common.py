@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockserver import jsonio
 from mockserver.auth import check_api_key
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
@@ -28,8 +28,7 @@ def journal_entry(request: Request) -> JournalEntry | None:
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return Response(text.encode("utf-8"), status_code=status, media_type="application/json")
+    return Response(jsonio.dumps(body), status_code=status, media_type="application/json")
 
 
 def api_endpoint(handler: Handler, *, secured: bool = True) -> Callable[[Request], Awaitable[Response]]:
