@@ -7,13 +7,11 @@ sample, `finish_reason` only on each sample's last event, and the `data: ...` fr
 
 from __future__ import annotations
 
-from typing import Any
-
 import schemathesis
 from schemathesis.config import SchemathesisConfig
 
+import contracts.schemathesis_hooks  # noqa: F401  (registers the stream-invariant check)
 from contracts.chat import MAX_SAMPLES
-from contracts.streams import stream_problems
 from mockserver import MockSettings, create_app
 from mockserver.pipeline.stream import MAX_EVENTS_PER_SAMPLE
 
@@ -35,19 +33,6 @@ enabled = false
 """)
 
 
-@schemathesis.check
-def chat_stream_invariants(ctx: Any, response: Any, case: Any) -> bool | None:
-    """Fail a stream that breaks the framing or the cross-event invariants."""
-    content_type = response.headers.get("content-type", [""])
-    content_type = content_type[0] if isinstance(content_type, list) else content_type
-    if not content_type.startswith("text/event-stream"):
-        return None
-    problems = stream_problems(response.content)
-    if problems:
-        raise AssertionError("stream invariants broken:\n" + "\n".join(problems[:10]))
-    return True
-
-
 # With an allow-list, a wrong key is a 401, which Schemathesis's `ignored_auth` check demands.
 app = create_app(MockSettings(seed=3, api_keys=(API_KEY,)))
 schema = schemathesis.openapi.from_asgi("/v4/openapi.json", app, config=CONFIG)
@@ -60,3 +45,11 @@ def test_api_honours_its_contract(case: schemathesis.Case) -> None:
     # the key on purpose in some cases; every request that carried it must get past auth.
     if response.request.headers.get("X-API-KEY") == API_KEY:
         assert response.status_code != 401, response.text
+
+
+def test_config_file_streams_limit_covers_the_longest_stream() -> None:
+    import tomllib
+    from pathlib import Path
+
+    shipped = tomllib.loads((Path(__file__).resolve().parents[1] / "contracts" / "schemathesis.toml").read_text())
+    assert shipped["max-stream-events"] > LONGEST_STREAM
