@@ -40,8 +40,8 @@ def redact_text(text: str) -> str:
     return _PROVIDER_KEYS_TEXT.sub(lambda m: m.group(1) + '{"[redacted]": "[redacted]"}', text)
 
 
-# What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason).
-SampleRecord = tuple[int, str, str, str]
+# What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason, script or None).
+SampleRecord = tuple[int, str, str, str, str | None]
 
 
 @dataclass(slots=True)
@@ -66,6 +66,8 @@ class JournalEntry:
     project_id: str | None = None
     session_id: str | None = None
     sample_records: tuple[SampleRecord, ...] = ()
+    call: int | None = None
+    faults: tuple[str, ...] = ()
     response_bytes: bytes = field(default=b"", repr=False)
     stream_chunks: list[bytes] | None = field(default=None, repr=False)
     completed: bool = False
@@ -79,7 +81,7 @@ class JournalEntry:
 
     @property
     def samples(self) -> list[dict[str, Any]]:
-        keys = ("index", "log_id", "model_config_id", "finish_reason")
+        keys = ("index", "log_id", "model_config_id", "finish_reason", "script")
         return [dict(zip(keys, record, strict=True)) for record in self.sample_records]
 
     def add_response_chunk(self, chunk: bytes) -> None:
@@ -145,6 +147,8 @@ class JournalEntry:
             "project_id": self.project_id,
             "session_id": self.session_id,
             "samples": self.samples,
+            "call": self.call,
+            "faults": list(self.faults),
             "stream_events": self.stream_events,
             "completed": self.completed,
         }

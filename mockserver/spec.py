@@ -6,9 +6,12 @@ model, so a thing said in one place means the same in the others.
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+from typing import Any, Literal
 
-from contracts.base import ClosedWireModel
+from pydantic import Field, field_validator, model_validator
+
+from contracts.base import ClosedWireModel, JsonInt, JsonObject
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.messages import ChatMessageWithToolCall
@@ -36,10 +39,116 @@ class ProjectSpec(ClosedWireModel):
     experiments: list[ExperimentSpec] = Field(default_factory=list)
 
 
+class RequestMatch(ClosedWireModel):
+    """Which chat-experiment calls something applies to; every given field must hold (none: all calls)."""
+
+    experiment_id: str | None = None
+    config_id: str | None = Field(default=None, description="The config a sample drew (scripts only).")
+    message: str | None = Field(default=None, description="Substring of the last user message's text.")
+    message_regex: str | None = Field(default=None, description="`re.search` pattern on that text.")
+    inputs: JsonObject | None = Field(default=None, description="These inputs, with these values (a subset).")
+    call: JsonInt | None = Field(default=None, ge=1, description="The nth chat-experiment call since reset.")
+
+    @field_validator("message_regex")
+    @classmethod
+    def _compiles(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            re.compile(pattern)
+        return pattern
+
+
+class ScriptedToolCall(ClosedWireModel):
+    name: str
+    arguments: JsonObject | str = Field(default_factory=dict, description="An object, or its JSON text.")
+    id: str | None = None
+
+
+class ScriptedAnswer(ClosedWireModel):
+    """What one sample answers instead of generated text."""
+
+    output: str = ""
+    tool_calls: list[ScriptedToolCall] | None = None
+    finish_reason: Literal["stop", "length", "tool_call"] | None = None
+    usage: dict[Literal["prompt_tokens", "generation_tokens"], JsonInt] | None = None
+    chunks: list[str] | None = Field(default=None, description="Stream deltas; they must join to `output`.")
+
+    @model_validator(mode="after")
+    def _chunks_join_to_output(self) -> ScriptedAnswer:
+        if self.chunks is not None and "".join(self.chunks) != self.output:
+            raise ValueError("chunks must join to output")
+        return self
+
+
+class ScriptSpec(ClosedWireModel):
+    """Answer the samples of matching calls with `answer` (or `answers`, one per use, in order).
+
+    `times`: how many samples it answers (default 1, or one per `answers` item); null means always.
+    """
+
+    name: str | None = None
+    match: RequestMatch = Field(default_factory=RequestMatch)
+    answer: ScriptedAnswer | None = None
+    answers: list[ScriptedAnswer] | None = None
+    times: JsonInt | None = Field(default=1, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_times(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("answers") and "times" not in data:
+            data = {**data, "times": len(data["answers"])}
+        return data
+
+    @model_validator(mode="after")
+    def _one_answer_kind(self) -> ScriptSpec:
+        if (self.answer is None) == (not self.answers):
+            raise ValueError("give exactly one of answer or answers")
+        return self
+
+    def answer_for(self, use: int) -> ScriptedAnswer:
+        """The answer for the `use`-th use (0-based); a sequence repeats its last item."""
+        if self.answer is not None:
+            return self.answer
+        assert self.answers
+        return self.answers[min(use, len(self.answers) - 1)]
+
+
+class FaultSpec(ClosedWireModel):
+    """Break matching chat-experiment calls: an error status, delays, or a damaged stream.
+
+    Applies to calls that match `match` (and `on_call`, the nth call since reset), `times` times
+    (default 1; null means always). Several effects may combine (e.g. latency and a status).
+    """
+
+    name: str | None = None
+    match: RequestMatch = Field(default_factory=RequestMatch)
+    on_call: JsonInt | None = Field(default=None, ge=1)
+    times: JsonInt | None = Field(default=1, ge=1)
+    status: JsonInt | None = Field(default=None, ge=400, le=599)
+    detail: str | None = None
+    retry_after: float | None = Field(default=None, ge=0)
+    latency: float | None = Field(default=None, ge=0, le=300, description="Seconds before the response.")
+    first_event_delay: float | None = Field(default=None, ge=0, le=300)
+    event_delay: float | None = Field(default=None, ge=0, le=60)
+    cut_after_events: JsonInt | None = Field(default=None, ge=0)
+    malformed_event: JsonInt | None = Field(default=None, ge=1, description="This event (1-based) is broken JSON.")
+    reset: bool = Field(default=False, description="Drop the connection without a (complete) response.")
+
+    @model_validator(mode="after")
+    def _does_something(self) -> FaultSpec:
+        effects = (self.status, self.latency, self.first_event_delay, self.event_delay, self.cut_after_events,
+                   self.malformed_event)
+        if all(e is None for e in effects) and not self.reset:
+            raise ValueError("a fault needs an effect: status, latency, first_event_delay, event_delay, "
+                             "cut_after_events, malformed_event or reset")
+        return self
+
+
 class MockSpec(ClosedWireModel):
-    """Everything a config file can declare."""
+    """Everything a config file, a fixture or a marker can declare."""
 
     projects: list[ProjectSpec] = Field(default_factory=list)
+    scripts: list[ScriptSpec] = Field(default_factory=list)
+    faults: list[FaultSpec] = Field(default_factory=list)
 
 
 DEMO_PROJECT_ID = "pr_demo"

@@ -16,7 +16,7 @@ from typing import Any
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from mockserver.determinism import derive_unit, make_id
-from mockserver.spec import MockSpec, provisioned_configs
+from mockserver.spec import FaultSpec, MockSpec, ScriptSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
 
@@ -73,6 +73,32 @@ class Experiment:
         return [c for c in self.configs.values() if c.active]
 
 
+@dataclass
+class ActiveScript:
+    """A script and how many samples it has answered since it was added."""
+
+    key: str
+    spec: ScriptSpec
+    uses: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spec.times is not None and self.uses >= self.spec.times
+
+
+@dataclass
+class ActiveFault:
+    """A fault and how many calls it has broken since it was added."""
+
+    key: str
+    spec: FaultSpec
+    fired: int = 0
+
+    @property
+    def exhausted(self) -> bool:
+        return self.spec.times is not None and self.fired >= self.spec.times
+
+
 def config_fingerprint(fields: ModelConfigFields) -> str:
     """Canonical JSON of a config's model fields: equal configs, equal fingerprints."""
     data = fields.model_dump(mode="json", include=set(_CONFIG_FIELD_NAMES), by_alias=True)
@@ -89,6 +115,8 @@ class MockState:
     configs: dict[str, ModelConfig] = field(default_factory=dict)
     experiments: dict[str, Experiment] = field(default_factory=dict)
     deleted_experiments: set[str] = field(default_factory=set)
+    scripts: list[ActiveScript] = field(default_factory=list)
+    faults: list[ActiveFault] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     tick: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
@@ -108,6 +136,8 @@ class MockState:
             self.configs.clear()
             self.experiments.clear()
             self.deleted_experiments.clear()
+            self.scripts.clear()
+            self.faults.clear()
             self.counters.clear()
             self.caches.clear()
             self.tick = 0
@@ -126,6 +156,22 @@ class MockState:
                     for config_spec in exp_spec.configs:
                         config = self.register_config(config_spec, project.id, config_id=config_spec.id)
                         self.attach_config(experiment_id, config.id, config_spec.weight, config_spec.active)
+            for script in spec.scripts:
+                self.add_script(script)
+            for fault in spec.faults:
+                self.add_fault(fault)
+
+    def add_script(self, spec: ScriptSpec) -> ActiveScript:
+        with self.lock:
+            script = ActiveScript(spec.name or f"script #{len(self.scripts) + 1}", spec)
+            self.scripts.append(script)
+            return script
+
+    def add_fault(self, spec: FaultSpec) -> ActiveFault:
+        with self.lock:
+            fault = ActiveFault(spec.name or f"fault #{len(self.faults) + 1}", spec)
+            self.faults.append(fault)
+            return fault
 
     # --- counters and ids ------------------------------------------------------------------------
 

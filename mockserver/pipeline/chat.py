@@ -15,10 +15,12 @@ from contracts.configs import ModelConfigFields
 from mockserver import jsonio
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
-from mockserver.pipeline.generate import Generation, generate, tool_plan
+from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
+from mockserver.pipeline.match import take_script
 from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
 from mockserver.pipeline.usage import prompt_tokens, sample_usage
+from mockserver.spec import ScriptedAnswer
 from mockserver.state import Experiment, MockState, ModelConfig, NotFound, Project
 
 
@@ -49,6 +51,8 @@ class SampleAnswer:
     messages: list[dict[str, Any]]
     generation: Generation
     usage: dict[str, int]
+    chunks: tuple[str, ...] | None = None
+    script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,35 @@ def answer_sample(
     return generation, prompt, usage
 
 
-def answer_chat(state: MockState, faker: SeededFaker, parsed: ParsedChat, *, strict: bool) -> ChatAnswer:
+def scripted_sample(
+    state: MockState, parsed: ParsedChat, config: ModelConfig, index: int, scripted: ScriptedAnswer
+) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
+    """A sample answered by a script: its text or tool calls; usage counted unless the script says."""
+    prompt = render_prompt(state, parsed, config)
+    calls = tuple(
+        {
+            "id": call.id or make_id("call", state.seed, "scripted", parsed.body, index, position),
+            "type": "function",
+            "function": {
+                "name": call.name,
+                "arguments": call.arguments if isinstance(call.arguments, str)
+                else jsonio.dumps(call.arguments).decode("utf-8"),
+            },
+        }
+        for position, call in enumerate(scripted.tool_calls or [])
+    )
+    finish = scripted.finish_reason or (FINISH_TOOL_CALL if calls else FINISH_STOP)
+    generation = Generation(scripted.output, finish, calls)
+    usage = sample_usage(prompt.prompt_tokens, generation)
+    if scripted.usage:
+        usage.update(scripted.usage)
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["generation_tokens"]
+    return generation, prompt, usage
+
+
+def answer_chat(
+    state: MockState, faker: SeededFaker, parsed: ParsedChat, *, strict: bool, call: int = 0
+) -> ChatAnswer:
     """Everything the response says, decided under the state lock so concurrent calls cannot interleave."""
     request = parsed.request
     with state.lock:
@@ -140,9 +172,18 @@ def answer_chat(state: MockState, faker: SeededFaker, parsed: ParsedChat, *, str
             if drawn is None:
                 raise ApiError(409, f"Experiment {experiment.id} has no active model configs to sample from.")
             config = state.configs[drawn.config_id]
-            generation, prompt, usage = answer_sample(state, faker, parsed, config, index)
+            script = take_script(state, request, call, config.id)
+            if script is None:
+                generation, prompt, usage = answer_sample(state, faker, parsed, config, index)
+                chunks, script_key = None, None
+            else:
+                active, scripted = script
+                generation, prompt, usage = scripted_sample(state, parsed, config, index, scripted)
+                chunks = tuple(scripted.chunks) if scripted.chunks is not None else None
+                script_key = active.key
             samples.append(SampleAnswer(
-                index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage
+                index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage,
+                chunks, script_key,
             ))
         return ChatAnswer(
             request=request,

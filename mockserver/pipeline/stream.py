@@ -73,12 +73,12 @@ def encode_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + jsonio.dumps(payload) + b"\n\n"
 
 
-def stream_events(answer: ChatAnswer, seed: int, chunking: dict[int, list[str]] | None = None) -> list[bytes]:
-    """Every event of the stream, in order. `chunking` may fix a sample's deltas (by index)."""
+def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
+    """Every event of the stream, in order (a script's `chunks` fix its sample's deltas)."""
     envelope = response_envelope(answer)
     queues: dict[int, list[str]] = {}
     for sample in answer.samples:
-        deltas = (chunking or {}).get(sample.index) or split_deltas(sample.generation.text)
+        deltas = sample.chunks or split_deltas(sample.generation.text)
         queues[sample.index] = list(deltas)
     by_index = {s.index: s for s in answer.samples}
     rng = derive_random(seed, "interleave", answer.samples[0].log_id)

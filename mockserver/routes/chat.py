@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.context import MockContext
+from mockserver.errors import error_response
+from mockserver.faults import ConnectionDrop, FaultPlan, plan_faults, shaped_stream
 from mockserver.pipeline.chat import ChatAnswer, answer_chat, parse_chat
+from mockserver.pipeline.match import take_faults
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import DONE_EVENT, stream_events
 from mockserver.routes.common import journal_entry, json_response
@@ -16,30 +19,44 @@ from mockserver.routes.common import journal_entry, json_response
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def _note_answer(request: Request, answer: ChatAnswer) -> None:
+def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswer | None) -> None:
     entry = journal_entry(request)
     if entry is None:
         return
-    entry.experiment_id = answer.experiment_id
-    entry.project_id = answer.project_id
-    entry.session_id = answer.session_id
-    entry.sample_records = tuple(
-        (s.index, s.log_id, s.config_id, s.generation.finish_reason) for s in answer.samples
-    )
-
-
-async def _events(events: list[bytes]) -> AsyncIterator[bytes]:
-    for event in events:
-        yield event
+    entry.call = call
+    entry.faults = plan.names if plan is not None else ()
+    if answer is not None:
+        entry.experiment_id = answer.experiment_id
+        entry.project_id = answer.project_id
+        entry.session_id = answer.session_id
+        entry.sample_records = tuple(
+            (s.index, s.log_id, s.config_id, s.generation.finish_reason, s.script) for s in answer.samples
+        )
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
-    parsed = parse_chat(context.state, await request.body(), request.headers.get("content-type"))
-    answer = answer_chat(context.state, context.faker, parsed, strict=context.settings.strict)
-    _note_answer(request, answer)
+    state = context.state
+    parsed = parse_chat(state, await request.body(), request.headers.get("content-type"))
+    with state.lock:
+        call = state.count("chat-call") + 1
+        plan = plan_faults(take_faults(state, parsed.request, call)) if state.faults else None
+    if plan is not None:
+        _note(request, call, plan, None)
+        if plan.latency:
+            await asyncio.sleep(plan.latency)
+        if plan.reset:
+            return ConnectionDrop()  # type: ignore[return-value]
+        error = plan.error()
+        if error is not None:
+            entry = journal_entry(request)
+            if entry is not None:
+                entry.error = error.detail
+            return error_response(error)
+    answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call)
+    _note(request, call, plan, answer)
     if not parsed.request.stream:
         return json_response(chat_response(answer))
-    events = stream_events(answer, context.state.seed)
+    events = stream_events(answer, state.seed)
     if context.settings.stream_done_event:
         events.append(DONE_EVENT)
-    return StreamingResponse(_events(events), media_type="text/event-stream", headers=SSE_HEADERS)
+    return StreamingResponse(shaped_stream(events, plan), media_type="text/event-stream", headers=SSE_HEADERS)

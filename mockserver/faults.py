@@ -1,0 +1,121 @@
+"""Injected faults: error answers, delays, damaged streams and dropped connections.
+
+`plan_faults` merges every fault that fires on a call into one `FaultPlan`; the chat route applies
+it. Timing is exactly what the fault says (no jitter), so a test sees the same schedule every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from mockserver.errors import ApiError
+from mockserver.state import ActiveFault
+
+# Set in the ASGI scope by whoever can drop the connection (the journal middleware under uvicorn,
+# the plugin's in-process transport); a callable taking no arguments.
+ABORT_SCOPE_KEY = "humanloop_mock.abort_connection"
+
+DEFAULT_DETAILS = {
+    429: "Rate limit exceeded (injected by humanloop-mock).",
+    500: "Internal server error (injected by humanloop-mock).",
+    502: "Bad gateway (injected by humanloop-mock).",
+    503: "Service unavailable (injected by humanloop-mock).",
+    504: "Gateway timeout (injected by humanloop-mock).",
+}
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    names: tuple[str, ...]
+    status: int | None = None
+    detail: str | None = None
+    retry_after: float | None = None
+    latency: float = 0.0
+    first_event_delay: float = 0.0
+    event_delay: float = 0.0
+    cut_after_events: int | None = None
+    malformed_event: int | None = None
+    reset: bool = False
+
+    def error(self) -> ApiError | None:
+        if self.status is None:
+            return None
+        headers = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = f"{self.retry_after:g}"
+        detail = self.detail or DEFAULT_DETAILS.get(self.status, f"HTTP {self.status} (injected by humanloop-mock).")
+        return ApiError(self.status, detail, headers)
+
+
+def plan_faults(fired: list[ActiveFault]) -> FaultPlan | None:
+    """One plan from every fault that fired (the first to set an effect wins it; delays add up)."""
+    if not fired:
+        return None
+    fields: dict[str, Any] = {"names": tuple(f.key for f in fired)}
+    for fault in fired:
+        spec = fault.spec
+        for name in ("status", "detail", "retry_after", "cut_after_events", "malformed_event"):
+            value = getattr(spec, name)
+            if value is not None and name not in fields:
+                fields[name] = value
+        for name in ("latency", "first_event_delay", "event_delay"):
+            fields[name] = fields.get(name, 0.0) + (getattr(spec, name) or 0.0)
+        fields["reset"] = fields.get("reset", False) or spec.reset
+    return FaultPlan(**fields)
+
+
+def malformed(event: bytes) -> bytes:
+    """The event with its JSON cut in half: still one `data:` line, no longer valid JSON."""
+    payload = event[len(b"data: "):].rstrip(b"\n")
+    return b"data: " + payload[: max(1, len(payload) // 2)] + b"\n\n"
+
+
+async def shaped_stream(events: list[bytes], plan: FaultPlan | None) -> AsyncIterator[bytes]:
+    """Yield the events, delayed, cut or damaged as the plan says."""
+    for number, event in enumerate(events, start=1):
+        if plan is not None:
+            if plan.cut_after_events is not None and number > plan.cut_after_events:
+                return
+            delay = plan.first_event_delay if number == 1 else plan.event_delay
+            if delay:
+                await asyncio.sleep(delay)
+            if plan.malformed_event == number:
+                event = malformed(event)
+        yield event
+
+
+def uvicorn_abort(raw_send: Send) -> Callable[[], None] | None:
+    """How to drop the connection of a request uvicorn is serving (None when not under uvicorn)."""
+    transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+    if transport is None or not hasattr(transport, "abort"):
+        return None
+
+    def abort() -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:  # linger 0: the peer sees a reset, not a polite close
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+        transport.abort()
+
+    return abort
+
+
+class ConnectionDrop:
+    """An ASGI 'response' that drops the connection, then waits for the server to notice."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        abort = scope.get(ABORT_SCOPE_KEY)
+        if abort is None:
+            raise RuntimeError("the reset fault needs uvicorn or the plugin's in-process transport")
+        abort()
+        while (await receive())["type"] != "http.disconnect":
+            pass

@@ -1,0 +1,129 @@
+"""The pytest entry point: options, ini settings, markers, the report header, and the fixtures.
+
+One server per session (per xdist worker), on 127.0.0.1 and a free port; its state is reset before
+each test that uses `humanloop_mock`, so tests cannot see each other's experiments or requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver import MockSettings, create_app
+from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.server import BackgroundServer
+from mockserver.spec import MockSpec, default_spec
+from pytest_plugin.handle import HumanloopMock, MockRequestError
+
+HANDLE_KEY = pytest.StashKey[HumanloopMock]()
+MARKERS = {
+    "humanloop_experiment": "humanloop_experiment(id=None, configs=[...], name=None, project='tests'): "
+                            "add an experiment for this test",
+    "humanloop_script": "humanloop_script(output=None, **answer_and_match): script an answer for this test",
+    "humanloop_fault": "humanloop_fault(status=None, **effects_and_match): inject a fault for this test",
+    "humanloop_spec": "humanloop_spec(spec): add a whole spec (the config-file shape) for this test",
+    "humanloop_strict": "humanloop_strict(on=True): fail at teardown on unused scripts or unexpected requests",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("humanloop-mock")
+    group.addoption("--humanloop-seed", type=int, default=None,
+                    help="seed for the mock's ids, draws and text (default: ini humanloop_seed, else 0)")
+    group.addoption("--humanloop-strict", action="store_true", default=None,
+                    help="fail tests that leave scripts unused or make unexpected requests")
+    group.addoption("--humanloop-config", default=None, help="config file loaded before every test")
+    parser.addini("humanloop_seed", "seed for the mock (see --humanloop-seed)", default="0")
+    parser.addini("humanloop_strict", "strict mode for every test", type="bool", default=False)
+    parser.addini("humanloop_config", "config file (TOML/YAML/JSON) loaded before every test", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def seed_of(config: pytest.Config) -> int:
+    option = config.getoption("--humanloop-seed")
+    return int(option if option is not None else config.getini("humanloop_seed") or 0)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = seed_of(config)
+    return f"humanloop-mock: seed {seed} (replay a run with --humanloop-seed {seed})"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    handle = item.stash.get(HANDLE_KEY, None)
+    if handle is not None and report.failed:
+        report.sections.append((
+            "humanloop-mock",
+            f"seed {handle.seed}: replay with --humanloop-seed {handle.seed}\n{handle.summary()}",
+        ))
+    return report
+
+
+@pytest.fixture(scope="session")
+def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
+    """What every test starts with: `--humanloop-config`/ini `humanloop_config`, else the built-in demo.
+    Override this fixture in a conftest to define session-wide experiments in code."""
+    path = pytestconfig.getoption("--humanloop-config") or pytestconfig.getini("humanloop_config")
+    if not path:
+        return default_spec()
+    resolved = Path(path)
+    if not resolved.is_absolute():
+        resolved = Path(pytestconfig.rootpath) / resolved
+    try:
+        return load_spec(resolved)
+    except ConfigFileError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+@pytest.fixture(scope="session")
+def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: MockSpec) -> Iterator[BackgroundServer]:
+    """The session's server: one per session (per xdist worker), 127.0.0.1, a free port."""
+    app = create_app(MockSettings(seed=seed_of(pytestconfig), spec=humanloop_mock_spec))
+    with BackgroundServer(app) as server:
+        yield server
+
+
+def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
+    for marker in reversed(list(node.iter_markers("humanloop_spec"))):
+        for spec in marker.args:
+            handle.load(spec)
+    for marker in reversed(list(node.iter_markers("humanloop_experiment"))):
+        handle.add_experiment(*marker.args, **marker.kwargs)
+    for marker in reversed(list(node.iter_markers("humanloop_script"))):
+        handle.script(*marker.args, **marker.kwargs)
+    for marker in reversed(list(node.iter_markers("humanloop_fault"))):
+        handle.fault(*marker.args, **marker.kwargs)
+
+
+def _strict(request: pytest.FixtureRequest) -> bool:
+    marker = request.node.get_closest_marker("humanloop_strict")
+    if marker is not None:
+        return bool(marker.args[0]) if marker.args else True
+    option = request.config.getoption("--humanloop-strict")
+    return bool(option) or bool(request.config.getini("humanloop_strict"))
+
+
+@pytest.fixture
+def humanloop_mock(humanloop_mock_server: BackgroundServer, request: pytest.FixtureRequest) -> Iterator[HumanloopMock]:
+    """A live mock, reset for this test: `base_url` (the SDK's `host`), `api_key`, setup and journal."""
+    handle = HumanloopMock(humanloop_mock_server.app, humanloop_mock_server.base_url)
+    handle.reset()
+    handle.strict = _strict(request)
+    _apply_markers(handle, request.node)
+    request.node.stash[HANDLE_KEY] = handle
+    yield handle
+    if handle.strict:
+        try:
+            handle.verify()
+        except MockRequestError as problems:
+            pytest.fail(f"{problems}\n(seed {handle.seed}: replay with --humanloop-seed {handle.seed})",
+                        pytrace=False)
