@@ -7,6 +7,7 @@ it. Timing is exactly what the fault says (no jitter), so a test sees the same s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 from collections.abc import AsyncIterator, Callable
@@ -100,10 +101,8 @@ def uvicorn_abort(raw_send: Send) -> Callable[[], None] | None:
     def abort() -> None:
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            try:  # linger 0: the peer sees a reset, not a polite close
+            with contextlib.suppress(OSError):  # linger 0: the peer sees a reset, not a polite close
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
         transport.abort()
 
     return abort

@@ -30,10 +30,9 @@ def call_matches(match: RequestMatch, request: ChatExperimentRequest, call: int)
             return False
         if match.message_regex is not None and re.search(match.message_regex, text) is None:
             return False
-    if match.inputs is not None:
-        if any(request.inputs.get(key, object()) != value for key, value in match.inputs.items()):
-            return False
-    return True
+    missing = object()
+    return match.inputs is None or all(request.inputs.get(key, missing) == value
+                                       for key, value in match.inputs.items())
 
 
 def take_script(
