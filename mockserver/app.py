@@ -11,9 +11,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
+from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
 from mockserver.middleware import JournalMiddleware
 from mockserver.routes import chat, experiments, meta, model_configs
 from mockserver.routes.common import api_endpoint
@@ -70,10 +72,22 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return error_response(ApiError(500, "Internal error in humanloop-mock; please report it with the log."))
 
 
+class MockApp(Starlette):
+    """Starlette, plus one thing only the outermost layer can do: keep hold of the server's own
+    `send`, so the reset fault can drop the connection (Starlette wraps `send` before middleware)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and ABORT_SCOPE_KEY not in scope:
+            abort = uvicorn_abort(send)
+            if abort is not None:
+                scope[ABORT_SCOPE_KEY] = abort
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: MockSettings | None = None) -> Starlette:
     """A new mock application; its `MockContext` is at `app.state.mock`."""
     context = MockContext(settings or MockSettings())
-    app = Starlette(
+    app = MockApp(
         routes=_routes(),
         middleware=[Middleware(JournalMiddleware, journal=context.journal,
                                max_body_bytes=context.settings.max_body_bytes)],

@@ -11,7 +11,6 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.errors import ApiError, error_response
-from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
 from mockserver.journal import Journal
 from mockserver.routes.common import JOURNAL_SCOPE_KEY
 
@@ -51,10 +50,6 @@ class JournalMiddleware:
         body, too_large = await _read_body(scope, receive, self.max_body_bytes)
         entry = self.journal.open(scope, body, too_large)
         scope[JOURNAL_SCOPE_KEY] = entry
-        if ABORT_SCOPE_KEY not in scope:
-            abort = uvicorn_abort(send)
-            if abort is not None:
-                scope[ABORT_SCOPE_KEY] = abort
 
         async def journaling_send(message: Message) -> None:
             if message["type"] == "http.response.start":
