@@ -65,6 +65,7 @@ class BackgroundServer:
     def stop(self, timeout: float = 5.0) -> None:
         if self._server is not None and self._thread is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # do not wait for idle keep-alive connections
             self._thread.join(timeout)
         self._server = None
         self._thread = None

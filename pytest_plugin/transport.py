@@ -59,6 +59,27 @@ class _AsyncBody(httpx.AsyncByteStream):
                 raise _as_httpx_error(item)
             yield item
 
+    async def next_chunks(self) -> list[bytes] | None:
+        """Every chunk available now (waiting for at least one); None at the end. One thread hop
+        per burst for the sync transport, instead of one per event."""
+        chunks: list[bytes] = []
+        item = await self._queue.get()
+        while True:
+            if item is _END:
+                if chunks:
+                    self._queue.put_nowait(_END)
+                    return chunks
+                return None
+            if isinstance(item, BaseException):
+                if chunks:
+                    self._queue.put_nowait(item)
+                    return chunks
+                raise _as_httpx_error(item)
+            chunks.append(item)
+            if self._queue.empty():
+                return chunks
+            item = self._queue.get_nowait()
+
     async def aclose(self) -> None:
         self._disconnected.set()
         if not self._task.done():
@@ -142,17 +163,16 @@ class MockAsyncTransport(httpx.AsyncBaseTransport):
 
 
 class _SyncBody(httpx.SyncByteStream):
-    def __init__(self, transport: MockTransport, stream: httpx.AsyncByteStream) -> None:
+    def __init__(self, transport: MockTransport, stream: _AsyncBody) -> None:
         self._transport = transport
         self._stream = stream
 
     def __iter__(self) -> Iterator[bytes]:
-        chunks = self._stream.__aiter__()
         while True:
-            try:
-                yield self._transport._call(chunks.__anext__())
-            except StopAsyncIteration:
+            chunks = self._transport._call(self._stream.next_chunks())
+            if chunks is None:
                 return
+            yield from chunks
 
     def close(self) -> None:
         self._transport._call(self._stream.aclose())
