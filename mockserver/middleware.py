@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import Journal
-from mockserver.routes.common import JOURNAL_SCOPE_KEY
+from mockserver.routes.common import BODY_SCOPE_KEY, JOURNAL_SCOPE_KEY
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool]:
@@ -50,6 +50,7 @@ class JournalMiddleware:
         body, too_large = await _read_body(scope, receive, self.max_body_bytes)
         entry = self.journal.open(scope, body, too_large)
         scope[JOURNAL_SCOPE_KEY] = entry
+        scope[BODY_SCOPE_KEY] = body
 
         async def journaling_send(message: Message) -> None:
             if message["type"] == "http.response.start":

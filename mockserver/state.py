@@ -15,7 +15,7 @@ from typing import Any
 
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
-from mockserver.determinism import derive_unit, make_id
+from mockserver.determinism import KeyedStreams, make_id
 from mockserver.spec import FaultSpec, MockSpec, ScriptSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
@@ -121,6 +121,7 @@ class MockState:
     tick: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     caches: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    streams: KeyedStreams = field(init=False)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -140,6 +141,7 @@ class MockState:
             self.faults.clear()
             self.counters.clear()
             self.caches.clear()
+            self.streams = KeyedStreams(self.seed)
             self.tick = 0
             self.load(self.spec)
 
@@ -186,8 +188,8 @@ class MockState:
         return value
 
     def new_id(self, prefix: str) -> str:
-        """A fresh id, unique for this seed and call sequence."""
-        return make_id(prefix, self.seed, "seq", self.count(prefix))
+        """A fresh id, unique for this seed and call sequence (the nth id of its kind)."""
+        return self.streams.new_id(prefix)
 
     def memoised(self, table: str, key: Any, compute: Callable[[], Any]) -> Any:
         """`compute()` once per key until the next reset. Only for pure, deterministic results."""
@@ -322,7 +324,7 @@ class MockState:
             active = experiment.active_configs()
             if not active:
                 return None
-            unit = derive_unit(self.seed, "draw", experiment.id, experiment.draws)
+            unit = self.streams.stream("draw", experiment.id).random()  # the experiment's nth draw
             experiment.draws += 1
             point = unit * sum(c.weight for c in active)
             for candidate in active:

@@ -7,62 +7,21 @@ or on the body and a config (the rendered prompt) is memoised, because clients r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 from contracts.chat import ChatExperimentRequest
-from contracts.configs import ModelConfigFields
 from mockserver import jsonio
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
+from mockserver.pipeline.answer import ChatAnswer, ParsedChat, RenderedPrompt, SampleAnswer
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
 from mockserver.pipeline.match import take_script
 from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
+from mockserver.pipeline.respond import sample_wire
 from mockserver.pipeline.usage import prompt_tokens, sample_usage
 from mockserver.spec import ScriptedAnswer
 from mockserver.state import Experiment, MockState, ModelConfig, NotFound, Project
-
-
-@dataclass(frozen=True)
-class ParsedChat:
-    """A validated request and its messages as wire dicts. Shared between requests: never mutate."""
-
-    body: bytes
-    request: ChatExperimentRequest
-    messages: list[dict[str, Any]]
-
-
-@dataclass(frozen=True)
-class RenderedPrompt:
-    """The messages one config sends for one request: its template, rendered, then the request's."""
-
-    messages: list[dict[str, Any]]
-    key: str
-    prompt_tokens: int
-
-
-@dataclass(frozen=True)
-class SampleAnswer:
-    index: int
-    log_id: str
-    config_id: str
-    config: ModelConfigFields
-    messages: list[dict[str, Any]]
-    generation: Generation
-    usage: dict[str, int]
-    chunks: tuple[str, ...] | None = None
-    script: str | None = None
-
-
-@dataclass(frozen=True)
-class ChatAnswer:
-    request: ChatExperimentRequest
-    project_id: str
-    experiment_id: str
-    session_id: str | None
-    samples: list[SampleAnswer]
-    tick: int
 
 
 def parse_chat(state: MockState, body: bytes, content_type: str | None) -> ParsedChat:
@@ -172,17 +131,22 @@ def answer_chat(
             if drawn is None:
                 raise ApiError(409, f"Experiment {experiment.id} has no active model configs to sample from.")
             config = state.configs[drawn.config_id]
-            script = take_script(state, request, call, config.id)
+            script = take_script(state, request, call, config.id) if state.scripts else None
             if script is None:
                 generation, prompt, usage = answer_sample(state, faker, parsed, config, index)
+                wire = state.memoised(
+                    "wire", (parsed.body, config.id, config.fingerprint, index),
+                    partial(sample_wire, request, config.fields, prompt.messages, generation, usage),
+                )
                 chunks, script_key = None, None
             else:
                 active, scripted = script
                 generation, prompt, usage = scripted_sample(state, parsed, config, index, scripted)
+                wire = sample_wire(request, config.fields, prompt.messages, generation, usage)
                 chunks = tuple(scripted.chunks) if scripted.chunks is not None else None
                 script_key = active.key
             samples.append(SampleAnswer(
-                index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage,
+                index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage, wire,
                 chunks, script_key,
             ))
         return ChatAnswer(

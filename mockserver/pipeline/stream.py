@@ -12,7 +12,7 @@ from typing import Any
 
 from mockserver import jsonio
 from mockserver.determinism import derive_random, logical_unix
-from mockserver.pipeline.chat import ChatAnswer, SampleAnswer
+from mockserver.pipeline.answer import ChatAnswer, SampleAnswer
 from mockserver.pipeline.respond import PROVIDER_FINISH, output_message, response_envelope
 from mockserver.pipeline.tokens import token_ends
 

@@ -10,11 +10,12 @@ from starlette.responses import Response, StreamingResponse
 from mockserver.context import MockContext
 from mockserver.errors import error_response
 from mockserver.faults import ConnectionDrop, FaultPlan, plan_faults, shaped_stream
-from mockserver.pipeline.chat import ChatAnswer, answer_chat, parse_chat
+from mockserver.pipeline.answer import ChatAnswer
+from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.match import take_faults
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import DONE_EVENT, stream_events
-from mockserver.routes.common import journal_entry, json_response
+from mockserver.routes.common import journal_entry, json_response, request_body
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -36,7 +37,7 @@ def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswe
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
     state = context.state
-    parsed = parse_chat(state, await request.body(), request.headers.get("content-type"))
+    parsed = parse_chat(state, await request_body(request), request.headers.get("content-type"))
     with state.lock:
         call = state.count("chat-call") + 1
         plan = plan_faults(take_faults(state, parsed.request, call)) if state.faults else None

@@ -15,6 +15,7 @@ from mockserver.errors import ApiError, error_response
 from mockserver.journal import JournalEntry
 
 JOURNAL_SCOPE_KEY = "humanloop_mock.journal_entry"
+BODY_SCOPE_KEY = "humanloop_mock.body"
 
 Handler = Callable[[Request, MockContext], Awaitable[Response]]
 
@@ -25,6 +26,12 @@ def context_of(request: Request) -> MockContext:
 
 def journal_entry(request: Request) -> JournalEntry | None:
     return request.scope.get(JOURNAL_SCOPE_KEY)
+
+
+async def request_body(request: Request) -> bytes:
+    """The body the journal middleware already read (read again only if it did not run)."""
+    body = request.scope.get(BODY_SCOPE_KEY)
+    return body if body is not None else await request.body()
 
 
 def json_response(body: Any, status: int = 200) -> Response:

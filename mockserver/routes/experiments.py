@@ -9,7 +9,7 @@ from contracts.experiments import CreateExperimentRequest, UpdateExperimentReque
 from mockserver.context import MockContext
 from mockserver.errors import ApiError
 from mockserver.pipeline.parse import parse_body
-from mockserver.routes.common import json_response
+from mockserver.routes.common import json_response, request_body
 from mockserver.state import NotFound
 from mockserver.views import experiment_response, sampled_config_response
 
@@ -30,7 +30,7 @@ async def list_experiments(request: Request, context: MockContext) -> Response:
 
 
 async def create_experiment(request: Request, context: MockContext) -> Response:
-    body = parse_body(CreateExperimentRequest, await request.body(), request.headers.get("content-type"))
+    body = parse_body(CreateExperimentRequest, await request_body(request), request.headers.get("content-type"))
     state = context.state
     with state.lock:
         try:
@@ -48,7 +48,7 @@ async def create_experiment(request: Request, context: MockContext) -> Response:
 
 
 async def update_experiment(request: Request, context: MockContext) -> Response:
-    body = parse_body(UpdateExperimentRequest, await request.body(), request.headers.get("content-type"))
+    body = parse_body(UpdateExperimentRequest, await request_body(request), request.headers.get("content-type"))
     state = context.state
     with state.lock:
         try:

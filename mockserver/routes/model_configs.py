@@ -9,13 +9,13 @@ from contracts.configs import ProjectModelConfigRequest
 from mockserver.context import MockContext
 from mockserver.errors import ApiError
 from mockserver.pipeline.parse import parse_body
-from mockserver.routes.common import json_response
+from mockserver.routes.common import json_response, request_body
 from mockserver.state import NotFound
 from mockserver.views import project_config_response
 
 
 async def register_model_config(request: Request, context: MockContext) -> Response:
-    body = parse_body(ProjectModelConfigRequest, await request.body(), request.headers.get("content-type"))
+    body = parse_body(ProjectModelConfigRequest, await request_body(request), request.headers.get("content-type"))
     state = context.state
     with state.lock:
         try:
