@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests.conftest import chat_body
@@ -26,3 +28,20 @@ def test_serve_flags_strict_key_and_seed() -> None:
         unknown = httpx.post(f"{base_url}/chat-experiment", json=chat_body(experiment_id="exp_new"),
                              headers={"X-API-KEY": "k1"})
         assert unknown.status_code == 404
+
+
+def test_serve_applies_scripts_and_faults_from_a_config_file() -> None:
+    config = str(Path(__file__).resolve().parents[1] / "examples" / "configs" / "scripted.yaml")
+    with serve_process("--config", config) as base_url, httpx.Client(base_url=base_url,
+                                                                      headers={"X-API-KEY": "k"}) as http:
+        def ask(text: str) -> httpx.Response:
+            return http.post("/chat-experiment", json=chat_body(
+                experiment_id="exp_checkout", messages=[{"role": "user", "content": text}]))
+
+        throttled = ask("hello")
+        assert throttled.status_code == 429 and throttled.headers["retry-after"] == "1"
+        assert ask("hello").json()["data"][0]["output"] == "Hello! How can I help with your order?"
+        assert ask("hello there").json()["data"][0]["output"] == "Hello! How can I help with your order?"
+        first = ask("I want a refund").json()["data"][0]
+        assert first["finish_reason"] == "tool_call" and first["tool_calls"][0]["function"]["name"] == "lookup_order"
+        assert ask("refund status?").json()["data"][0]["output"] == "Your refund for A1 is on its way."
