@@ -40,8 +40,8 @@ class ModelConfigToolRequest(WireModel):
     preset_name: str | None = None
 
 
-class ModelConfigFields(WireModel):
-    """The model-config fields shared by the register request, configs and the mock's config file."""
+class ModelParameters(WireModel):
+    """What a model config says about the model and its prompt, in requests and responses alike."""
 
     name: str | None = None
     description: str | None = None
@@ -58,6 +58,11 @@ class ModelConfigFields(WireModel):
     response_format: ResponseFormat | None = None
     prompt_template: str | None = None
     chat_template: list[ChatMessageWithToolCall] | None = None
+
+
+class ModelConfigFields(ModelParameters):
+    """The model-config fields shared by the register request, configs and the mock's config file."""
+
     endpoint: ModelEndpoints = "complete"
     tools: list[LinkedToolRequest | ModelConfigToolRequest] | None = None
 
@@ -104,14 +109,7 @@ class ToolResponse(WireModel):
     source: str | None = None
 
 
-class ToolConfigRequest(WireModel):
-    name: str
-    description: str | None = None
-    parameters: JsonObject | None = None
-    source: ToolSource | None = None
-    source_code: str | None = None
-    other: JsonObject | None = None
-    preset_name: str | None = None
+class ToolConfigRequest(ModelConfigToolRequest):
     type: Literal["tool"]
 
 
@@ -132,26 +130,11 @@ class ToolConfigResponse(WireModel):
     preset_name: str | None = None
 
 
-class ModelConfigResponse(ClosedWireModel):
+class ModelConfigResponse(ModelParameters, ClosedWireModel):
     """A registered model config, as the API returns it."""
 
     id: str
-    other: JsonObject = Field(default={})
     type: Literal["model"]
-    name: str | None = None
-    description: str | None = None
-    provider: ModelProviders = "openai"
-    model: str
-    max_tokens: JsonInt = -1
-    temperature: float = 1
-    top_p: float = 1
-    stop: str | list[str] | None = None
-    presence_penalty: float = 0
-    frequency_penalty: float = 0
-    seed: JsonInt | None = None
-    response_format: ResponseFormat | None = None
-    prompt_template: str | None = None
-    chat_template: list[ChatMessageWithToolCall] | None = None
     tool_configs: list[ToolConfigResponse] | None = None
     tools: list[ToolResponse] | None = None
     endpoint: ModelEndpoints | None = None

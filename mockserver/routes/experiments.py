@@ -10,12 +10,18 @@ from mockserver.context import MockContext
 from mockserver.errors import ApiError
 from mockserver.pipeline.parse import parse_body
 from mockserver.routes.common import json_response, request_body
-from mockserver.state import NotFound
+from mockserver.state import MockState, NotFound
 from mockserver.views import experiment_response, sampled_config_response
 
 
 def _not_found(missing: NotFound) -> ApiError:
     return ApiError(404, str(missing))
+
+
+def _require_configs(state: MockState, config_ids: list[str] | None) -> None:
+    """404 (via NotFound) unless every config id is registered."""
+    for config_id in config_ids or []:
+        state.config(config_id)
 
 
 async def list_experiments(request: Request, context: MockContext) -> Response:
@@ -35,8 +41,7 @@ async def create_experiment(request: Request, context: MockContext) -> Response:
     with state.lock:
         try:
             project = state.project(request.path_params["project_id"])
-            for config_id in body.config_ids or []:
-                state.config(config_id)
+            _require_configs(state, body.config_ids)
         except NotFound as missing:
             raise _not_found(missing) from None
         experiment = state.add_experiment(project.id, body.name, body.positive_labels)
@@ -53,8 +58,7 @@ async def update_experiment(request: Request, context: MockContext) -> Response:
     with state.lock:
         try:
             experiment = state.experiment(request.path_params["experiment_id"])
-            for config_id in body.config_ids_to_register or []:
-                state.config(config_id)
+            _require_configs(state, body.config_ids_to_register)
             for config_id in body.config_ids_to_deregister or []:
                 if config_id not in experiment.configs:
                     raise NotFound(f"Model config {config_id} is not in experiment {experiment.id}.")
