@@ -53,3 +53,8 @@ def test_config_file_streams_limit_covers_the_longest_stream() -> None:
 
     shipped = tomllib.loads((Path(__file__).resolve().parents[1] / "contracts" / "schemathesis.toml").read_text())
     assert shipped["max-stream-events"] > LONGEST_STREAM
+
+
+# Stateful: chains of calls along links Schemathesis infers (register a config, create and update
+# an experiment in its project, sample it, delete it), with every check including use-after-free.
+TestStatefulContract = schema.as_state_machine().TestCase
