@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from mockserver import MockSettings, create_app
-from mockserver.config_file import ConfigFileError, load_spec
-from mockserver.server import BackgroundServer
-from mockserver.spec import MockSpec, default_spec
-from pytest_plugin.handle import HumanloopMock, MockRequestError
+if TYPE_CHECKING:  # the mock itself loads only when a test asks for it (see the fixtures)
+    from mockserver.server import BackgroundServer
+    from mockserver.spec import MockSpec
+    from pytest_plugin.handle import HumanloopMock
 
-HANDLE_KEY = pytest.StashKey[HumanloopMock]()
+HANDLE_KEY = pytest.StashKey["HumanloopMock"]()
 MARKERS = {
     "humanloop_experiment": "humanloop_experiment(id=None, configs=[...], name=None, project='tests'): "
                             "add an experiment for this test",
@@ -72,6 +71,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
     """What every test starts with: `--humanloop-config`/ini `humanloop_config`, else the built-in demo.
     Override this fixture in a conftest to define session-wide experiments in code."""
+    from mockserver.config_file import ConfigFileError, load_spec
+    from mockserver.spec import default_spec
+
     path = pytestconfig.getoption("--humanloop-config") or pytestconfig.getini("humanloop_config")
     if not path:
         return default_spec()
@@ -87,6 +89,9 @@ def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
 @pytest.fixture(scope="session")
 def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: MockSpec) -> Iterator[BackgroundServer]:
     """The session's server: one per session (per xdist worker), 127.0.0.1, a free port."""
+    from mockserver import MockSettings, create_app
+    from mockserver.server import BackgroundServer
+
     app = create_app(MockSettings(seed=seed_of(pytestconfig), spec=humanloop_mock_spec))
     with BackgroundServer(app) as server:
         yield server
@@ -115,6 +120,8 @@ def _strict(request: pytest.FixtureRequest) -> bool:
 @pytest.fixture
 def humanloop_mock(humanloop_mock_server: BackgroundServer, request: pytest.FixtureRequest) -> Iterator[HumanloopMock]:
     """A live mock, reset for this test: `base_url` (the SDK's `host`), `api_key`, setup and journal."""
+    from pytest_plugin.handle import HumanloopMock, MockRequestError
+
     handle = HumanloopMock(humanloop_mock_server.app, humanloop_mock_server.base_url)
     handle.reset()
     handle.strict = _strict(request)
