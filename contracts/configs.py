@@ -113,14 +113,19 @@ class ToolConfigRequest(ModelConfigToolRequest):
     type: Literal["tool"]
 
 
-class ToolConfigResponse(WireModel):
+class ConfigResponseBase(WireModel):
+    """The fields every non-model config response shares (each subclass adds its `type`)."""
+
     id: str
     other: JsonObject | None = None
-    type: Literal["tool"]
     created_by: UserResponse | None = None
     status: str
     name: str
     description: str | None = None
+
+
+class ToolConfigResponse(ConfigResponseBase):
+    type: Literal["tool"]
     source: ToolSource | None = None
     source_code: str | None = None
     setup_schema: JsonObject | None = None
@@ -140,14 +145,8 @@ class ModelConfigResponse(ModelParameters, ClosedWireModel):
     endpoint: ModelEndpoints | None = None
 
 
-class EvaluatorConfigResponse(WireModel):
-    id: str
-    other: JsonObject | None = None
+class EvaluatorConfigResponse(ConfigResponseBase):
     type: Literal["evaluator"]
-    created_by: UserResponse | None = None
-    status: str
-    name: str
-    description: str | None = None
     evaluator_type: str
     model_config_: ModelConfigResponse | None = Field(default=None, alias="model_config")
     code: str | None = None
@@ -155,27 +154,15 @@ class EvaluatorConfigResponse(WireModel):
     return_type: Literal["boolean", "number"] | None = None
 
 
-class AgentConfigResponse(WireModel):
-    id: str
-    other: JsonObject | None = None
+class AgentConfigResponse(ConfigResponseBase):
     type: Literal["agent"]
-    created_by: UserResponse | None = None
-    status: str
-    name: str
-    description: str | None = None
     agent_class: str
     tools: list[ToolConfigRequest] = Field(default_factory=list)
     model_config_: ModelConfigRequest = Field(alias="model_config")
 
 
-class GenericConfigResponse(WireModel):
-    id: str
-    other: JsonObject | None = None
+class GenericConfigResponse(ConfigResponseBase):
     type: Literal["generic"]
-    created_by: UserResponse | None = None
-    status: str
-    name: str
-    description: str | None = None
 
 
 class ConfigResponse(

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
@@ -19,6 +19,7 @@ from mockserver.determinism import KeyedStreams, make_id
 from mockserver.spec import FaultSpec, MockSpec, ScriptSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
+RuleSpec = TypeVar("RuleSpec", ScriptSpec, FaultSpec)
 
 PROVISIONED_PROJECT_NAME = "provisioned"
 MEMO_LIMIT = 4096  # entries per memo table; a full table is cleared, not grown
@@ -74,29 +75,20 @@ class Experiment:
 
 
 @dataclass
-class ActiveScript:
-    """A script and how many samples it has answered since it was added."""
+class ActiveRule(Generic[RuleSpec]):
+    """A script or fault in force, and how many times it has been used since it was added."""
 
     key: str
-    spec: ScriptSpec
-    uses: int = 0
+    spec: RuleSpec
+    used: int = 0
 
     @property
     def exhausted(self) -> bool:
-        return self.spec.times is not None and self.uses >= self.spec.times
+        return self.spec.times is not None and self.used >= self.spec.times
 
 
-@dataclass
-class ActiveFault:
-    """A fault and how many calls it has broken since it was added."""
-
-    key: str
-    spec: FaultSpec
-    fired: int = 0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.spec.times is not None and self.fired >= self.spec.times
+ActiveScript = ActiveRule[ScriptSpec]
+ActiveFault = ActiveRule[FaultSpec]
 
 
 def config_fingerprint(fields: ModelConfigFields) -> str:
@@ -165,13 +157,13 @@ class MockState:
 
     def add_script(self, spec: ScriptSpec) -> ActiveScript:
         with self.lock:
-            script = ActiveScript(spec.name or f"script #{len(self.scripts) + 1}", spec)
+            script = ActiveRule(spec.name or f"script #{len(self.scripts) + 1}", spec)
             self.scripts.append(script)
             return script
 
     def add_fault(self, spec: FaultSpec) -> ActiveFault:
         with self.lock:
-            fault = ActiveFault(spec.name or f"fault #{len(self.faults) + 1}", spec)
+            fault = ActiveRule(spec.name or f"fault #{len(self.faults) + 1}", spec)
             self.faults.append(fault)
             return fault
 

@@ -248,11 +248,11 @@ class HumanloopMock:
         state = self._context.state
         problems = []
         for script in state.scripts:
-            if script.uses == 0 or (script.spec.times is not None and script.uses < script.spec.times):
-                problems.append(f"script {script.key!r} answered {script.uses} of {script.spec.times or 'any'}")
+            if script.used == 0 or (script.spec.times is not None and script.used < script.spec.times):
+                problems.append(f"script {script.key!r} answered {script.used} of {script.spec.times or 'any'}")
         for fault in state.faults:
-            if fault.fired == 0 or (fault.spec.times is not None and fault.fired < fault.spec.times):
-                problems.append(f"fault {fault.key!r} fired {fault.fired} of {fault.spec.times or 'any'}")
+            if fault.used == 0 or (fault.spec.times is not None and fault.used < fault.spec.times):
+                problems.append(f"fault {fault.key!r} fired {fault.used} of {fault.spec.times or 'any'}")
         return problems
 
     def unexpected(self) -> list[str]:

@@ -44,8 +44,8 @@ def take_script(
         if script.exhausted or (match.config_id is not None and match.config_id != config_id):
             continue
         if call_matches(match, request, call):
-            answer = script.spec.answer_for(script.uses)
-            script.uses += 1
+            answer = script.spec.answer_for(script.used)
+            script.used += 1
             return script, answer
     return None
 
@@ -58,6 +58,6 @@ def take_faults(state: MockState, request: ChatExperimentRequest, call: int) -> 
         if fault.exhausted or (spec.on_call is not None and spec.on_call != call):
             continue
         if call_matches(spec.match, request, call):
-            fault.fired += 1
+            fault.used += 1
             fired.append(fault)
     return fired
