@@ -18,7 +18,7 @@ from mockserver.errors import ApiError, error_response
 from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
 from mockserver.middleware import JournalMiddleware
 from mockserver.routes import chat, experiments, meta, model_configs
-from mockserver.routes.common import api_endpoint
+from mockserver.routes.common import Endpoint
 from mockserver.settings import MockSettings
 
 log = logging.getLogger("humanloop_mock")
@@ -44,21 +44,11 @@ _HANDLERS: dict[str, dict[str, Any]] = {
 _UNSECURED = {"/healthz", "/openapi.json"}
 
 
-def _dispatch(handlers: dict[str, Any]) -> Any:
-    async def endpoint(request: Request) -> Response:
-        method = "GET" if request.method == "HEAD" else request.method
-        return await handlers[method](request)
-
-    return endpoint
-
-
 def _routes() -> list[Route]:
-    routes = []
-    for path, by_method in _HANDLERS.items():
-        secured = path not in _UNSECURED
-        wrapped = {m: api_endpoint(h, secured=secured) for m, h in by_method.items()}
-        routes.append(Route(API_PREFIX + path, _dispatch(wrapped), methods=list(wrapped)))
-    return routes
+    return [
+        Route(API_PREFIX + path, Endpoint(by_method, secured=path not in _UNSECURED), methods=list(by_method))
+        for path, by_method in _HANDLERS.items()
+    ]
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -13,9 +13,9 @@ from mockserver.faults import ConnectionDrop, FaultPlan, plan_faults, shaped_str
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.match import take_faults
-from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import DONE_EVENT, stream_events
-from mockserver.routes.common import journal_entry, json_response, request_body
+from mockserver.pipeline.template import render_json
+from mockserver.routes.common import journal_entry, request_body
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -56,7 +56,7 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call)
     _note(request, call, plan, answer)
     if not parsed.request.stream:
-        return json_response(chat_response(answer))
+        return Response(render_json(state, parsed, answer), media_type="application/json")
     events = stream_events(answer, state.seed)
     if context.settings.stream_done_event:
         events.append(DONE_EVENT)

@@ -7,6 +7,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from mockserver import jsonio
 from mockserver.auth import check_api_key
@@ -38,21 +39,29 @@ def json_response(body: Any, status: int = 200) -> Response:
     return Response(jsonio.dumps(body), status_code=status, media_type="application/json")
 
 
-def api_endpoint(handler: Handler, *, secured: bool = True) -> Callable[[Request], Awaitable[Response]]:
-    """Wrap a handler: check `X-API-KEY`, turn `ApiError` into its JSON answer, note errors in the journal."""
+class Endpoint:
+    """One path's handlers, by method, as a plain ASGI app: checks `X-API-KEY`, runs the handler,
+    turns `ApiError` into its JSON answer and notes it in the journal. (One layer instead of
+    Starlette's function-endpoint wrappers: this is on every request's path.)"""
 
-    async def endpoint(request: Request) -> Response:
+    def __init__(self, handlers: dict[str, Handler], *, secured: bool = True) -> None:
+        self.handlers = handlers
+        self.secured = secured
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        response = await self.respond(request)
+        await response(scope, receive, send)
+
+    async def respond(self, request: Request) -> Response:
         context = context_of(request)
         try:
-            if secured:
+            if self.secured:
                 check_api_key(request.headers, context.settings.api_keys)
-            return await handler(request, context)
+            method = "GET" if request.method == "HEAD" else request.method
+            return await self.handlers[method](request, context)
         except ApiError as error:
             entry = journal_entry(request)
             if entry is not None:
                 entry.error = error.detail
             return error_response(error)
-
-    endpoint.__name__ = handler.__name__
-    endpoint.__doc__ = handler.__doc__
-    return endpoint
