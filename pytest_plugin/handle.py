@@ -227,10 +227,7 @@ class HumanloopMock:
 
     def assert_sent(self, call: int | None = None, **expected: Any) -> dict[str, Any]:
         """The body of a chat call (the last, or the `call`-th) holds these top-level values."""
-        calls = self.chat_calls()
-        if not calls:
-            raise MockRequestError("no chat-experiment call was made.\n" + self.summary())
-        chosen = calls[-1] if call is None else next((c for c in calls if c.call == call), None)
+        chosen = self.last_chat if call is None else next((c for c in self.chat_calls() if c.call == call), None)
         if chosen is None:
             raise MockRequestError(f"there was no chat-experiment call number {call}.\n" + self.summary())
         body = chosen.body

@@ -19,20 +19,20 @@ from mockserver.state import MockState
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
-_SLOT = re.compile(rb'"\\u0001hlmock:created\\u0001"|\\u0001hlmock:(id|pid):(\d+)\\u0001')
+_SLOT = re.compile(rb'"\\u0001hlmock:created\\u0001"|\\u0001hlmock:id:(\d+)\\u0001')
 
 
 @dataclass(slots=True)
 class ResponseTemplate:
     parts: list[bytes]
-    slots: list[tuple[str, int]]  # ("id" | "pid" | "created", sample index), in text order
+    slots: list[tuple[str, int]]  # ("id", sample index) or ("created", 0), in text order
 
     def fill(self, answer: ChatAnswer) -> bytes:
         values = []
         for kind, index in self.slots:
             if kind == "created":
                 values.append(str(logical_unix(answer.tick)).encode())
-            else:  # both id slots follow a literal prefix ("data_" or "chatcmpl-") in the template
+            else:  # an id slot follows its literal prefix ("data_" or "chatcmpl-") in the template
                 values.append(answer.samples[index].log_id.removeprefix("data_").encode())
         out = [self.parts[0]]
         for value, part in zip(values, self.parts[1:], strict=True):
@@ -42,11 +42,11 @@ class ResponseTemplate:
 
 def build_template(answer: ChatAnswer) -> ResponseTemplate | None:
     """The template for this answer's shape, or None if the body could be confused with a slot."""
+    # A marked log id lands in the data item's id and in the provider id derived from it.
     marked = replace(answer, samples=[replace(s, log_id="data_" + _MARK.format(f"id:{s.index}"))
                                       for s in answer.samples])
     body = chat_response(marked)
     for item in body["provider_responses"]:
-        item["id"] = "chatcmpl-" + _MARK.format(f"pid:{item['id'].split('id:')[1].rstrip(chr(1))}")
         item["created"] = _MARK.format("created")
     raw = jsonio.dumps(body)
     parts: list[bytes] = []
@@ -54,11 +54,10 @@ def build_template(answer: ChatAnswer) -> ResponseTemplate | None:
     position = 0
     for match in _SLOT.finditer(raw):
         parts.append(raw[position:match.start()])
-        slots.append((match.group(1).decode(), int(match.group(2))) if match.group(1) else ("created", 0))
+        slots.append(("id", int(match.group(1))) if match.group(1) else ("created", 0))
         position = match.end()
     parts.append(raw[position:])
-    expected = sorted([("id", s.index) for s in answer.samples] + [("pid", s.index) for s in answer.samples]
-                      + [("created", 0)] * len(answer.samples))
+    expected = sorted([("id", s.index) for s in answer.samples] * 2 + [("created", 0)] * len(answer.samples))
     if sorted(slots) != expected:  # a request that carries our marker text: do not template it
         return None
     return ResponseTemplate(parts, slots)

@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.context import MockContext
-from mockserver.errors import error_response
 from mockserver.faults import ConnectionDrop, FaultPlan, plan_faults, shaped_stream
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
@@ -49,10 +48,7 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
             return ConnectionDrop()  # type: ignore[return-value]
         error = plan.error()
         if error is not None:
-            entry = journal_entry(request)
-            if entry is not None:
-                entry.error = error.detail
-            return error_response(error)
+            raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
     answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call)
     _note(request, call, plan, answer)
     if not parsed.request.stream:
