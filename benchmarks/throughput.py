@@ -1,127 +1,123 @@
-"""Chat-experiment throughput against a bare Starlette baseline, in one run, same server settings.
+"""Chat-experiment throughput against a bare Starlette endpoint, with the server's defaults, in one run.
 
-Each app runs in its own uvicorn process (one worker, pinned to core 0 when `taskset` exists) and
-`wrk` (pinned to core 1) drives it over loopback for a fixed time. Reported: JSON requests/s
-(num_samples=1), SSE streams/s, and each as a ratio to the bare endpoint measured in the same run.
+    python -m benchmarks.throughput [--seconds 8] [--rounds 5] [--connections 32] [--streams 10000]
 
-    python -m benchmarks.throughput [--seconds 10] [--connections 32]
+The mock is started exactly as the README starts it (`humanloop-mock serve`, only the port added;
+its log goes to a file, as under CI). The baseline is a bare Starlette app answering constant JSON
+under uvicorn with no access log: the stack's ceiling. Each server runs in its own process pinned to
+core 0, and `wrk` (one thread, pinned to core 1) drives it over loopback. The servers alternate
+every round, so drift on a noisy machine hits all of them alike; figures are medians of the rounds.
 
-Needs `wrk` (Debian: `apt-get install -y wrk`). Traffic goes to 127.0.0.1 only; the run stops itself.
+Printed: JSON requests/s (`num_samples` 1) and SSE streams/s, each as a ratio to the bare endpoint's
+requests/s; Prism and Mockoon on the upstream document (npm, installed outside the repository;
+skipped with a message without node); and one run of N concurrent streams from one client process.
+
+Needs `wrk` (Debian: `apt-get install -y wrk`). Traffic goes to 127.0.0.1 only; every run stops itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import shutil
-import socket
+import statistics
 import subprocess
 import sys
-import tempfile
-import time
-from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks import npm_mocks
+from benchmarks.load import have_wrk, wrk
+from benchmarks.servers import CLIENT_CORE, ROOT, ServerCommand, bare_starlette, mock_serve, pinned, running
+
 CHAT_BODY = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Summarise our Q3 results."}]}
-MOCK_FACTORY = "mockserver.app:create_app"
-BARE_APP = "benchmarks.baseline_app:app"
-_RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
-_ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
+STREAM_BODY = {**CHAT_BODY, "stream": True}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def measure(server: ServerCommand, body: dict[str, Any], seconds: int, connections: int) -> tuple[float, int]:
+    """(responses/s, failed responses) of one fresh server process under `wrk`."""
+    with running(server) as url:
+        wrk(url + server.path, body, 1, connections)  # warm-up (memo tables, templates, page cache)
+        result = wrk(url + server.path, body, seconds, connections)
+    return result.rate, result.failures
 
 
-def pinned(command: list[str], core: int) -> list[str]:
-    return ["taskset", "-c", str(core), *command] if shutil.which("taskset") and os.cpu_count() >= 2 else command
+def concurrency(server: ServerCommand, streams: int) -> dict[str, Any]:
+    """One run of `streams` concurrent streams, the client process pinned to the client core."""
+    with running(server) as url:
+        command = pinned([sys.executable, "-m", "benchmarks.concurrent_streams", "--url", url, "--streams",
+                          str(streams)], CLIENT_CORE)
+        output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=900)
+    return json.loads(output.stdout)
 
 
-def start_server(target: str, port: int, factory: bool) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "warning", "--no-access-log", "--workers", "1", *(["--factory"] if factory else [])]
-    process = subprocess.Popen(pinned(command, 0), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError(f"{target} did not start: {process.stderr.read().decode() if process.stderr else ''}")
+def summary(rates: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(rates), 1), "min": round(min(rates), 1), "max": round(max(rates), 1)}
 
 
-def wrk(url: str, body: dict | None, seconds: int, connections: int) -> tuple[float, int]:
-    """Requests per second, and how many answers were not 2xx."""
-    lines = ['wrk.method = "POST"', 'wrk.headers["Content-Type"] = "application/json"',
-             'wrk.headers["X-API-KEY"] = "bench"', f"wrk.body = {json.dumps(json.dumps(body or {}))}"]
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write("\n".join(lines) + "\n")
-    command = pinned(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", script.name, url], 1)
-    output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=True).stdout
-    os.unlink(script.name)
-    rate = _RATE.search(output)
-    errors = _ERRORS.search(output)
-    if rate is None:
-        raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(rate.group(1)), int(errors.group(1)) if errors else 0
-
-
-def measure(target: str, path: str, body: dict | None, seconds: int, connections: int) -> tuple[float, int]:
-    port = free_port()
-    server = start_server(target, port, factory=target == MOCK_FACTORY)
-    try:
-        url = f"http://127.0.0.1:{port}{path}"
-        wrk(url, body, 1, connections)  # warm-up
-        return wrk(url, body, seconds, connections)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+def ratios(numerators: list[float], bases: list[float]) -> dict[str, Any]:
+    per_round = [round(n / b, 3) for n, b in zip(numerators, bases, strict=True)]
+    return {"median": round(statistics.median(numerators) / statistics.median(bases), 3),
+            "per_round": per_round, "min": min(per_round), "max": max(per_round)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=10, help="length of each measured run")
+    parser.add_argument("--seconds", type=int, default=8, help="length of each measured run")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3, help="bare/JSON/SSE runs alternate this many times")
+    parser.add_argument("--rounds", type=int, default=5, help="the servers alternate this many times")
+    parser.add_argument("--streams", type=int, default=10_000, help="concurrent streams (0 skips that run)")
+    parser.add_argument("--no-npm", action="store_true", help="skip Prism and Mockoon")
+    parser.add_argument("--mock-arg", action="append", default=[],
+                        help="extra `serve` flag for the mock (e.g. --mock-arg=--log-level=warning)")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
+    if not have_wrk():
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
-    runs: dict[str, list[float]] = {"bare": [], "json": [], "sse": []}
-    failures = 0
-    for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits all three alike
-        runs["bare"].append(measure(BARE_APP, "/v4/constant", None, args.seconds, args.connections)[0])
-        rate, errors = measure(MOCK_FACTORY, "/v4/chat-experiment", CHAT_BODY, args.seconds, args.connections)
-        runs["json"].append(rate)
-        failures += errors
-        rate, errors = measure(MOCK_FACTORY, "/v4/chat-experiment", {**CHAT_BODY, "stream": True}, args.seconds,
-                               args.connections)
-        runs["sse"].append(rate)
-        failures += errors
-    bare, chat, sse = (median(runs[name]) for name in ("bare", "json", "sse"))
-    results = {
-        "bare_starlette_json_rps": round(bare, 1),
-        "chat_experiment_json_rps": round(chat, 1),
-        "chat_experiment_sse_streams_per_s": round(sse, 1),
-        "json_ratio_to_bare": round(chat / bare, 3),
-        "sse_ratio_to_bare": round(sse / bare, 3),
-        "json_ratio_per_round": [round(c / b, 3) for c, b in zip(runs["json"], runs["bare"], strict=True)],
-        "non_2xx": failures,
+
+    servers = {"bare": (bare_starlette(), CHAT_BODY), "json": (mock_serve(*args.mock_arg), CHAT_BODY),
+               "sse": (mock_serve(*args.mock_arg), STREAM_BODY)}
+    notes: list[str] = []
+    npm_versions: dict[str, str] = {}
+    skip_npm = "skipped (--no-npm)" if args.no_npm else npm_mocks.missing_reason()
+    if skip_npm is None:
+        bin_dir = npm_mocks.install()
+        npm_versions = npm_mocks.versions(bin_dir)
+        servers["prism"] = (npm_mocks.prism(bin_dir), CHAT_BODY)
+        servers["mockoon"] = (npm_mocks.mockoon(bin_dir), CHAT_BODY)
+    else:
+        notes.append(f"Prism and Mockoon: {skip_npm}")
+        print(f"note: Prism and Mockoon: {skip_npm}", file=sys.stderr)
+
+    rates: dict[str, list[float]] = {name: [] for name in servers}
+    failures: dict[str, int] = dict.fromkeys(servers, 0)
+    for round_number in range(1, args.rounds + 1):
+        for name, (server, body) in servers.items():
+            rate, failed = measure(server, body, args.seconds, args.connections)
+            rates[name].append(rate)
+            failures[name] += failed
+            print(f"round {round_number}: {name} {rate:,.0f}/s", file=sys.stderr)
+
+    results: dict[str, Any] = {
+        "bare_starlette_json_rps": summary(rates["bare"]),
+        "chat_experiment_json_rps": summary(rates["json"]),
+        "chat_experiment_sse_streams_per_s": summary(rates["sse"]),
+        "json_ratio_to_bare": ratios(rates["json"], rates["bare"]),
+        "sse_ratio_to_bare": ratios(rates["sse"], rates["bare"]),
+    }
+    for name in ("prism", "mockoon"):
+        if name in rates:
+            results[f"{name}_rps"] = summary(rates[name])
+            results[f"{name}_ratio_to_bare"] = ratios(rates[name], rates["bare"])
+    if args.streams:
+        print(f"concurrency: {args.streams} streams", file=sys.stderr)
+        results["concurrent_streams"] = concurrency(mock_serve(*args.mock_arg), args.streams)
+    results.update({
+        "failed_responses": failures,
+        "npm_versions": npm_versions,
+        "notes": notes,
+        "mock_command": "humanloop-mock serve --port PORT " + " ".join(args.mock_arg),
         "rounds": args.rounds,
         "seconds": args.seconds,
         "connections": args.connections,
-    }
+    })
     print(json.dumps(results, indent=2))
 
 
