@@ -73,22 +73,35 @@ def plan_faults(fired: list[ActiveFault]) -> FaultPlan | None:
 
 
 def malformed(event: bytes) -> bytes:
-    """The event with its JSON cut in half: still one `data:` line, no longer valid JSON."""
-    payload = event[len(b"data: "):].rstrip(b"\n")
-    return b"data: " + payload[: max(1, len(payload) // 2)] + b"\n\n"
+    """The event with its JSON cut in half: still one `data:` line of UTF-8, no longer valid JSON
+    (cut between characters, so the damage is to the JSON, never to the text encoding)."""
+    text = event[len(b"data: "):].rstrip(b"\n").decode("utf-8")
+    return b"data: " + text[: max(1, len(text) // 2)].encode("utf-8") + b"\n\n"
 
 
-async def shaped_stream(events: list[bytes], plan: FaultPlan | None) -> AsyncIterator[bytes]:
-    """Yield the events, delayed, cut or damaged as the plan says."""
+def damaged(events: list[bytes], plan: FaultPlan | None) -> list[bytes]:
+    """The events cut short or with one broken, as the plan says."""
+    if plan is None:
+        return events
+    if plan.cut_after_events is not None:
+        events = events[: plan.cut_after_events]
+    if plan.malformed_event is not None and plan.malformed_event <= len(events):
+        events = list(events)
+        events[plan.malformed_event - 1] = malformed(events[plan.malformed_event - 1])
+    return events
+
+
+def paced(plan: FaultPlan | None) -> bool:
+    """Whether the plan times events (then each event is its own send, at its own time)."""
+    return plan is not None and bool(plan.first_event_delay or plan.event_delay)
+
+
+async def paced_stream(events: list[bytes], plan: FaultPlan) -> AsyncIterator[bytes]:
+    """Yield the events one by one, each after its delay."""
     for number, event in enumerate(events, start=1):
-        if plan is not None:
-            if plan.cut_after_events is not None and number > plan.cut_after_events:
-                return
-            delay = plan.first_event_delay if number == 1 else plan.event_delay
-            if delay:
-                await asyncio.sleep(delay)
-            if plan.malformed_event == number:
-                event = malformed(event)
+        delay = plan.first_event_delay if number == 1 else plan.event_delay
+        if delay:
+            await asyncio.sleep(delay)
         yield event
 
 

@@ -9,9 +9,11 @@ import pytest
 
 from mockserver import jsonio
 from mockserver.context import MockContext
+from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.respond import chat_response
-from mockserver.pipeline.template import build_template, render_json
+from mockserver.pipeline.stream import stream_events
+from mockserver.pipeline.template import build_template, json_bytes, render_json, render_stream
 from mockserver.settings import MockSettings
 from tests.conftest import spec_with_configs
 
@@ -26,22 +28,46 @@ BODIES: list[dict[str, Any]] = [
 ]
 
 
+def plain_json(context: MockContext, answer: ChatAnswer) -> bytes:
+    return jsonio.dumps(chat_response(answer))
+
+
+def plain_stream(context: MockContext, answer: ChatAnswer) -> bytes:
+    return b"".join(stream_events(answer, context.state.seed))
+
+
+RENDERERS = {
+    "json": (render_json, plain_json),
+    "stream": (render_stream, plain_stream),
+}
+
+
+@pytest.mark.parametrize("kind", RENDERERS)
 @pytest.mark.parametrize("body", BODIES)
-def test_template_matches_plain_serialisation(body: dict[str, Any]) -> None:
+def test_template_matches_plain_serialisation(body: dict[str, Any], kind: str) -> None:
+    templated, plain = RENDERERS[kind]
     spec = spec_with_configs({"id": "config_a", "model": "a", "tools": [TOOL]},
                              {"id": "config_b", "model": "b", "tools": [TOOL], "max_tokens": 7})
     context = MockContext(MockSettings(seed=4, spec=spec))
     raw = json.dumps({"experiment_id": "exp_test", **body}).encode()
-    for _ in range(6):  # the first call builds the template, later ones fill it
+    built = set()
+    for _ in range(6):  # the first call of a shape builds its template, later ones fill it
         parsed = parse_chat(context.state, raw, "application/json")
         answer = answer_chat(context.state, context.faker, parsed, strict=False)
-        assert render_json(context.state, parsed, answer) == jsonio.dumps(chat_response(answer))
+        assert templated(context.state, parsed, answer) == plain(context, answer)
+        built.update(len(table) for name, table in context.state.caches.items() if name.endswith("-template"))
+    assert built and max(built) >= 1  # a template was built (and, from the second call of a shape, reused)
 
 
-def test_a_body_that_carries_the_slot_marker_is_not_templated() -> None:
+@pytest.mark.parametrize("kind", RENDERERS)
+def test_a_body_that_carries_the_slot_marker_is_not_templated(kind: str) -> None:
+    templated, plain = RENDERERS[kind]
     context = MockContext(MockSettings())
-    raw = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "\x01hlmock:id:0\x01"}]})
+    raw = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "\x01hlmock:id:0\x01"}],
+                      "user": "\x01hlmock:created\x01"})  # `user` is in every stream event too
     parsed = parse_chat(context.state, raw.encode(), "application/json")
     answer = answer_chat(context.state, context.faker, parsed, strict=False)
-    assert build_template(answer) is None
-    assert render_json(context.state, parsed, answer) == jsonio.dumps(chat_response(answer))
+    assert build_template(answer, json_bytes) is None
+    assert templated(context.state, parsed, answer) == plain(context, answer)
+    (table,) = (t for name, t in context.state.caches.items() if name.endswith("-template"))
+    assert [template.text for template in table.values()] == [b""]  # remembered as "not templated"

@@ -19,6 +19,9 @@ from mockserver.pipeline.tokens import token_ends
 # At most this many text events per sample, so a stream stays short whatever the output length.
 MAX_EVENTS_PER_SAMPLE = 48
 DONE_EVENT = b"data: [DONE]\n\n"
+# Without per-event timing a stream goes out in pieces of at most this many bytes, each made of whole
+# events: few sends, and small enough for any client's read buffer (curl hands over 16 KiB at a time).
+SEND_LIMIT = 16 * 1024
 
 
 def split_deltas(text: str, max_events: int = MAX_EVENTS_PER_SAMPLE) -> list[str]:
@@ -58,12 +61,12 @@ def _event_item(sample: SampleAnswer, delta: str, last: bool) -> dict[str, Any]:
     }
 
 
-def _provider_chunk(answer: ChatAnswer, sample: SampleAnswer, delta: str, last: bool) -> dict[str, Any]:
+def _provider_chunk(sample: SampleAnswer, delta: str, last: bool, created: int | str) -> dict[str, Any]:
     finish = PROVIDER_FINISH[sample.generation.finish_reason] if last else None
     return {
         "id": "chatcmpl-" + sample.log_id.removeprefix("data_"),
         "object": "chat.completion.chunk",
-        "created": logical_unix(answer.tick),
+        "created": created,
         "model": sample.config.model,
         "choices": [{"index": 0, "delta": {"content": delta}, "finish_reason": finish}],
     }
@@ -73,26 +76,71 @@ def encode_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + jsonio.dumps(payload) + b"\n\n"
 
 
-def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
-    """Every event of the stream, in order (a script's `chunks` fix its sample's deltas)."""
-    envelope = response_envelope(answer)
-    queues: dict[int, list[str]] = {}
-    for sample in answer.samples:
-        deltas = sample.chunks or split_deltas(sample.generation.text)
-        queues[sample.index] = list(deltas)
-    by_index = {s.index: s for s in answer.samples}
+def sample_deltas(sample: SampleAnswer) -> list[str]:
+    """A sample's text events: a script's `chunks`, else its text cut at token ends."""
+    return list(sample.chunks) if sample.chunks is not None else split_deltas(sample.generation.text)
+
+
+def interleave_order(answer: ChatAnswer, seed: int, counts: dict[int, int]) -> tuple[int, ...]:
+    """Which sample each event belongs to, in stream order (`counts`: events per sample index)."""
+    if len(counts) == 1:
+        ((index, count),) = counts.items()
+        return (index,) * count
+    left = dict(counts)
     rng = derive_random(seed, "interleave", answer.samples[0].log_id)
+    order = []
+    while left:
+        index = rng.choice(sorted(left))
+        order.append(index)
+        left[index] -= 1
+        if not left[index]:
+            del left[index]
+    return tuple(order)
+
+
+def stream_events(answer: ChatAnswer, seed: int, created: int | str | None = None,
+                  order: tuple[int, ...] | None = None) -> list[bytes]:
+    """Every event of the stream, in order. `created` and `order` default to the answer's own
+    (a template passes a marker for `created`; a caller that knows the order passes it)."""
+    envelope = response_envelope(answer)
+    queues = {sample.index: sample_deltas(sample) for sample in answer.samples}
+    if order is None:
+        order = interleave_order(answer, seed, {index: len(deltas) for index, deltas in queues.items()})
+    if created is None:
+        created = logical_unix(answer.tick)
+    by_index = {s.index: s for s in answer.samples}
     events = []
-    while queues:
-        index = rng.choice(sorted(queues))
+    for index in order:
         delta = queues[index].pop(0)
         last = not queues[index]
-        if last:
-            del queues[index]
         sample = by_index[index]
         event = dict(envelope)
         event["data"] = [_event_item(sample, delta, last)]
         event["usage"] = sample.usage if last else None
-        event["provider_responses"] = [_provider_chunk(answer, sample, delta, last)]
+        event["provider_responses"] = [_provider_chunk(sample, delta, last, created)]
         events.append(encode_event(event))
     return events
+
+
+def whole_event_batches(body: bytes, limit: int = SEND_LIMIT) -> list[bytes]:
+    """`body` (whole events) cut into pieces of at most `limit` bytes, each made of whole events
+    (an event longer than `limit` goes alone). Cut only after a blank line, so no event, and no
+    UTF-8 character, is ever split between two sends."""
+    batches = []
+    start, size = 0, len(body)
+    while size - start > limit:
+        end = body.rfind(b"\n\n", start, start + limit)
+        if end < 0:
+            end = body.find(b"\n\n", start + limit - 1)
+            if end < 0:
+                break
+        batches.append(body[start:end + 2])
+        start = end + 2
+    if start < size:
+        batches.append(body[start:])
+    return batches
+
+
+def split_events(body: bytes) -> list[bytes]:
+    """Whole events back out of a stream body (each keeps its blank line)."""
+    return [block + b"\n\n" for block in body.split(b"\n\n")[:-1]]

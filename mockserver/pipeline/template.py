@@ -1,82 +1,122 @@
-"""Serialise a chat response once, then reuse it: identical calls differ only in ids and time.
+"""Serialise a chat answer once, then reuse it: identical calls differ only in ids and time.
 
-For a given body, drawn configs, project and session, a ChatResponse differs between calls only in
-its log ids, the provider ids derived from them, and `created`. `ResponseTemplate` is the JSON with
-those values cut out; `fill` writes them back in. The result is byte-identical to serialising
-`chat_response(answer)` (tests hold it to that), at a fraction of the cost.
+For a given body, drawn configs, project and session (and, for a stream, the interleaving of its
+samples), a ChatResponse or a stream differs between calls only in its log ids, the provider ids
+derived from them, and `created`. `ResponseTemplate` is the serialised bytes with those values cut
+out; `fill` writes them back in. A template is kept only if filling it gives exactly the bytes of
+plain serialisation (checked when it is built; tests hold every shape to it).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
+from operator import itemgetter
+from typing import Any
 
 from mockserver import jsonio
 from mockserver.determinism import logical_unix
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.respond import chat_response
+from mockserver.pipeline.stream import interleave_order, sample_deltas, stream_events
 from mockserver.state import MockState
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
 _SLOT = re.compile(rb'"\\u0001hlmock:created\\u0001"|\\u0001hlmock:id:(\d+)\\u0001')
 
+# Writes an answer's bytes, with `created` as given (a slot marker when building a template).
+Render = Callable[[ChatAnswer, "int | str"], bytes]
+
 
 @dataclass(slots=True)
 class ResponseTemplate:
-    parts: list[bytes]
-    slots: list[tuple[str, int]]  # ("id", sample index) or ("created", 0), in text order
+    text: bytes  # the bytes with every `%` doubled and `%s` where a value goes
+    pick: Callable[[list[bytes]], tuple[bytes, ...]]  # the slots' values from [created, id of sample 0, ...]
 
     def fill(self, answer: ChatAnswer) -> bytes:
-        values = []
-        for kind, index in self.slots:
-            if kind == "created":
-                values.append(str(logical_unix(answer.tick)).encode())
-            else:  # an id slot follows its literal prefix ("data_" or "chatcmpl-") in the template
-                values.append(answer.samples[index].log_id.removeprefix("data_").encode())
-        out = [self.parts[0]]
-        for value, part in zip(values, self.parts[1:], strict=True):
-            out += (value, part)
-        return b"".join(out)
+        values = [str(logical_unix(answer.tick)).encode()]
+        values += [sample.log_id.removeprefix("data_").encode() for sample in answer.samples]
+        return self.text % self.pick(values)
 
 
-def build_template(answer: ChatAnswer) -> ResponseTemplate | None:
+def _picker(positions: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda values: (values[only],)
+    return itemgetter(*positions)  # type: ignore[return-value]
+
+
+def build_template(answer: ChatAnswer, render: Render) -> ResponseTemplate | None:
     """The template for this answer's shape, or None if the body could be confused with a slot."""
-    # A marked log id lands in the data item's id and in the provider id derived from it.
+    # A marked log id lands wherever the log id does, and in the provider ids derived from it.
     marked = replace(answer, samples=[replace(s, log_id="data_" + _MARK.format(f"id:{s.index}"))
                                       for s in answer.samples])
-    body = chat_response(marked)
-    for item in body["provider_responses"]:
-        item["created"] = _MARK.format("created")
-    raw = jsonio.dumps(body)
+    raw = render(marked, _MARK.format("created"))
+    position_of = {sample.index: position for position, sample in enumerate(answer.samples, start=1)}
     parts: list[bytes] = []
-    slots: list[tuple[str, int]] = []
-    position = 0
+    positions: list[int] = []
+    start = 0
     for match in _SLOT.finditer(raw):
-        parts.append(raw[position:match.start()])
-        slots.append(("id", int(match.group(1))) if match.group(1) else ("created", 0))
-        position = match.end()
-    parts.append(raw[position:])
-    expected = sorted([("id", s.index) for s in answer.samples] * 2 + [("created", 0)] * len(answer.samples))
-    if sorted(slots) != expected:  # a request that carries our marker text: do not template it
+        parts.append(raw[start:match.start()].replace(b"%", b"%%"))
+        positions.append(position_of.get(int(match.group(1)), -1) if match.group(1) else 0)
+        start = match.end()
+    parts.append(raw[start:].replace(b"%", b"%%"))
+    if not positions or -1 in positions:
         return None
-    return ResponseTemplate(parts, slots)
+    template = ResponseTemplate(b"%s".join(parts), _picker(positions))
+    if template.fill(answer) != render(answer, logical_unix(answer.tick)):
+        return None  # the request itself carries marker text: never template it
+    return template
 
 
-_NO_TEMPLATE = ResponseTemplate([], [])
+_NO_TEMPLATE = ResponseTemplate(b"", _picker([0]))
 
 
-def render_json(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
-    """The JSON body of `answer`: from a template when the same shape was answered before."""
+def _templated(state: MockState, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
     if any(sample.script is not None for sample in answer.samples):
-        return jsonio.dumps(chat_response(answer))  # scripted answers are not memoised
-    key = (
+        return render(answer, logical_unix(answer.tick))  # scripted answers are not memoised
+    template = state.memoised(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE)
+    if template is _NO_TEMPLATE:
+        return render(answer, logical_unix(answer.tick))
+    return template.fill(answer)
+
+
+def _shape_key(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> tuple[Any, ...]:
+    return (
         parsed.body,
         tuple((s.config_id, state.configs[s.config_id].fingerprint) for s in answer.samples),
         answer.project_id,
         answer.session_id,
     )
-    template = state.memoised("response-template", key, lambda: build_template(answer) or _NO_TEMPLATE)
-    if template is _NO_TEMPLATE:
-        return jsonio.dumps(chat_response(answer))
-    return template.fill(answer)
+
+
+def json_bytes(answer: ChatAnswer, created: int | str) -> bytes:
+    """The JSON ChatResponse of `answer`."""
+    body = chat_response(answer)
+    for item in body["provider_responses"]:
+        item["created"] = created
+    return jsonio.dumps(body)
+
+
+def render_json(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+    """The JSON body of `answer`: from a template when the same shape was answered before."""
+    return _templated(state, "response-template", _shape_key(state, parsed, answer), answer, json_bytes)
+
+
+def render_stream(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+    """Every event of the stream of `answer`, as one body: from a template when the same shape (and
+    the same interleaving of samples) was streamed before."""
+    if len(answer.samples) == 1:
+        order: tuple[int, ...] | None = None  # one sample: its events in order, whatever their number
+    else:
+        counts = {s.index: len(state.memoised("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s)))
+                  for s in answer.samples}
+        order = interleave_order(answer, state.seed, counts)
+
+    def events(answer: ChatAnswer, created: int | str) -> bytes:
+        return b"".join(stream_events(answer, state.seed, created, order))
+
+    return _templated(state, "stream-template", (*_shape_key(state, parsed, answer), order), answer, events)

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from mockserver.context import MockContext
-from mockserver.faults import ConnectionDrop, FaultPlan, plan_faults, shaped_stream
+from mockserver.faults import ConnectionDrop, FaultPlan, damaged, paced, plan_faults
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.match import take_faults
-from mockserver.pipeline.stream import DONE_EVENT, stream_events
-from mockserver.pipeline.template import render_json
+from mockserver.pipeline.stream import DONE_EVENT, split_events
+from mockserver.pipeline.template import render_json, render_stream
 from mockserver.routes.common import journal_entry, request_body
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+from mockserver.sse import BatchedEventStream, timed_event_stream
 
 
 def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswer | None) -> None:
@@ -53,7 +52,12 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     _note(request, call, plan, answer)
     if not parsed.request.stream:
         return Response(render_json(state, parsed, answer), media_type="application/json")
-    events = stream_events(answer, state.seed)
+    body = render_stream(state, parsed, answer)
     if context.settings.stream_done_event:
-        events.append(DONE_EVENT)
-    return StreamingResponse(shaped_stream(events, plan), media_type="text/event-stream", headers=SSE_HEADERS)
+        body += DONE_EVENT
+    if plan is None:
+        return BatchedEventStream(body)
+    events = damaged(split_events(body), plan)
+    if paced(plan):
+        return timed_event_stream(events, plan)
+    return BatchedEventStream(b"".join(events))
