@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from mockserver.access_log import AccessLog
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
@@ -77,11 +78,14 @@ class MockApp(Starlette):
 def create_app(settings: MockSettings | None = None) -> Starlette:
     """A new mock application; its `MockContext` is at `app.state.mock`."""
     context = MockContext(settings or MockSettings())
+    access_log = AccessLog() if context.settings.access_log else None
     app = MockApp(
         routes=_routes(),
         middleware=[Middleware(JournalMiddleware, journal=context.journal,
-                               max_body_bytes=context.settings.max_body_bytes)],
+                               max_body_bytes=context.settings.max_body_bytes,
+                               access_log=access_log)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
     )
     app.state.mock = context
+    app.state.access_log = access_log
     return app

@@ -71,12 +71,15 @@ def main() -> None:
 @click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="One line per request on stdout (at log level info or debug).")
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
-          max_body_bytes: int, journal_limit: int, stream_done_event: bool, log_level: str) -> None:
+          max_body_bytes: int, journal_limit: int, stream_done_event: bool, log_level: str, access_log: bool) -> None:
     """Run the fake server (Ctrl-C stops it)."""
     spec = _load_or_exit(config_path) if config_path else default_spec()
     settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
-                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec)
+                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
+                            access_log=access_log and log_level in ("debug", "info"))
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         sock = bind_socket(host, port)
@@ -84,8 +87,13 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
         raise click.ClickException(f"cannot bind {host}:{port}: {error.strerror}") from None
     click.echo(banner(settings, base_url(host, sock.getsockname()[1])))
     sys.stdout.flush()
-    server = uvicorn.Server(uvicorn_config(create_app(settings), log_level=log_level, access_log=True))
-    server.run(sockets=[sock])
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn_config(app, log_level=log_level))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if app.state.access_log is not None:
+            app.state.access_log.flush()  # the last lines, written after the loop stopped
 
 
 @main.command()

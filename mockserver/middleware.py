@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver.access_log import AccessLog
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import Journal
 from mockserver.routes.common import BODY_SCOPE_KEY, JOURNAL_SCOPE_KEY
@@ -38,10 +39,12 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
 
 
 class JournalMiddleware:
-    def __init__(self, app: ASGIApp, journal: Journal, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, journal: Journal, max_body_bytes: int,
+                 access_log: AccessLog | None = None) -> None:
         self.app = app
         self.journal = journal
         self.max_body_bytes = max_body_bytes
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,6 +54,7 @@ class JournalMiddleware:
         entry = self.journal.open(scope, body, too_large)
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
+        access_log = self.access_log
 
         async def journaling_send(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -58,6 +62,8 @@ class JournalMiddleware:
                 for name, value in message.get("headers", []):
                     if name.lower() == b"content-type":
                         entry.content_type = value.decode("latin-1")
+                if access_log is not None:
+                    access_log.request(scope, entry.status, entry.error)
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk:

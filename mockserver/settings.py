@@ -19,6 +19,7 @@ class MockSettings:
     being provisioned. api_keys: if non-empty, only these `X-API-KEY` values are accepted (any
     non-empty key otherwise). stream_done_event: end streams with `data: [DONE]` (off by default,
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
+    access_log: print one line per request to stdout (`serve` turns it on; tests have the journal).
     """
 
     seed: int = DEFAULT_SEED
@@ -27,4 +28,5 @@ class MockSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     stream_done_event: bool = False
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
+    access_log: bool = False
     spec: MockSpec = field(default_factory=default_spec)
