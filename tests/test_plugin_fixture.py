@@ -158,7 +158,7 @@ def test_status_faults_in_upstream_shape(humanloop_mock: HumanloopMock, status: 
 
 
 def test_fault_on_nth_call_next_n_and_matching(humanloop_mock: HumanloopMock) -> None:
-    humanloop_mock.fault(500, on_call=2)
+    humanloop_mock.fault(500, call=2)
     humanloop_mock.fault(503, message="boom", times=None)
     statuses = [post(humanloop_mock).status_code for _ in range(3)]
     statuses += [post(humanloop_mock, messages=[{"role": "user", "content": "boom"}]).status_code for _ in range(2)]
