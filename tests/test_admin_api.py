@@ -210,3 +210,14 @@ def test_page_and_info_answer(path: str) -> None:
             assert json.loads(response.content)["seed"] == 3
         else:
             assert response.headers["content-type"].startswith("text/html")
+
+
+def test_every_door_refuses_duplicate_ids_and_the_old_on_call_spelling() -> None:
+    twice = {"projects": [{"name": "p", "experiments": [{"id": "exp_x", "name": "a"}, {"id": "exp_x", "name": "b"}]}]}
+    with client_for() as client:
+        refused = admin(client, "PUT", "/spec", json=twice)
+        assert refused.status_code == 422
+        assert refused.json()["detail"][0]["msg"] == (
+            "projects[0].experiments[1].id: experiment id 'exp_x' is also used at projects[0].experiments[0].id")
+        old = admin(client, "POST", "/faults", json={"on_call": 2, "status": 500})
+        assert old.status_code == 422 and old.json()["detail"][0]["msg"] == "on_call: unknown key"
