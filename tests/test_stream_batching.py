@@ -74,11 +74,11 @@ def call_app(app: Any, body: dict[str, Any]) -> tuple[dict[str, Any], list[bytes
 
 def app_with(*faults: dict[str, Any], script: str | None = None, **settings: Any) -> Any:
     app = create_app(MockSettings(seed=11, **settings))
-    state = app.state.mock.state
+    rules = app.state.mock.rules
     for fault in faults:
-        state.add_fault(FaultSpec.model_validate({"times": None, **fault}))
+        rules.add_fault(FaultSpec.model_validate({"times": None, **fault}))
     if script is not None:
-        state.add_script(ScriptSpec.model_validate({"answer": {"output": script}, "times": None}))
+        rules.add_script(ScriptSpec.model_validate({"answer": {"output": script}, "times": None}))
     return app
 
 

@@ -11,9 +11,8 @@ from mockserver.context import MockContext
 from mockserver.faults import ConnectionDrop, FaultPlan, damaged, paced, plan_faults
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
-from mockserver.pipeline.match import take_faults
+from mockserver.pipeline.json_cache import render_json, render_stream
 from mockserver.pipeline.stream import DONE_EVENT, split_events
-from mockserver.pipeline.template import render_json, render_stream
 from mockserver.routes.common import journal_entry, request_body
 from mockserver.sse import BatchedEventStream, timed_event_stream
 
@@ -34,11 +33,10 @@ def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswe
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
-    state = context.state
-    parsed = parse_chat(state, await request_body(request), request.headers.get("content-type"))
-    with state.lock:
-        call = state.count("chat-call") + 1
-        plan = plan_faults(take_faults(state, parsed.request, call)) if state.faults else None
+    parsed = parse_chat(context.memo, await request_body(request), request.headers.get("content-type"))
+    call = context.state.next_call()
+    rules = context.rules
+    plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
         _note(request, call, plan, None)
         if plan.latency:
@@ -48,11 +46,11 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         error = plan.error()
         if error is not None:
             raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
-    answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call)
+    answer = answer_chat(context, parsed, call=call)
     _note(request, call, plan, answer)
     if not parsed.request.stream:
-        return Response(render_json(state, parsed, answer), media_type="application/json")
-    body = render_stream(state, parsed, answer)
+        return Response(render_json(context.memo, parsed, answer), media_type="application/json")
+    body = render_stream(context.memo, parsed, answer, context.seed)
     if context.settings.stream_done_event:
         body += DONE_EVENT
     if plan is None:

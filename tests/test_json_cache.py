@@ -9,11 +9,11 @@ import pytest
 
 from mockserver import jsonio
 from mockserver.context import MockContext
-from mockserver.pipeline.answer import ChatAnswer
+from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.chat import answer_chat, parse_chat
+from mockserver.pipeline.json_cache import build_template, json_bytes, render_json, render_stream
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import stream_events
-from mockserver.pipeline.template import build_template, json_bytes, render_json, render_stream
 from mockserver.settings import MockSettings
 from tests.conftest import spec_with_configs
 
@@ -33,12 +33,20 @@ def plain_json(context: MockContext, answer: ChatAnswer) -> bytes:
 
 
 def plain_stream(context: MockContext, answer: ChatAnswer) -> bytes:
-    return b"".join(stream_events(answer, context.state.seed))
+    return b"".join(stream_events(answer, context.seed))
+
+
+def templated_json(context: MockContext, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+    return render_json(context.memo, parsed, answer)
+
+
+def templated_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+    return render_stream(context.memo, parsed, answer, context.seed)
 
 
 RENDERERS = {
-    "json": (render_json, plain_json),
-    "stream": (render_stream, plain_stream),
+    "json": (templated_json, plain_json),
+    "stream": (templated_stream, plain_stream),
 }
 
 
@@ -52,10 +60,10 @@ def test_template_matches_plain_serialisation(body: dict[str, Any], kind: str) -
     raw = json.dumps({"experiment_id": "exp_test", **body}).encode()
     built = set()
     for _ in range(6):  # the first call of a shape builds its template, later ones fill it
-        parsed = parse_chat(context.state, raw, "application/json")
-        answer = answer_chat(context.state, context.faker, parsed, strict=False)
-        assert templated(context.state, parsed, answer) == plain(context, answer)
-        built.update(len(table) for name, table in context.state.caches.items() if name.endswith("-template"))
+        parsed = parse_chat(context.memo, raw, "application/json")
+        answer = answer_chat(context, parsed)
+        assert templated(context, parsed, answer) == plain(context, answer)
+        built.update(size for name, size in context.memo.sizes().items() if name.endswith("-template"))
     assert built and max(built) >= 1  # a template was built (and, from the second call of a shape, reused)
 
 
@@ -65,9 +73,9 @@ def test_a_body_that_carries_the_slot_marker_is_not_templated(kind: str) -> None
     context = MockContext(MockSettings())
     raw = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "\x01hlmock:id:0\x01"}],
                       "user": "\x01hlmock:created\x01"})  # `user` is in every stream event too
-    parsed = parse_chat(context.state, raw.encode(), "application/json")
-    answer = answer_chat(context.state, context.faker, parsed, strict=False)
+    parsed = parse_chat(context.memo, raw.encode(), "application/json")
+    answer = answer_chat(context, parsed)
     assert build_template(answer, json_bytes) is None
-    assert templated(context.state, parsed, answer) == plain(context, answer)
-    (table,) = (t for name, t in context.state.caches.items() if name.endswith("-template"))
-    assert [template.text for template in table.values()] == [b""]  # remembered as "not templated"
+    assert templated(context, parsed, answer) == plain(context, answer)
+    assert templated(context, parsed, answer) == plain(context, answer)  # remembered as "not templated"
+    assert [size for name, size in context.memo.sizes().items() if name.endswith("-template")] == [1]

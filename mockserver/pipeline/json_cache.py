@@ -18,10 +18,10 @@ from typing import Any
 
 from mockserver import jsonio
 from mockserver.determinism import logical_unix
+from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import interleave_order, sample_deltas, stream_events
-from mockserver.state import MockState
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
@@ -75,19 +75,19 @@ def build_template(answer: ChatAnswer, render: Render) -> ResponseTemplate | Non
 _NO_TEMPLATE = ResponseTemplate(b"", _picker([0]))
 
 
-def _templated(state: MockState, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
+def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
     if any(sample.script is not None for sample in answer.samples):
         return render(answer, logical_unix(answer.tick))  # scripted answers are not memoised
-    template = state.memoised(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE)
+    template = memo.get(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE)
     if template is _NO_TEMPLATE:
         return render(answer, logical_unix(answer.tick))
     return template.fill(answer)
 
 
-def _shape_key(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> tuple[Any, ...]:
+def _shape_key(parsed: ParsedChat, answer: ChatAnswer) -> tuple[Any, ...]:
     return (
         parsed.body,
-        tuple((s.config_id, state.configs[s.config_id].fingerprint) for s in answer.samples),
+        tuple((s.config_id, s.config_fingerprint) for s in answer.samples),
         answer.project_id,
         answer.session_id,
     )
@@ -101,22 +101,22 @@ def json_bytes(answer: ChatAnswer, created: int | str) -> bytes:
     return jsonio.dumps(body)
 
 
-def render_json(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+def render_json(memo: Memo, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
     """The JSON body of `answer`: from a template when the same shape was answered before."""
-    return _templated(state, "response-template", _shape_key(state, parsed, answer), answer, json_bytes)
+    return _templated(memo, "response-template", _shape_key(parsed, answer), answer, json_bytes)
 
 
-def render_stream(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+def render_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int) -> bytes:
     """Every event of the stream of `answer`, as one body: from a template when the same shape (and
     the same interleaving of samples) was streamed before."""
     if len(answer.samples) == 1:
         order: tuple[int, ...] | None = None  # one sample: its events in order, whatever their number
     else:
-        counts = {s.index: len(state.memoised("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s)))
+        counts = {s.index: len(memo.get("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s)))
                   for s in answer.samples}
-        order = interleave_order(answer, state.seed, counts)
+        order = interleave_order(answer, seed, counts)
 
     def events(answer: ChatAnswer, created: int | str) -> bytes:
-        return b"".join(stream_events(answer, state.seed, created, order))
+        return b"".join(stream_events(answer, seed, created, order))
 
-    return _templated(state, "stream-template", (*_shape_key(state, parsed, answer), order), answer, events)
+    return _templated(memo, "stream-template", (*_shape_key(parsed, answer), order, seed), answer, events)
