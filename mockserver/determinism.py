@@ -19,6 +19,7 @@ ID_LENGTH = 21  # the length of the real service's ids after the prefix (e.g. pr
 
 # Timestamps the mock reports start here and advance one second per state change: a logical clock.
 LOGICAL_EPOCH = datetime(2024, 8, 5, tzinfo=UTC)
+_LOGICAL_EPOCH_UNIX = int(LOGICAL_EPOCH.timestamp())
 
 
 def digest(seed: int, *parts: object) -> bytes:
@@ -71,7 +72,7 @@ def logical_time(tick: int) -> str:
 
 def logical_unix(tick: int) -> int:
     """Unix seconds for a tick of the logical clock (provider payloads use `created`)."""
-    return int((LOGICAL_EPOCH + timedelta(seconds=tick)).timestamp())
+    return _LOGICAL_EPOCH_UNIX + tick  # one tick is one second
 
 
 class SeededFaker:

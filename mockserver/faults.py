@@ -20,9 +20,13 @@ from mockserver.errors import ApiError
 from mockserver.rules import Rule
 from mockserver.spec import FaultSpec
 
-# Set in the ASGI scope by whoever can drop the connection (the journal middleware under uvicorn,
-# the plugin's in-process transport); a callable taking no arguments.
+# Set in the ASGI scope by whoever can drop the connection (the plugin's in-process transport); a
+# callable taking no arguments. Under uvicorn the app keeps the connection's transport instead, from
+# which `transport_abort` makes that callable when (rarely) it is needed. Not the server's `send`:
+# the scope would then reference its own request cycle, and every request would leave a reference
+# cycle for the garbage collector (which cost more than the rest of the app put together).
 ABORT_SCOPE_KEY = "humanloop_mock.abort_connection"
+TRANSPORT_SCOPE_KEY = "humanloop_mock.transport"
 
 DEFAULT_DETAILS = {
     429: "Rate limit exceeded (injected by humanloop-mock).",
@@ -106,9 +110,13 @@ async def paced_stream(events: list[bytes], plan: FaultPlan) -> AsyncIterator[by
         yield event
 
 
-def uvicorn_abort(raw_send: Send) -> Callable[[], None] | None:
-    """How to drop the connection of a request uvicorn is serving (None when not under uvicorn)."""
-    transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+def server_transport(raw_send: Send) -> Any:
+    """The transport of the connection uvicorn serves this request on (None when not under uvicorn)."""
+    return getattr(getattr(raw_send, "__self__", None), "transport", None)
+
+
+def transport_abort(transport: Any) -> Callable[[], None] | None:
+    """How to drop the connection of `transport` (None if it cannot be dropped)."""
     if transport is None or not hasattr(transport, "abort"):
         return None
 
@@ -126,7 +134,7 @@ class ConnectionDrop:
     """An ASGI 'response' that drops the connection, then waits for the server to notice."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        abort = scope.get(ABORT_SCOPE_KEY)
+        abort = scope.get(ABORT_SCOPE_KEY) or transport_abort(scope.get(TRANSPORT_SCOPE_KEY))
         if abort is None:
             raise RuntimeError("the reset fault needs uvicorn or the plugin's in-process transport")
         abort()

@@ -8,11 +8,10 @@ journaled too: nothing a client sends is lost. The mock's own control paths (`/_
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.access_log import AccessLog
+from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.routes.common import BODY_SCOPE_KEY, CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY
 from mockserver.tenants import Tenants
@@ -23,13 +22,22 @@ UNJOURNALED_PATHS = frozenset({"/healthz"})
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool]:
     """The whole body, or (what fits, True) once it passes `limit` bytes."""
+    first = await receive()
+    if first["type"] == "http.request" and not first.get("more_body", False):
+        body = first.get("body", b"")
+        if len(body) <= limit:
+            return body, False  # the common case: the whole body in one message
+    return await _read_rest(scope, first, receive, limit)
+
+
+async def _read_rest(scope: Scope, first: Message, receive: Receive, limit: int) -> tuple[bytes, bool]:
     for name, value in scope.get("headers", []):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
             return b"", True
     chunks: list[bytes] = []
     size = 0
+    message = first
     while True:
-        message = await receive()
         if message["type"] != "http.request":
             break
         chunk = message.get("body", b"")
@@ -40,26 +48,22 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
+        message = await receive()
     return b"".join(chunks), False
 
 
-class JournalMiddleware:
-    def __init__(self, app: ASGIApp, tenants: Tenants, max_body_bytes: int,
-                 access_log: AccessLog | None = None) -> None:
-        self.app = app
-        self.tenants = tenants
+class Journaling:
+    """What every journaled request goes through: read the body once, open its journal entry, and
+    record the answer as it is sent. Used by the middleware (every path Starlette routes) and by the
+    app's direct routes (`MockApp`), so both journal alike."""
+
+    def __init__(self, max_body_bytes: int, access_log: AccessLog | None = None) -> None:
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
-        path = scope["path"]
-        if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
-            await self.app(scope, receive, send)
-            return
+    async def open(self, scope: Scope, receive: Receive, send: Send, context: MockContext
+                   ) -> tuple[Receive, Send] | None:
+        """The receive and send the app should use; None when the request was answered here (413)."""
         body, too_large = await _read_body(scope, receive, self.max_body_bytes)
         entry = context.journal.open(scope, body, too_large)
         scope[JOURNAL_SCOPE_KEY] = entry
@@ -69,8 +73,8 @@ class JournalMiddleware:
         async def journaling_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 entry.status = message["status"]
-                for name, value in message.get("headers", []):
-                    if name.lower() == b"content-type":
+                for name, value in message.get("headers", ()):
+                    if name == b"content-type":  # ASGI header names are lower-case
                         entry.content_type = value.decode("latin-1")
                 if access_log is not None:
                     access_log.request(scope, entry.status, entry.error)
@@ -86,15 +90,48 @@ class JournalMiddleware:
             error = ApiError(413, f"Request body is larger than this server's limit of {self.max_body_bytes} bytes.")
             entry.error = error.detail
             await error_response(error)(scope, receive, journaling_send)
-            return
+            return None
 
         delivered = False
 
-        async def replay_receive() -> dict[str, Any]:
+        async def replay_receive() -> Message:
             nonlocal delivered
             if not delivered:
                 delivered = True
                 return {"type": "http.request", "body": body, "more_body": False}
             return dict(await receive())
 
-        await self.app(scope, replay_receive, journaling_send)
+        return replay_receive, journaling_send
+
+    def logged(self, scope: Scope, send: Send) -> Send:
+        """`send`, noting the answer in the access log only (for the mock's own, unjournaled paths)."""
+        access_log = self.access_log
+        if access_log is None:
+            return send
+
+        async def logging_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                access_log.request(scope, message["status"])
+            await send(message)
+
+        return logging_send
+
+
+class JournalMiddleware:
+    def __init__(self, app: ASGIApp, tenants: Tenants, journaling: Journaling) -> None:
+        self.app = app
+        self.tenants = tenants
+        self.journaling = journaling
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
+        path = scope["path"]
+        if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
+            await self.app(scope, receive, self.journaling.logged(scope, send))
+            return
+        opened = await self.journaling.open(scope, receive, send, context)
+        if opened is not None:
+            await self.app(scope, *opened)

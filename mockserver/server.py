@@ -30,7 +30,12 @@ def base_url(host: str, port: int) -> str:
 
 
 def uvicorn_config(app: Starlette, log_level: str = "warning", access_log: bool = False) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off")
+    """uvicorn's settings for the mock. No proxy-header rewriting: the mock never reads the client's
+    address (only its access log prints it), and the check cost every request a scan of its headers.
+    No `date` header: it is the one wall-clock value a client would see, and the mock's answers are
+    byte-identical from run to run; no `server` header either (each costs a check per response)."""
+    return uvicorn.Config(app, log_level=log_level, access_log=access_log, lifespan="off", proxy_headers=False,
+                          server_header=False, date_header=False)
 
 
 @dataclass

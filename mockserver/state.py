@@ -79,7 +79,7 @@ class Experiment:
         return [c for c in list(self.configs.values()) if c.active]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class ChatTarget:
     """What a chat call resolved to: its project, experiment and one drawn config per sample."""
 
@@ -356,15 +356,17 @@ class MockState:
     def draw_config(self, experiment_id: str) -> ModelConfig | None:
         """Draw one active config from the experiment's own seeded sequence (None if it has none)."""
         with self._lock:
-            experiment = self.experiment(experiment_id)
-            active = experiment.active_configs()
-            if not active:
-                return None
-            unit = self.streams.stream("draw", experiment.id).random()  # the experiment's nth draw
-            experiment.draws += 1
-            chosen = pick_weighted(unit, active)
-            chosen.trials_count += 1
-            return self.configs[chosen.config_id]
+            return self._draw(self.experiment(experiment_id))
+
+    def _draw(self, experiment: Experiment) -> ModelConfig | None:
+        active = experiment.active_configs()
+        if not active:
+            return None
+        unit = self.streams.stream("draw", experiment.id).random()  # the experiment's nth draw
+        experiment.draws += 1
+        chosen = pick_weighted(unit, active)
+        chosen.trials_count += 1
+        return self.configs[chosen.config_id]
 
     def resolve_chat(
         self, *, experiment_id: str, project_id: str | None, project_name: str | None, strict: bool,
@@ -383,7 +385,7 @@ class MockState:
             experiment = self.experiment_for_use(experiment_id, strict=strict, project_hint=project)
             drawn = []
             for _ in range(num_samples):
-                config = self.draw_config(experiment.id)
+                config = self._draw(experiment)
                 if config is None:
                     raise Conflict(f"Experiment {experiment.id} has no active model configs to sample from.")
                 drawn.append(config)

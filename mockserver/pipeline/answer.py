@@ -43,6 +43,17 @@ class SampleWire:
 
 
 @dataclass(slots=True)
+class PreparedSample:
+    """What a sample answers for one body, config and index, all but its log id: a pure function of
+    them (and the seed), so a repeated request finds it with one memo lookup."""
+
+    prompt: RenderedPrompt
+    generation: Generation
+    usage: dict[str, int]
+    wire: SampleWire
+
+
+@dataclass(slots=True)
 class SampleAnswer:
     index: int
     log_id: str

@@ -7,15 +7,13 @@ or on the body and a config (the rendered prompt) is memoised, because clients r
 
 from __future__ import annotations
 
-from functools import partial
-
 from contracts.chat import ChatExperimentRequest
 from mockserver import jsonio
 from mockserver.context import MockContext
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
 from mockserver.memo import Memo
-from mockserver.pipeline.answer import ChatAnswer, ParsedChat, RenderedPrompt, SampleAnswer
+from mockserver.pipeline.answer import ChatAnswer, ParsedChat, PreparedSample, RenderedPrompt, SampleAnswer
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
 from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
@@ -75,6 +73,18 @@ def answer_sample(
     return generation, prompt, usage
 
 
+def prepared_sample(memo: Memo, seed: int, faker: SeededFaker, parsed: ParsedChat, config: ModelConfig,
+                    index: int) -> PreparedSample:
+    """A generated sample's prompt, answer, usage and wire pieces, memoised as one."""
+
+    def prepare() -> PreparedSample:
+        generation, prompt, usage = answer_sample(memo, seed, faker, parsed, config, index)
+        wire = sample_wire(parsed.request, config.fields, prompt.messages, generation, usage)
+        return PreparedSample(prompt, generation, usage, wire)
+
+    return memo.get("sample", (seed, parsed.body, config.id, config.fingerprint, index), prepare)
+
+
 def scripted_sample(
     memo: Memo, seed: int, parsed: ParsedChat, config: ModelConfig, index: int, scripted: ScriptedAnswer
 ) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
@@ -120,11 +130,8 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
     for index, config in enumerate(target.configs):
         script = rules.take_script(request, call, config.id) if rules.scripts else None
         if script is None:
-            generation, prompt, usage = answer_sample(memo, seed, context.faker, parsed, config, index)
-            wire = memo.get(
-                "wire", (parsed.body, config.id, config.fingerprint, index),
-                partial(sample_wire, request, config.fields, prompt.messages, generation, usage),
-            )
+            prepared = prepared_sample(memo, seed, context.faker, parsed, config, index)
+            generation, prompt, usage, wire = prepared.generation, prepared.prompt, prepared.usage, prepared.wire
             chunks, script_name = None, None
         else:
             rule, scripted = script

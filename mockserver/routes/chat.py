@@ -13,7 +13,7 @@ from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import render_json, render_stream
 from mockserver.pipeline.stream import DONE_EVENT, split_events
-from mockserver.routes.common import journal_entry, request_body
+from mockserver.routes.common import JSONBytes, journal_entry, request_body
 from mockserver.sse import BatchedEventStream, timed_event_stream
 
 
@@ -49,7 +49,7 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     answer = answer_chat(context, parsed, call=call)
     _note(request, call, plan, answer)
     if not parsed.request.stream:
-        return Response(render_json(context.memo, parsed, answer), media_type="application/json")
+        return JSONBytes(render_json(context.memo, parsed, answer))
     body = render_stream(context.memo, parsed, answer, context.seed)
     if context.settings.stream_done_event:
         body += DONE_EVENT

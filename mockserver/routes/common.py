@@ -40,8 +40,21 @@ async def request_body(request: Request) -> bytes:
     return body if body is not None else await request.body()
 
 
+class JSONBytes(Response):
+    """A JSON body already serialised: the status line and headers Starlette's `Response` writes
+    for it (content-length, content-type), without its general-purpose header building."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [(b"content-length", b"%d" % len(body)), (b"content-type", b"application/json")]
+
+
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(jsonio.dumps(body), status_code=status, media_type="application/json")
+    return JSONBytes(jsonio.dumps(body), status)
 
 
 class Endpoint:
