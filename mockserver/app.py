@@ -20,7 +20,7 @@ from mockserver.errors import ApiError, error_response
 from mockserver.faults import TRANSPORT_SCOPE_KEY, server_transport
 from mockserver.middleware import Journaling, JournalMiddleware
 from mockserver.routes import chat, experiments, meta, model_configs
-from mockserver.routes.common import CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY, Endpoint, Handler
+from mockserver.routes.common import CONTEXT_SCOPE_KEY, Endpoint, Handler
 from mockserver.settings import MockSettings
 from mockserver.tenants import Tenants
 
@@ -111,17 +111,20 @@ class MockApp(Starlette):
     async def _direct(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
         context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
-        opened = await self.journaling.open(scope, receive, send, context)
-        if opened is None:
-            return
+        journaling = self.journaling
+        entry = await journaling.open(scope, receive, context)
         try:
-            await endpoint(scope, *opened)
+            if entry.body_truncated:
+                response = journaling.too_large(entry)
+            else:  # the body was read: what the route may still receive is the server's own messages
+                response = await endpoint.respond(Request(scope, receive))
+            await journaling.deliver(response, entry, scope, receive, send)
         except Exception:
             # What Starlette's error middleware and `_unexpected_error` do for routed paths.
             log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])
-            if scope[JOURNAL_SCOPE_KEY].status is not None:
+            if entry.status is not None:
                 raise  # the answer has started: only dropping the connection is left
-            await error_response(UNEXPECTED)(scope, receive, opened[1])
+            await journaling.deliver(error_response(UNEXPECTED), entry, scope, receive, send)
 
 
 def create_app(settings: MockSettings | None = None) -> Starlette:

@@ -8,16 +8,22 @@ journaled too: nothing a client sends is lost. The mock's own control paths (`/_
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.access_log import AccessLog
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
-from mockserver.routes.common import BODY_SCOPE_KEY, CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY
+from mockserver.journal import JournalEntry
+from mockserver.routes.common import BODY_SCOPE_KEY, CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY, JSONBytes
 from mockserver.tenants import Tenants
 
 UNJOURNALED_PREFIXES = ("/__admin",)
 UNJOURNALED_PATHS = frozenset({"/healthz"})
+# Responses whose whole body is known when they are returned (Starlette's base class, and ours).
+_PLAIN_RESPONSES = frozenset({Response, JSONBytes})
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool]:
@@ -61,23 +67,34 @@ class Journaling:
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
 
-    async def open(self, scope: Scope, receive: Receive, send: Send, context: MockContext
-                   ) -> tuple[Receive, Send] | None:
-        """The receive and send the app should use; None when the request was answered here (413)."""
+    async def open(self, scope: Scope, receive: Receive, context: MockContext) -> JournalEntry:
+        """Read the body (up to the limit) and journal the request; routes find both in the scope."""
         body, too_large = await _read_body(scope, receive, self.max_body_bytes)
         entry = context.journal.open(scope, body, too_large)
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
-        access_log = self.access_log
+        return entry
+
+    def too_large(self, entry: JournalEntry) -> Response:
+        error = ApiError(413, f"Request body is larger than this server's limit of {self.max_body_bytes} bytes.")
+        entry.error = error.detail
+        return error_response(error)
+
+    def _started(self, scope: Scope, entry: JournalEntry, status: int, headers: Iterable[tuple[bytes, bytes]]
+                 ) -> None:
+        entry.status = status
+        for name, value in headers:
+            if name == b"content-type":  # ASGI header names are lower-case
+                entry.content_type = value.decode("latin-1")
+        if self.access_log is not None:
+            self.access_log.request(scope, status, entry.error)
+
+    def recording(self, scope: Scope, entry: JournalEntry, send: Send) -> Send:
+        """`send`, noting in the entry what is sent (status, content type, body or events, the end)."""
 
         async def journaling_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                entry.status = message["status"]
-                for name, value in message.get("headers", ()):
-                    if name == b"content-type":  # ASGI header names are lower-case
-                        entry.content_type = value.decode("latin-1")
-                if access_log is not None:
-                    access_log.request(scope, entry.status, entry.error)
+                self._started(scope, entry, message["status"], message.get("headers", ()))
             elif message["type"] == "http.response.body":
                 chunk = message.get("body", b"")
                 if chunk:
@@ -86,22 +103,23 @@ class Journaling:
                     entry.completed = True
             await send(message)
 
-        if too_large:
-            error = ApiError(413, f"Request body is larger than this server's limit of {self.max_body_bytes} bytes.")
-            entry.error = error.detail
-            await error_response(error)(scope, receive, journaling_send)
-            return None
+        return journaling_send
 
-        delivered = False
-
-        async def replay_receive() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return dict(await receive())
-
-        return replay_receive, journaling_send
+    async def deliver(self, response: Response, entry: JournalEntry, scope: Scope, receive: Receive, send: Send
+                      ) -> None:
+        """Send `response`, journaled. A plain response (its whole body known) is noted and sent in two
+        messages straight to the server; anything else (streams, a dropped connection) through
+        `recording`."""
+        if type(response) not in _PLAIN_RESPONSES or response.background is not None:
+            await response(scope, receive, self.recording(scope, entry, send))
+            return
+        self._started(scope, entry, response.status_code, response.raw_headers)
+        await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        body = response.body
+        if body:
+            entry.add_response_chunk(bytes(body))
+        entry.completed = True
+        await send({"type": "http.response.body", "body": body})
 
     def logged(self, scope: Scope, send: Send) -> Send:
         """`send`, noting the answer in the access log only (for the mock's own, unjournaled paths)."""
@@ -115,6 +133,20 @@ class Journaling:
             await send(message)
 
         return logging_send
+
+
+def replaying(body: bytes, receive: Receive) -> Receive:
+    """`receive` for an app behind the journal: the body it already read, then the server's messages."""
+    delivered = False
+
+    async def replay_receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return dict(await receive())
+
+    return replay_receive
 
 
 class JournalMiddleware:
@@ -132,6 +164,9 @@ class JournalMiddleware:
         if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
             await self.app(scope, receive, self.journaling.logged(scope, send))
             return
-        opened = await self.journaling.open(scope, receive, send, context)
-        if opened is not None:
-            await self.app(scope, *opened)
+        journaling = self.journaling
+        entry = await journaling.open(scope, receive, context)
+        if entry.body_truncated:
+            await journaling.deliver(journaling.too_large(entry), entry, scope, receive, send)
+            return
+        await self.app(scope, replaying(entry.raw_body, receive), journaling.recording(scope, entry, send))

@@ -1,0 +1,68 @@
+"""uvicorn's httptools protocol, with the writes of one event-loop pass gathered into one.
+
+uvicorn writes a response's status line and headers, then its body, each with its own `send` system
+call the moment the app hands it over. On loopback each of those calls also runs the receiving side's
+network stack, so a small JSON answer costs two of them where one would do. This protocol gives
+uvicorn a transport that collects what is written during one pass of the event loop and writes it
+with a single call at the end of the pass: the same bytes, in the same order, never later than the
+pass that produced them (a timed stream's events still leave one by one, at their own time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # no httptools (or a uvicorn that moved it): uvicorn's own choice, unchanged
+    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+
+
+class GatheringTransport:
+    """A transport that writes what one event-loop pass gave it in one call (see the module doc)."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._pending: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        if not self._pending:
+            self._loop.call_soon(self._flush)
+        self._pending.append(data)
+
+    def _flush(self) -> None:
+        if self._pending:
+            pending, self._pending = self._pending, []
+            if not self._transport.is_closing():
+                self._transport.writelines(pending)  # one system call for all of them
+
+    def close(self) -> None:
+        self._flush()
+        self._transport.close()
+
+    def abort(self) -> None:
+        self._pending.clear()
+        self._transport.abort()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:  # get_extra_info, pause_reading, set_protocol, ...
+        return getattr(self._transport, name)
+
+
+if HttpToolsProtocol is not None:
+
+    class GatheringHttpToolsProtocol(HttpToolsProtocol):
+        """uvicorn's httptools protocol writing through a `GatheringTransport`."""
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self.transport = GatheringTransport(transport, self.loop)  # type: ignore[assignment]
+
+
+def http_protocol() -> type[asyncio.Protocol] | str:
+    """What `uvicorn.Config(http=...)` should get: our protocol, or uvicorn's own choice without httptools."""
+    return GatheringHttpToolsProtocol if HttpToolsProtocol is not None else "auto"
