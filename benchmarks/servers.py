@@ -57,6 +57,12 @@ def bare_starlette() -> ServerCommand:
                          "/v4/constant")
 
 
+def bare_on_mock_protocol() -> ServerCommand:
+    """The same bare app on the mock's own uvicorn protocol (see benchmarks.bare_on_mock_protocol)."""
+    return ServerCommand("bare_mock_protocol", (sys.executable, "-m", "benchmarks.bare_on_mock_protocol", "{port}"),
+                         "/v4/constant")
+
+
 def mock_serve(*extra: str) -> ServerCommand:
     """`humanloop-mock serve` exactly as the README starts it (plus only the port, and `extra`)."""
     return ServerCommand("mock", (sys.executable, "-m", "mockserver.cli", "serve", "--port", "{port}", *extra),

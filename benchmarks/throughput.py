@@ -26,7 +26,16 @@ from typing import Any
 
 from benchmarks import npm_mocks
 from benchmarks.load import have_wrk, wrk
-from benchmarks.servers import CLIENT_CORE, ROOT, ServerCommand, bare_starlette, mock_serve, pinned, running
+from benchmarks.servers import (
+    CLIENT_CORE,
+    ROOT,
+    ServerCommand,
+    bare_on_mock_protocol,
+    bare_starlette,
+    mock_serve,
+    pinned,
+    running,
+)
 
 CHAT_BODY = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Summarise our Q3 results."}]}
 STREAM_BODY = {**CHAT_BODY, "stream": True}
@@ -66,6 +75,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="the servers alternate this many times")
     parser.add_argument("--streams", type=int, default=10_000, help="concurrent streams (0 skips that run)")
     parser.add_argument("--no-npm", action="store_true", help="skip Prism and Mockoon")
+    parser.add_argument("--same-protocol-baseline", action="store_true",
+                        help="also run the bare app on the mock's uvicorn protocol (app cost alone)")
     parser.add_argument("--mock-arg", action="append", default=[],
                         help="extra `serve` flag for the mock (e.g. --mock-arg=--log-level=warning)")
     args = parser.parse_args()
@@ -74,6 +85,8 @@ def main() -> None:
 
     servers = {"bare": (bare_starlette(), CHAT_BODY), "json": (mock_serve(*args.mock_arg), CHAT_BODY),
                "sse": (mock_serve(*args.mock_arg), STREAM_BODY)}
+    if args.same_protocol_baseline:
+        servers["bare_mock_protocol"] = (bare_on_mock_protocol(), CHAT_BODY)
     notes: list[str] = []
     npm_versions: dict[str, str] = {}
     skip_npm = "skipped (--no-npm)" if args.no_npm else npm_mocks.missing_reason()
@@ -102,6 +115,10 @@ def main() -> None:
         "json_ratio_to_bare": ratios(rates["json"], rates["bare"]),
         "sse_ratio_to_bare": ratios(rates["sse"], rates["bare"]),
     }
+    if "bare_mock_protocol" in rates:
+        results["bare_on_mock_protocol_rps"] = summary(rates["bare_mock_protocol"])
+        results["json_ratio_to_bare_on_mock_protocol"] = ratios(rates["json"], rates["bare_mock_protocol"])
+        results["sse_ratio_to_bare_on_mock_protocol"] = ratios(rates["sse"], rates["bare_mock_protocol"])
     for name in ("prism", "mockoon"):
         if name in rates:
             results[f"{name}_rps"] = summary(rates[name])

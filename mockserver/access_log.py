@@ -34,7 +34,7 @@ class AccessLog:
     """Request lines for `stream` (stdout by default), flushed every `FLUSH_EVERY` seconds."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream
+        self.stream = stream
         self._pending: list[str] = []
 
     def request(self, scope: dict[str, Any], status: int, error: Any = None) -> None:
@@ -58,6 +58,6 @@ class AccessLog:
     def flush(self) -> None:
         lines, self._pending = self._pending, []
         if lines:
-            stream = self._stream or sys.stdout
+            stream = self.stream or sys.stdout
             stream.write("".join(lines))
             stream.flush()

@@ -95,6 +95,8 @@ def banner(settings: MockSettings, url: str) -> str:
         *key_note,
         "",
         f"Admin API: {admin}/ (journal page), {admin}/openapi.json; see docs/admin.md.",
+        (f"One line per request follows (--no-access-log: none); {admin}/requests has each in full."
+         if settings.access_log else f"Requests are not logged here; {admin}/requests has each in full."),
         "Unknown experiment ids are provisioned on first use" + (" (off: --strict)." if settings.strict else
                                                                "; --strict answers 404 instead."),
     ]
