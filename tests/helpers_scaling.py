@@ -100,7 +100,7 @@ def launch(count: int, *serve_args: str, env: dict[str, str] | None = None,
     command = ["bash", "-c", 'exec "$0" "$@" <&-', str(RUN_SH), str(count), str(port), *serve_args]
     process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                text=True, env=_environment(env), start_new_session=True,
-                               preexec_fn=_default_sigint)  # noqa: PLW1509 (no threads started in between)
+                               preexec_fn=_default_sigint)
     deployment = Deployment(process, port)
     threading.Thread(target=_drain, args=(deployment,), daemon=True).start()
     return deployment

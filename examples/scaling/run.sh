@@ -31,8 +31,10 @@ die() {
 count=$1
 proxy_port=$2
 shift 2
-[[ $count =~ ^[0-9]+$ ]] && ((count >= 1 && count <= MAX_BACKENDS)) || usage
-[[ $proxy_port =~ ^[0-9]+$ ]] && ((proxy_port >= 1 && proxy_port <= 65535)) || usage
+if ! [[ $count =~ ^[1-9][0-9]*$ && $proxy_port =~ ^[1-9][0-9]*$ ]] ||
+    ((count < 1 || count > MAX_BACKENDS || proxy_port < 1 || proxy_port > 65535)); then
+    usage
+fi
 for arg in "$@"; do
     case $arg in
     --host | --host=* | --port | --port=*)
@@ -55,6 +57,7 @@ rm -f "$state_dir/state" "$state_dir/state.tmp"
 
 # Everything started here is a background job of this shell, so `jobs -pr` lists exactly what is
 # still running of it (never an unrelated process that reused a pid).
+# shellcheck disable=SC2317 # stop_all and cleanup run from the EXIT trap
 stop_all() {
     local running
     running=$(jobs -pr)
@@ -71,6 +74,7 @@ stop_all() {
     wait 2>/dev/null || true
 }
 
+# shellcheck disable=SC2317
 cleanup() {
     local status=$?
     trap '' INT TERM
