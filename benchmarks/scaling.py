@@ -5,7 +5,9 @@ each request with the next of `--keys` distinct X-API-KEY values (a Lua script r
 proxy spreads tenants over the backends as it would spread CI jobs. Configurations alternate for
 `--rounds` rounds; medians are reported, with each proxied run's share of requests per backend (from
 HAProxy's stats socket). Also measured: HAProxy alone answering a body of the same size itself, the
-most this machine's proxy could pass on with no backend work at all.
+most this machine's proxy could pass on with no backend work at all. Besides requests/s (which on a
+shared 2-core machine depend on whatever else runs), each run reports the CPU time the mock processes
+and HAProxy used per request (from /proc): the figures the scaling model in docs/performance.md uses.
 
     python -m benchmarks.scaling [--seconds 8] [--rounds 3] [--keys 1000] [--connections 64]
 
@@ -27,6 +29,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -39,7 +42,21 @@ _RATE = re.compile(r"Requests/sec:\s+([\d.]+)")
 _ERRORS = re.compile(r"Non-2xx or 3xx responses: (\d+)")
 _SOCKET_ERRORS = re.compile(r"Socket errors: (.*)")
 _URL = re.compile(r"at (http://127\.0\.0\.1:\d+)/v4")
-Started = AbstractContextManager[tuple[str, Path | None]]  # (root URL, HAProxy state folder or None)
+_COUNT = re.compile(r"(\d+) requests in")
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Running:
+    """One configuration under test: where to send requests, and which processes do the work."""
+
+    root: str
+    mock_pids: list[int] = field(default_factory=list)
+    proxy_pid: int | None = None
+    state_dir: Path | None = None  # run.sh's, for HAProxy's stats socket
+
+
+Started = AbstractContextManager[Running]
 
 
 def wrk_script(keys: int, path: str, body: bytes) -> str:
@@ -58,8 +75,22 @@ def wrk_script(keys: int, path: str, body: bytes) -> str:
     ])
 
 
-def wrk(root: str, script: str, seconds: int, connections: int) -> tuple[float, int, str]:
-    """Requests per second, how many answers were not 2xx, and socket errors (if any)."""
+@dataclass
+class WrkRun:
+    rate: float
+    requests: int
+    non_2xx: int
+    socket_errors: str
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def wrk(root: str, script: str, seconds: int, connections: int) -> WrkRun:
+    """Run wrk once: rate, requests completed, answers that were not 2xx, socket errors (if any)."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
         handle.write(script)
     try:
@@ -67,14 +98,16 @@ def wrk(root: str, script: str, seconds: int, connections: int) -> tuple[float, 
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
     finally:
         os.unlink(handle.name)
-    rate, errors, socket_errors = _RATE.search(output), _ERRORS.search(output), _SOCKET_ERRORS.search(output)
-    if rate is None:
+    rate, count = _RATE.search(output), _COUNT.search(output)
+    errors, socket_errors = _ERRORS.search(output), _SOCKET_ERRORS.search(output)
+    if rate is None or count is None:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
-    return float(rate.group(1)), int(errors.group(1)) if errors else 0, socket_errors.group(1) if socket_errors else ""
+    return WrkRun(float(rate.group(1)), int(count.group(1)), int(errors.group(1)) if errors else 0,
+                  socket_errors.group(1) if socket_errors else "")
 
 
 @contextmanager
-def one_server() -> Iterator[tuple[str, Path | None]]:
+def one_server() -> Iterator[Running]:
     """`humanloop-mock serve --isolate-keys` on its own, no proxy."""
     command = [str(Path(sys.executable).parent / "humanloop-mock"), "serve", "--isolate-keys", "--port", "0",
                *SERVE_ARGS]
@@ -84,7 +117,7 @@ def one_server() -> Iterator[tuple[str, Path | None]]:
         assert process.stdout is not None
         for line in process.stdout:
             if match := _URL.search(line):
-                yield match.group(1), None
+                yield Running(match.group(1), mock_pids=[process.pid])
                 break
         else:
             raise RuntimeError("serve did not start")
@@ -97,16 +130,17 @@ def one_server() -> Iterator[tuple[str, Path | None]]:
 
 def behind_proxy(count: int) -> Callable[[], Started]:
     @contextmanager
-    def start() -> Iterator[tuple[str, Path | None]]:
+    def start() -> Iterator[Running]:
         with tempfile.TemporaryDirectory() as state_dir, \
                 running(count, *SERVE_ARGS, env={"HUMANLOOP_MOCK_SCALING_DIR": state_dir}) as deployment:
-            yield deployment.root_url, Path(state_dir)
+            yield Running(deployment.root_url, [b.pid for b in deployment.backends], deployment.proxy_pid,
+                          Path(state_dir))
 
     return start
 
 
 @contextmanager
-def proxy_alone(body: bytes) -> Iterator[tuple[str, Path | None]]:
+def proxy_alone(body: bytes) -> Iterator[Running]:
     """HAProxy answering every request itself with `body`: the proxy's own ceiling on this machine."""
     with tempfile.TemporaryDirectory() as folder:
         (Path(folder) / "answer.json").write_bytes(body)
@@ -130,7 +164,7 @@ def proxy_alone(body: bytes) -> Iterator[tuple[str, Path | None]]:
                     if time.monotonic() > deadline or process.poll() is not None:
                         raise RuntimeError("haproxy did not start") from None
                     time.sleep(0.05)
-            yield f"http://127.0.0.1:{port}", None
+            yield Running(f"http://127.0.0.1:{port}", proxy_pid=process.pid)
         finally:
             process.terminate()
             process.wait(10)
@@ -154,8 +188,8 @@ def shares(before: list[int], after: list[int]) -> list[float]:
 
 
 def chat_answer_bytes() -> bytes:
-    with one_server() as (root, _):
-        response = httpx.post(root + "/v4/chat-experiment", json=CHAT_BODY, headers={"X-API-KEY": "size"})
+    with one_server() as started:
+        response = httpx.post(started.root + "/v4/chat-experiment", json=CHAT_BODY, headers={"X-API-KEY": "size"})
         response.raise_for_status()
         return response.content
 
@@ -183,23 +217,33 @@ def main() -> None:
         "HAProxy alone (answers itself)": lambda: proxy_alone(answer),
     }
     rates: dict[str, list[float]] = {name: [] for name in targets}
+    mock_us: dict[str, list[float]] = {name: [] for name in targets}
+    proxy_us: dict[str, list[float]] = {name: [] for name in targets}
     spread: dict[str, list[list[float]]] = {name: [] for name in targets}
     failures: dict[str, int] = dict.fromkeys(targets, 0)
     socket_errors: list[str] = []
     for round_number in range(args.rounds):
         order = list(targets) if round_number % 2 == 0 else list(reversed(targets))  # drift hits all alike
         for name in order:
-            with targets[name]() as (root, state_dir):
-                wrk(root, chat_script, args.warmup, args.connections)
-                before = requests_per_backend(state_dir) if state_dir else []
-                rate, errors, sock_errors = wrk(root, chat_script, args.seconds, args.connections)
-                if state_dir:
-                    spread[name].append(shares(before, requests_per_backend(state_dir)))
-            rates[name].append(rate)
-            failures[name] += errors
-            if sock_errors:
-                socket_errors.append(f"{name}: {sock_errors}")
-            print(f"round {round_number + 1} {name}: {rate:,.0f} req/s", file=sys.stderr, flush=True)
+            with targets[name]() as started:
+                wrk(started.root, chat_script, args.warmup, args.connections)
+                before = requests_per_backend(started.state_dir) if started.state_dir else []
+                mock_cpu = sum(cpu_seconds(pid) for pid in started.mock_pids)
+                proxy_cpu = cpu_seconds(started.proxy_pid) if started.proxy_pid else 0.0
+                run = wrk(started.root, chat_script, args.seconds, args.connections)
+                mock_cpu = sum(cpu_seconds(pid) for pid in started.mock_pids) - mock_cpu
+                proxy_cpu = (cpu_seconds(started.proxy_pid) if started.proxy_pid else 0.0) - proxy_cpu
+                if started.state_dir:
+                    spread[name].append(shares(before, requests_per_backend(started.state_dir)))
+            rates[name].append(run.rate)
+            if started.mock_pids:
+                mock_us[name].append(1e6 * mock_cpu / max(run.requests, 1))
+            if started.proxy_pid:
+                proxy_us[name].append(1e6 * proxy_cpu / max(run.requests, 1))
+            failures[name] += run.non_2xx
+            if run.socket_errors:
+                socket_errors.append(f"{name}: {run.socket_errors}")
+            print(f"round {round_number + 1} {name}: {run.rate:,.0f} req/s", file=sys.stderr, flush=True)
 
     direct = statistics.median(rates["one server, no proxy"])
     results = {
@@ -207,6 +251,8 @@ def main() -> None:
             "requests_per_s": round(statistics.median(values)),
             "ratio_to_one_server": round(statistics.median(values) / direct, 3),
             "runs": [round(v) for v in values],
+            "mock_cpu_us_per_request": round(statistics.median(mock_us[name]), 1) if mock_us[name] else None,
+            "haproxy_cpu_us_per_request": round(statistics.median(proxy_us[name]), 1) if proxy_us[name] else None,
             "backend_shares_last_run": spread[name][-1] if spread[name] else None,
             "non_2xx": failures[name],
         }
@@ -214,7 +260,7 @@ def main() -> None:
     }
     print(json.dumps({"results": results, "socket_errors": socket_errors, "keys": args.keys,
                       "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds,
-                      "cores": os.cpu_count(), "load_average_after": os.getloadavg()}, indent=2))
+                      "cores": os.cpu_count(), "load_average_at_end": os.getloadavg()}, indent=2))
 
 
 if __name__ == "__main__":
