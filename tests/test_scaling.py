@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +27,7 @@ from humanloop import Humanloop
 from humanloop.exceptions import ApiException
 
 from tests.helpers_process import serve_process
-from tests.helpers_scaling import RUN_SH, Deployment, alive, launch, parse_started, running, stop, wait_ready
+from tests.helpers_scaling import ROOT, RUN_SH, Deployment, alive, launch, parse_started, running, stop, wait_ready
 
 SEED = "11"
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
@@ -344,3 +346,15 @@ def test_a_dropped_connection_stays_dropped_through_the_proxy(deployment: Deploy
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         chat(deployment.root_url, "dropped")
     assert chat(deployment.root_url, "dropped").status_code == 200  # the fault was for one call
+
+
+def test_the_fixture_in_remote_mode_works_through_the_proxy(deployment: Deployment) -> None:
+    """The example project's tests, `pytest --humanloop-url` at the proxy: spec load and resets via /__admin."""
+    command = [sys.executable, "-m", "pytest", "-n", "0", "-p", "no:cacheprovider", "examples/support_app",
+               "--humanloop-url", deployment.base_url]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    summary = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    passed = re.search(r"(\d+) passed", summary)
+    assert passed and int(passed.group(1)) >= 3 and "failed" not in summary, summary
+    assert f"humanloop-mock: remote mode, {deployment.base_url}" in done.stdout
