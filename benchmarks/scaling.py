@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import statistics
@@ -81,6 +82,7 @@ class WrkRun:
     requests: int
     non_2xx: int
     socket_errors: str
+    cpu_seconds: float  # wrk's own
 
 
 def cpu_seconds(pid: int) -> float:
@@ -95,7 +97,9 @@ def wrk(root: str, script: str, seconds: int, connections: int) -> WrkRun:
         handle.write(script)
     try:
         command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", handle.name, root]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60, check=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:
         os.unlink(handle.name)
     rate, count = _RATE.search(output), _COUNT.search(output)
@@ -103,7 +107,8 @@ def wrk(root: str, script: str, seconds: int, connections: int) -> WrkRun:
     if rate is None or count is None:
         raise RuntimeError(f"unexpected wrk output:\n{output}")
     return WrkRun(float(rate.group(1)), int(count.group(1)), int(errors.group(1)) if errors else 0,
-                  socket_errors.group(1) if socket_errors else "")
+                  socket_errors.group(1) if socket_errors else "",
+                  after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
 
 
 @contextmanager
@@ -219,6 +224,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {name: [] for name in targets}
     mock_us: dict[str, list[float]] = {name: [] for name in targets}
     proxy_us: dict[str, list[float]] = {name: [] for name in targets}
+    wrk_us: list[float] = []
     spread: dict[str, list[list[float]]] = {name: [] for name in targets}
     failures: dict[str, int] = dict.fromkeys(targets, 0)
     socket_errors: list[str] = []
@@ -240,6 +246,7 @@ def main() -> None:
                 mock_us[name].append(1e6 * mock_cpu / max(run.requests, 1))
             if started.proxy_pid:
                 proxy_us[name].append(1e6 * proxy_cpu / max(run.requests, 1))
+            wrk_us.append(1e6 * run.cpu_seconds / max(run.requests, 1))
             failures[name] += run.non_2xx
             if run.socket_errors:
                 socket_errors.append(f"{name}: {run.socket_errors}")
@@ -258,7 +265,8 @@ def main() -> None:
         }
         for name, values in rates.items()
     }
-    print(json.dumps({"results": results, "socket_errors": socket_errors, "keys": args.keys,
+    print(json.dumps({"results": results, "wrk_cpu_us_per_request": round(statistics.median(wrk_us), 1),
+                      "socket_errors": socket_errors, "keys": args.keys,
                       "connections": args.connections, "seconds": args.seconds, "rounds": args.rounds,
                       "cores": os.cpu_count(), "load_average_at_end": os.getloadavg()}, indent=2))
 

@@ -96,13 +96,14 @@ answers_health() (
     [[ $status_line == HTTP/1.[01]\ 200* ]]
 ) 2>/dev/null
 
-# The port a backend printed in its banner ("... serving Humanloop v4 at http://127.0.0.1:PORT/v4 ...").
-banner_port() {
+# Sets `port` to the port a backend printed in its banner ("serving Humanloop v4 at
+# http://127.0.0.1:PORT/v4"). Runs in this shell (no $(...)), so a signal is handled within 0.1 s.
+read_banner_port() {
     local log=$1 pid=$2 line
     for _ in $(seq $((START_TIMEOUT * 10))); do
         if line=$(grep -m1 -o 'serving Humanloop v4 at http://127\.0\.0\.1:[0-9]*/v4' "$log" 2>/dev/null); then
             line=${line%/v4}
-            echo "${line##*:}"
+            port=${line##*:}
             return 0
         fi
         kill -0 "$pid" 2>/dev/null || break
@@ -129,7 +130,7 @@ done
 backend_ports=()
 servers=""
 for ((i = 1; i <= count; i++)); do
-    port=$(banner_port "$state_dir/mock$i.log" "${backend_pids[i - 1]}") || exit 1
+    read_banner_port "$state_dir/mock$i.log" "${backend_pids[i - 1]}" || exit 1
     backend_ports+=("$port")
     servers+="server mock$i 127.0.0.1:$port"$'\n    '
     echo "backend mock$i 127.0.0.1:$port pid ${backend_pids[i - 1]}" | tee -a "$state_dir/state.tmp" | sed 's/^/  /'
@@ -164,4 +165,4 @@ echo "ready: http://127.0.0.1:$proxy_port/v4 ($count backends; Ctrl-C or SIGTERM
 status=0
 wait "$haproxy_pid" || status=$?
 echo "run.sh: haproxy exited with status $status; stopping the backends" >&2
-exit "$((status == 0 ? 1 : status))"
+exit "$status"
