@@ -160,7 +160,9 @@ echo "proxy 127.0.0.1:$proxy_port pid $haproxy_pid" | cat - "$state_dir/state.tm
 rm -f "$state_dir/state.tmp"
 echo "  proxy 127.0.0.1:$proxy_port pid $haproxy_pid"
 echo "  state, config and logs: $state_dir"
-echo "ready: http://127.0.0.1:$proxy_port/v4 ($count backends; Ctrl-C or SIGTERM stops them all)"
+plural=s
+((count > 1)) || plural=""
+echo "ready: http://127.0.0.1:$proxy_port/v4 ($count backend$plural; Ctrl-C or SIGTERM stops everything)"
 
 status=0
 wait "$haproxy_pid" || status=$?
