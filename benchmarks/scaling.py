@@ -10,6 +10,7 @@ shared 2-core machine depend on whatever else runs), each run reports the CPU ti
 and HAProxy used per request (from /proc): the figures the scaling model in docs/performance.md uses.
 
     python -m benchmarks.scaling [--seconds 8] [--rounds 3] [--keys 1000] [--connections 64]
+                                 [--only one proxy1 proxy2 proxy4 alone]
 
 Needs `wrk` and `haproxy` (Debian: apt-get install -y wrk haproxy). Runs stop themselves.
 """
@@ -45,6 +46,9 @@ _SOCKET_ERRORS = re.compile(r"Socket errors: (.*)")
 _URL = re.compile(r"at (http://127\.0\.0\.1:\d+)/v4")
 _COUNT = re.compile(r"(\d+) requests in")
 _TICKS = os.sysconf("SC_CLK_TCK")
+SHORT_NAMES = {"one": "one server, no proxy", "proxy1": "HAProxy + 1 backend", "proxy2": "HAProxy + 2 backends",
+               "proxy4": "HAProxy + 4 backends", "alone": "HAProxy alone (answers itself)"}
+SHORT_NAMES_BY_TITLE = {title: short for short, title in SHORT_NAMES.items()}
 
 
 @dataclass
@@ -206,6 +210,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--keys", type=int, default=1000, help="distinct X-API-KEY values, rotated per request")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--only", nargs="+", choices=list(SHORT_NAMES), help="measure only these configurations")
     args = parser.parse_args()
     for tool in ("wrk", "haproxy"):
         if shutil.which(tool) is None:
@@ -221,6 +226,8 @@ def main() -> None:
         "HAProxy + 4 backends": behind_proxy(4),
         "HAProxy alone (answers itself)": lambda: proxy_alone(answer),
     }
+    if args.only:
+        targets = {name: start for name, start in targets.items() if SHORT_NAMES_BY_TITLE[name] in args.only}
     rates: dict[str, list[float]] = {name: [] for name in targets}
     mock_us: dict[str, list[float]] = {name: [] for name in targets}
     proxy_us: dict[str, list[float]] = {name: [] for name in targets}
@@ -252,7 +259,7 @@ def main() -> None:
                 socket_errors.append(f"{name}: {run.socket_errors}")
             print(f"round {round_number + 1} {name}: {run.rate:,.0f} req/s", file=sys.stderr, flush=True)
 
-    direct = statistics.median(rates["one server, no proxy"])
+    direct = statistics.median(rates.get("one server, no proxy") or [float("nan")])
     results = {
         name: {
             "requests_per_s": round(statistics.median(values)),
