@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN_SH = ROOT / "examples" / "scaling" / "run.sh"
+# Where run.sh looks for haproxy: PATH, then the sbin folders a non-root PATH may lack.
+SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin"])
 _PROXY = re.compile(r"^\s*proxy 127\.0\.0\.1:(\d+) pid (\d+)$")
 _BACKEND = re.compile(r"^\s*backend (\S+) 127\.0\.0\.1:(\d+) pid (\d+)$")
 

@@ -27,7 +27,18 @@ from humanloop import Humanloop
 from humanloop.exceptions import ApiException
 
 from tests.helpers_process import serve_process
-from tests.helpers_scaling import ROOT, RUN_SH, Deployment, alive, launch, parse_started, running, stop, wait_ready
+from tests.helpers_scaling import (
+    ROOT,
+    RUN_SH,
+    SEARCH_PATH,
+    Deployment,
+    alive,
+    launch,
+    parse_started,
+    running,
+    stop,
+    wait_ready,
+)
 
 SEED = "11"
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
@@ -36,7 +47,7 @@ WEEKEND = [{"role": "user", "content": "Plan a weekend in Lisbon."}]
 
 @pytest.fixture(scope="module", autouse=True)
 def _haproxy() -> None:
-    if shutil.which("haproxy") is None:
+    if shutil.which("haproxy", path=SEARCH_PATH) is None:
         if os.environ.get("CI"):
             pytest.fail("haproxy is missing: .ci/run installs it (apt-get install haproxy); see its output")
         pytest.skip("haproxy is not installed (apt-get install haproxy); CI installs it and runs these tests")
@@ -234,16 +245,23 @@ def test_a_stopped_backend_takes_only_its_own_tenants(tmp_path: Path) -> None:
         assert alive(survivor.pid)
         # The victim's tenant is refused (503, upstream error shape) until the health check moves its key
         # to the next backend on the ring, where it starts again from the spec: no script, empty journal.
-        statuses = []
+        # (A call racing the kill on an already open connection may instead see that connection dropped.)
+        statuses: list[int | str] = []
         deadline = time.monotonic() + 15
         while True:
-            answer = chat(root, lost, messages=CAPITAL)
+            try:
+                answer = chat(root, lost, messages=CAPITAL)
+            except httpx.TransportError as dropped:
+                statuses.append(type(dropped).__name__)
+                if time.monotonic() > deadline:
+                    break
+                continue
             statuses.append(answer.status_code)
             if answer.status_code == 200 or time.monotonic() > deadline:
                 break
             assert answer.status_code == 503 and "detail" in answer.json(), answer.text
             time.sleep(0.2)
-        assert statuses[-1] == 200, statuses
+        assert statuses[-1] == 200 and len(statuses) < 40, statuses
         assert answer.json()["data"][0]["output"] != "Paris."
         assert admin("GET", root, lost, "scripts").json() == []
         assert journal_total(root, lost) == 1

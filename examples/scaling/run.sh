@@ -41,6 +41,7 @@ for arg in "$@"; do
         die "$arg: the backends' addresses are chosen here (127.0.0.1, free ports); PORT is the proxy's" ;;
     esac
 done
+PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" # where haproxy lives, if PATH lacks it
 command -v humanloop-mock >/dev/null || die "humanloop-mock is not on PATH (activate the venv it is installed in)"
 command -v haproxy >/dev/null || die "haproxy is not installed (Debian/Ubuntu: apt-get install haproxy)"
 
