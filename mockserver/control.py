@@ -20,7 +20,7 @@ from mockserver.journal import JournalEntry, JournalQuery
 from mockserver.rules import RuleKind, UnknownRule, call_matches
 from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
 from mockserver.spec_errors import SpecError, validate
-from mockserver.state import Conflict
+from mockserver.state import Conflict, NotFound
 
 CHAT_PATH = "/v4/chat-experiment"
 CLIENT_ERRORS = frozenset({400, 401, 404, 405, 409, 413, 415, 422})
@@ -132,6 +132,15 @@ class MockControl:
     def reset(self) -> dict[str, list[str]]:
         """Journal, counters, draws, scripts and faults back to the base spec."""
         return self.context.reset()
+
+    # --- experiments -----------------------------------------------------------------------------
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        """An experiment's status, sampling policy, draws and per-config feedback statistics."""
+        try:
+            return self.context.state.experiment_stats(experiment_id)
+        except NotFound as missing:
+            raise ControlError(404, [str(missing)]) from None
 
     # --- scripts and faults ----------------------------------------------------------------------
 

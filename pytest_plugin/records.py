@@ -27,6 +27,8 @@ class RecordedRequest:
     samples: list[dict[str, Any]]
     call: int | None
     faults: tuple[str, ...]
+    delays: list[float] | None
+    feedback: list[dict[str, Any]]
     stream_events: list[str]
     response_body: Any
     completed: bool
@@ -37,6 +39,7 @@ class RecordedRequest:
         values["faults"] = tuple(record.get("faults") or ())
         values["samples"] = list(record.get("samples") or [])
         values["stream_events"] = list(record.get("stream_events") or [])
+        values["feedback"] = list(record.get("feedback") or [])
         return cls(response_body=record.get("response"), **values)
 
     def as_dict(self) -> dict[str, Any]:

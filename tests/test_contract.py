@@ -16,7 +16,7 @@ from tests.conftest import REFERENCE
 CHAT_DOC = "v4-openapi-2024-08-05.json"
 EXPERIMENTS_DOC = "v4-openapi-2024-05-27.json"
 ROUTES_BY_DOCUMENT = {
-    CHAT_DOC: ["/chat-experiment", "/model-configs"],
+    CHAT_DOC: ["/chat-experiment", "/model-configs", "/feedback"],
     EXPERIMENTS_DOC: [
         "/projects/{project_id}/experiments",
         "/experiments/{experiment_id}",
@@ -31,6 +31,17 @@ KNOWN_DIFFERENCES = {
         "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
         "'mock', 'openai', 'openai_azure', 'replicate'])":
             "providers of both upstream generations are accepted (2024-05-27 also had ai21 and langchain)",
+        # The same provider list, where chat-experiment and its answer name a config inline.
+        "ModelConfigRequest.provider: enum ['ai21', 'anthropic', 'cohere', 'google', 'groq', 'langchain', "
+        "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
+        "'mock', 'openai', 'openai_azure', 'replicate'])":
+            "providers of both upstream generations are accepted",
+        "ModelConfigResponse.provider: enum ['ai21', 'anthropic', 'cohere', 'google', 'groq', 'langchain', "
+        "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
+        "'mock', 'openai', 'openai_azure', 'replicate'])":
+            "providers of both upstream generations are accepted",
+        "FeedbackRequest: required ['data_id', 'type'] (upstream ['type'])":
+            "feedback is for existing log ids (upstream's description); without one there is nothing to attach it to",
     },
     EXPERIMENTS_DOC: {
         "ExperimentConfigResponse.weight: only in ours":

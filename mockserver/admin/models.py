@@ -58,6 +58,10 @@ class JournalRecord(BaseModel):
     samples: list[dict[str, Any]] = Field(description="index, log_id, model_config_id, finish_reason, script.")
     call: int | None = Field(description="The chat call's number since reset (null for other requests).")
     faults: list[str]
+    delays: list[float] | None = Field(
+        description="Timing profiles: seconds paused before each stream event, or before a JSON body (one item).")
+    feedback: list[dict[str, Any]] = Field(
+        description="POST /feedback: data_id, experiment_id, model_config_id, outcome (success, failure or null).")
     stream_events: list[str]
     response: Any = Field(description="The JSON response body (null for streams).")
     completed: bool
@@ -72,6 +76,38 @@ class UnexpectedRequest(BaseModel):
     seq: int
     reason: str
     request: str
+
+
+class ConfigStats(BaseModel):
+    """One config of an experiment: how often it was drawn, and what its feedback says."""
+
+    id: str
+    display_name: str
+    model: str
+    weight: float
+    active: bool
+    draws: int = Field(description="Samples that drew this config since reset.")
+    trials_count: int = Field(description="Logs with counted feedback (successes + failures).")
+    successes: int
+    failures: int
+    mean: float | None = Field(description="Mean of Beta(1 + successes, 1 + failures); null before any trial.")
+    spread: float | None = Field(description="Standard deviation of that posterior; null before any trial.")
+    timing: dict[str, Any] | None = Field(description="The config's timing profile, if it has one.")
+
+
+class ExperimentStats(BaseModel):
+    """An experiment as the mock sees it: policy, status, draws and feedback per config."""
+
+    id: str
+    project_id: str
+    name: str
+    status: Literal["Initialized", "In progress"]
+    sampling: Literal["weighted", "adaptive"]
+    positive_labels: list[dict[str, str]]
+    draws: int
+    logs: int = Field(description="Answer log ids the experiment produced (samples answered).")
+    feedback: int = Field(description="Feedback items received on the experiment's logs.")
+    configs: list[ConfigStats]
 
 
 class AdminInfo(BaseModel):

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from mockserver.admin.models import (
     AdminError,
     AdminInfo,
+    ExperimentStats,
     LoadedIds,
     RequestsPage,
     RuleCreated,
@@ -75,7 +76,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
 @cache
 def _build() -> str:
     models: list[type[BaseModel]] = [MockSpec, ScriptSpec, FaultSpec, LoadedIds, RuleCreated, RuleInfo, UnusedRule,
-                                     RequestsPage, UnexpectedRequest, AdminInfo, AdminError]
+                                     RequestsPage, UnexpectedRequest, AdminInfo, AdminError, ExperimentStats]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     paths: dict[str, Any] = {
         "/__admin/spec": {
@@ -84,6 +85,12 @@ def _build() -> str:
             "post": _op("Add a spec to the live world (until the next reset); returns the ids created",
                         response=_ref(LoadedIds), body=MockSpec, errors=(401, 409, 413, 422)),
             "get": _op("The base spec", response=_ref(MockSpec)),
+        },
+        "/__admin/experiments/{experiment_id}": {
+            "get": _op("An experiment's status, sampling policy, draws and feedback statistics per config",
+                       response=_ref(ExperimentStats), errors=(401, 404),
+                       parameters=[{"name": "experiment_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}]),
         },
         **_rule_paths("script", ScriptSpec),
         **_rule_paths("fault", FaultSpec),
