@@ -31,7 +31,7 @@ KNOWN_DIFFERENCES = {
         "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
         "'mock', 'openai', 'openai_azure', 'replicate'])":
             "providers of both upstream generations are accepted (2024-05-27 also had ai21 and langchain)",
-        # The same provider list, where chat-experiment and its answer name a config inline.
+        # The same provider list inside the ConfigResponse union of the register and sample responses.
         "ModelConfigRequest.provider: enum ['ai21', 'anthropic', 'cohere', 'google', 'groq', 'langchain', "
         "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
         "'mock', 'openai', 'openai_azure', 'replicate'])":
@@ -120,6 +120,12 @@ def test_comparison_notices_a_removed_property_and_a_changed_type() -> None:
     found = schema_differences(ours, CHAT_DOC)
     assert "ChatExperimentRequest.session_id: missing from ours" in found
     assert "ChatExperimentRequest.num_samples: type string (upstream integer)" in found
+
+
+def test_comparison_looks_inside_union_members() -> None:
+    ours = openapi_document()  # the feedback body is "one FeedbackRequest or a list of them"
+    del ours["components"]["schemas"]["FeedbackRequest"]["properties"]["user"]
+    assert "FeedbackRequest.user: missing from ours" in schema_differences(ours, CHAT_DOC)
 
 
 def test_document_describes_streaming_security_and_errors() -> None:
