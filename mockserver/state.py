@@ -111,14 +111,15 @@ class Experiment:
 
 @dataclass(slots=True)
 class Log:
-    """One answered sample (`data[].id`): which experiment config produced it, and its feedback.
+    """An answered sample (`data[].id`) that got feedback: its experiment config and that feedback.
 
     `counted` is what the log adds to its config's statistics now: True (a success), False (a
-    failure) or None (nothing)."""
+    failure) or None (nothing). Samples without feedback are kept as a bare (experiment, config)
+    pair (`MockState.logs`): every answer makes one, so they must be cheap."""
 
     experiment_id: str
     config_id: str
-    feedback: LogFeedback | None = None
+    feedback: LogFeedback = field(default_factory=dict)
     counted: bool | None = None
 
 
@@ -160,7 +161,8 @@ class MockState:
     experiments: dict[str, Experiment] = field(default_factory=dict)
     deleted_experiments: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
-    logs: OrderedDict[str, Log] = field(default_factory=OrderedDict)
+    logs: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # log id -> (experiment, config)
+    rated: dict[str, Log] = field(default_factory=dict)  # the logs that got feedback
     log_limit: int = DEFAULT_LOG_LIMIT
     tick: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -180,6 +182,7 @@ class MockState:
             self.deleted_experiments.clear()
             self.counters.clear()
             self.logs.clear()
+            self.rated.clear()
             self.streams = KeyedStreams(self.seed)
             self.tick = 0
 
@@ -475,12 +478,14 @@ class MockState:
             if experiment is not None:
                 experiment.logs += len(config_ids)
             ids = []
+            logs = self.logs
             for config_id in config_ids:
                 log_id = self.streams.new_id("data")
-                self.logs[log_id] = Log(experiment_id, config_id)
+                logs[log_id] = (experiment_id, config_id)
                 ids.append(log_id)
-            while self.log_limit and len(self.logs) > self.log_limit:
-                self.logs.popitem(last=False)
+            while self.log_limit and len(logs) > self.log_limit:
+                forgotten, _ = logs.popitem(last=False)
+                self.rated.pop(forgotten, None)
             return ids
 
     def submit_feedback(self, items: list[FeedbackRequest]) -> list[FeedbackApplied]:
@@ -496,9 +501,9 @@ class MockState:
             self.tick += 1
             applied = []
             for item in items:
-                log = self.logs[item.data_id]
-                if log.feedback is None:
-                    log.feedback = {}
+                log = self.rated.get(item.data_id)
+                if log is None:
+                    log = self.rated[item.data_id] = Log(*self.logs[item.data_id])
                 apply_feedback(log.feedback, str(item.type), item.value, bool(item.unset))
                 experiment = self.experiments.get(log.experiment_id)
                 if experiment is not None:
@@ -513,7 +518,7 @@ class MockState:
     def _count(self, experiment: Experiment, log: Log) -> None:
         """Bring what `log` adds to its config's statistics up to date with its feedback."""
         entry = experiment.configs.get(log.config_id)
-        new = outcome(log.feedback or {}, experiment.positive_labels) if entry is not None else None
+        new = outcome(log.feedback, experiment.positive_labels) if entry is not None else None
         if entry is None or new == log.counted:
             log.counted = new
             return
@@ -533,7 +538,7 @@ class MockState:
         """Statistics from scratch, from the logs the mock remembers (after positive_labels or configs change)."""
         for entry in experiment.configs.values():
             entry.successes = entry.failures = 0
-        for log in self.logs.values():
+        for log in self.rated.values():
             if log.experiment_id == experiment.id and log.feedback:
                 log.counted = None
                 self._count(experiment, log)
