@@ -19,9 +19,9 @@ from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.feedback import FeedbackRequest
 from mockserver.determinism import KeyedStreams, logical_time, make_id
+from mockserver.draws import pick_thompson, pick_weighted
 from mockserver.feedback import LogFeedback, apply_feedback, outcome, posterior
 from mockserver.logsafe import printable
-from mockserver.pipeline.draw import pick_thompson, pick_weighted
 from mockserver.settings import DEFAULT_LOG_LIMIT
 from mockserver.spec import MockSpec, SamplingPolicy, TimingSpec, provisioned_configs
 

@@ -14,8 +14,8 @@ import random
 from collections.abc import Sequence
 
 from mockserver.determinism import derive_random
+from mockserver.draws import standard_normal
 from mockserver.pipeline.answer import ChatAnswer
-from mockserver.pipeline.draw import standard_normal
 from mockserver.spec import DelaySpec, TimingSpec
 
 

@@ -18,7 +18,7 @@ from humanloop import Humanloop
 
 from mockserver import MockSettings, create_app
 from mockserver.determinism import derive_int
-from mockserver.pipeline.draw import beta_sample, pick_thompson, pick_weighted
+from mockserver.draws import beta_sample, pick_thompson, pick_weighted
 from mockserver.server import BackgroundServer
 from mockserver.spec import MockSpec
 

@@ -1,4 +1,4 @@
-"""Draw step: which of an experiment's active configs answers a sample.
+"""The draw step of the pipeline: which of an experiment's active configs answers a sample.
 
 Two policies, each a pure function of the experiment's own seeded stream (`MockState.draw_config`)
 and the candidates, so the nth draw of an experiment is the same on every run with the same seed and,
