@@ -63,10 +63,11 @@ def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
             adaptive = ", adaptive sampling" if experiment.sampling == "adaptive" else ""
             lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}{adaptive}")
             for config in experiment.configs:
-                share = 100 * config.weight / total
-                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, "
-                             f"weight {config.weight:g} ({share:.0f}%){'' if config.active else ', inactive'}"
-                             f"{', timed' if config.timing else ''}")
+                share = f"weight {config.weight:g} ({100 * config.weight / total:.0f}%)"
+                if experiment.sampling == "adaptive":
+                    share = "drawn by feedback"
+                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, {share}"
+                             f"{'' if config.active else ', inactive'}{', timed' if config.timing else ''}")
     return lines, first_experiment
 
 

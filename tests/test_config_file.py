@@ -85,4 +85,4 @@ def test_adaptive_example_declares_sampling_and_timing() -> None:
     result = CliRunner().invoke(main, ["check-config", str(EXAMPLES / "adaptive.yaml")])
     assert result.exit_code == 0, result.output
     assert "exp_learn, adaptive sampling" in result.output
-    assert "config_large: gpt-4o, weight 1 (50%), timed" in result.output
+    assert "config_large: gpt-4o, drawn by feedback, timed" in result.output
