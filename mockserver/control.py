@@ -111,6 +111,8 @@ class MockControl:
             "scripts": len(self.context.rules.scripts),
             "faults": len(self.context.rules.faults),
             "journal": len(self.context.journal.entries()),
+            "journal_next_seq": self.context.journal.next_seq,
+            "journal_epoch": self.context.journal.epoch,
         }
 
     def load_spec(self, data: MockSpec | dict[str, Any], *, replace: bool = False) -> dict[str, list[str]]:
@@ -132,6 +134,11 @@ class MockControl:
     def reset(self) -> dict[str, list[str]]:
         """Journal, counters, draws, scripts and faults back to the base spec."""
         return self.context.reset()
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Live experiments with their configs, weights and draws since reset, including experiments
+        created at runtime (`POST /v4/projects/{id}/experiments`) or provisioned on first use."""
+        return self.context.state.experiment_summaries()
 
     # --- scripts and faults ----------------------------------------------------------------------
 

@@ -390,6 +390,29 @@ class MockState:
             return ChatTarget(project.id if project is not None else experiment.project_id, experiment.id,
                               tuple(drawn))
 
+    def experiment_summaries(self) -> list[dict[str, Any]]:
+        """Every live experiment (from the spec, created at runtime or provisioned) with its configs,
+        their weights and how often each was drawn since reset, as plain data (for `/__admin/experiments`)."""
+        with self._lock:
+            return [self._experiment_summary(experiment) for experiment in self.experiments.values()]
+
+    def _experiment_summary(self, experiment: Experiment) -> dict[str, Any]:
+        active_weight = sum(entry.weight for entry in experiment.configs.values() if entry.active)
+        configs = []
+        for entry in experiment.configs.values():
+            config = self.configs.get(entry.config_id)
+            configs.append({
+                "id": entry.config_id,
+                "name": config.fields.name if config is not None else None,
+                "model": config.fields.model if config is not None else None,
+                "weight": entry.weight,
+                "active": entry.active,
+                "share": entry.weight / active_weight if entry.active and active_weight else 0.0,
+                "draws": entry.trials_count,
+            })
+        return {"id": experiment.id, "name": experiment.name, "project_id": experiment.project_id,
+                "provisioned": experiment.provisioned, "draws": experiment.draws, "configs": configs}
+
     def summary(self) -> dict[str, Any]:
         """Counts of what this state holds (for the admin API)."""
         with self._lock:

@@ -82,6 +82,34 @@ class AdminInfo(BaseModel):
     scripts: int
     faults: int
     journal: int
+    journal_next_seq: int = Field(description="The `seq` the next journaled request gets: when it grows, new "
+                                              "requests arrived (read them with `GET /__admin/requests?since=`).")
+    journal_epoch: int = Field(description="How often the journal was cleared (reset, `DELETE /__admin/requests`): "
+                                           "when it changes, `seq` numbers started over.")
+
+
+class ConfigDraws(BaseModel):
+    """One config of an experiment: its weight and how often it was drawn since reset."""
+
+    id: str
+    name: str | None
+    model: str | None
+    weight: float
+    active: bool
+    share: float = Field(description="`weight` over the sum of the active configs' weights (0 when inactive): "
+                                     "the expected fraction of draws.")
+    draws: int
+
+
+class ExperimentSummary(BaseModel):
+    """A live experiment: from the spec, created at runtime, or provisioned on first use."""
+
+    id: str
+    name: str
+    project_id: str
+    provisioned: bool = Field(description="Created by the mock on first use of an unknown id.")
+    draws: int = Field(description="Configs drawn from it since reset (one per sample).")
+    configs: list[ConfigDraws]
 
 
 class AdminError(BaseModel):
