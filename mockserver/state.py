@@ -17,8 +17,8 @@ from typing import Any
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from mockserver.determinism import KeyedStreams, make_id
+from mockserver.draws import pick_weighted
 from mockserver.logsafe import printable
-from mockserver.pipeline.draw import pick_weighted
 from mockserver.spec import MockSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")

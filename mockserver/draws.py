@@ -1,4 +1,4 @@
-"""Draw step: which of an experiment's active configs answers a sample.
+"""The draw step of the pipeline: which of an experiment's active configs answers a sample.
 
 A pure function of a unit draw in [0, 1) and the configs' weights; the unit comes from the
 experiment's own seeded stream (`MockState.draw_config`), so the nth draw of an experiment is the
