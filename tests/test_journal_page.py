@@ -48,9 +48,17 @@ def texts(element: Any, selector: str) -> list[str]:
 
 
 def wait_for(driver: Any, condition: Any, what: str) -> Any:
+    """Wait until `condition(driver)` holds; elements the page re-renders meanwhile are looked up again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(lambda d: condition(d), message=what)
+    wait = WebDriverWait(driver, WAIT, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda d: condition(d), message=what)
+
+
+def settled(driver: Any) -> bool:
+    """No row is waiting for its request to finish (such rows are re-rendered on the next poll)."""
+    return driver.execute_script("return document.querySelectorAll('#rows .badge.pending').length") == 0
 
 
 def row_seqs(driver: Any) -> list[int]:
@@ -184,7 +192,7 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
         # Live: a new call shows up on top, and the draws table follows.
         assert chat(http, "One more, live").status_code == 200
         newest = journal(http)[-1]
-        wait_for(driver, lambda d: row_seqs(d)[:1] == [newest["seq"]], "the new call on top")
+        wait_for(driver, lambda d: row_seqs(d)[:1] == [newest["seq"]] and settled(d), "the new call on top")
         records = journal(http)
         wait_for(driver, lambda d: int(text(d, 'article.exp[data-experiment="exp_demo"] .exp-draws')) == 4,
                  "draws updated")
@@ -197,7 +205,7 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
         wait_for(driver, lambda d: row_seqs(d) == [], "rows cleared after reset")
         assert driver.find_element(By.ID, "empty").is_displayed()
         assert chat(http, "after reset").status_code == 200
-        wait_for(driver, lambda d: row_seqs(d) == [0], "the first call after reset")
+        wait_for(driver, lambda d: row_seqs(d) == [0] and settled(d), "the first call after reset")
         assert_rows_match_journal(driver, journal(http))
         assert driver.execute_script("return window.__pwned === undefined")
 
