@@ -111,6 +111,8 @@ class MockControl:
             "scripts": len(self.context.rules.scripts),
             "faults": len(self.context.rules.faults),
             "journal": len(self.context.journal.entries()),
+            "journal_next_seq": self.context.journal.next_seq,
+            "journal_epoch": self.context.journal.epoch,
         }
 
     def load_spec(self, data: MockSpec | dict[str, Any], *, replace: bool = False) -> dict[str, list[str]]:
@@ -135,10 +137,16 @@ class MockControl:
 
     # --- experiments -----------------------------------------------------------------------------
 
+    def experiments(self) -> list[dict[str, Any]]:
+        """Live experiments with their configs, weights, draws since reset and feedback statistics,
+        including experiments created at runtime (`POST /v4/projects/{id}/experiments`) or provisioned
+        on first use."""
+        return self.context.state.experiment_summaries()
+
     def experiment(self, experiment_id: str) -> dict[str, Any]:
-        """An experiment's status, sampling policy, draws and per-config feedback statistics."""
+        """One experiment as `experiments` lists it (a 404 `ControlError` if there is none)."""
         try:
-            return self.context.state.experiment_stats(experiment_id)
+            return self.context.state.experiment_summary(experiment_id)
         except NotFound as missing:
             raise ControlError(404, [str(missing)]) from None
 

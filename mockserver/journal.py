@@ -193,6 +193,7 @@ class Journal:
         self._lock = threading.Lock()
         self._next_seq = 0
         self.dropped = 0
+        self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
     def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
         with self._lock:
@@ -211,6 +212,12 @@ class Journal:
             self._entries.append(entry)
             return entry
 
+    @property
+    def next_seq(self) -> int:
+        """The `seq` the next request gets (it starts over at 0 when the journal is cleared; see `epoch`)."""
+        with self._lock:
+            return self._next_seq
+
     def entries(self) -> list[JournalEntry]:
         with self._lock:
             return list(self._entries)
@@ -228,3 +235,4 @@ class Journal:
             self._entries.clear()
             self._next_seq = 0
             self.dropped = 0
+            self.epoch += 1

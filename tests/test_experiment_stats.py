@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from mockserver import MockSettings, create_app
-from mockserver.admin.models import ExperimentStats
+from mockserver.admin.models import ExperimentSummary
 from mockserver.control import MockControl
 from mockserver.server import BackgroundServer
 from pytest_plugin import HumanloopMock
@@ -25,7 +25,7 @@ def test_handle_reports_draws_feedback_and_statistics(humanloop_mock: HumanloopM
     reply = client.chat_experiment(experiment_id=experiment, messages=ASK, num_samples=3)
     client.feedback(type="rating", value="good", data_id=reply.data[0].id)
     stats = humanloop_mock.experiment_stats(experiment)
-    ExperimentStats.model_validate(stats)
+    ExperimentSummary.model_validate(stats)
     assert (stats["sampling"], stats["status"], stats["draws"], stats["logs"], stats["feedback"]) == (
         "adaptive", "In progress", 3, 3, 1)
     by_id = {c["id"]: c for c in stats["configs"]}

@@ -51,7 +51,7 @@ def config_a(client: TestClient) -> dict[str, Any]:
 
 
 def counts(client: TestClient) -> tuple[int, int]:
-    stats = client.app.state.mock.state.experiment_stats("exp_fb")["configs"][0]  # type: ignore[attr-defined]
+    stats = client.app.state.mock.state.experiment_summary("exp_fb")["configs"][0]  # type: ignore[attr-defined]
     return stats["successes"], stats["failures"]
 
 
@@ -92,7 +92,7 @@ def test_unknown_log_id_is_404_and_a_list_is_all_or_nothing(client: TestClient) 
     refused = feedback(client, [{**GOOD, "data_id": log_id}, {**GOOD, "data_id": "data_unknown"}], status=404)
     assert "data_unknown" in refused["detail"] and "item 1" in refused["detail"]
     assert counts(client) == (0, 0)  # the known item was not applied either
-    assert client.app.state.mock.state.experiment_stats("exp_fb")["feedback"] == 0  # type: ignore[attr-defined]
+    assert client.app.state.mock.state.experiment_summary("exp_fb")["feedback"] == 0  # type: ignore[attr-defined]
 
 
 def test_logs_past_the_limit_are_forgotten() -> None:

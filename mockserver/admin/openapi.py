@@ -16,7 +16,7 @@ from pydantic.json_schema import models_json_schema
 from mockserver.admin.models import (
     AdminError,
     AdminInfo,
-    ExperimentStats,
+    ExperimentSummary,
     LoadedIds,
     RequestsPage,
     RuleCreated,
@@ -76,7 +76,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
 @cache
 def _build() -> str:
     models: list[type[BaseModel]] = [MockSpec, ScriptSpec, FaultSpec, LoadedIds, RuleCreated, RuleInfo, UnusedRule,
-                                     RequestsPage, UnexpectedRequest, AdminInfo, AdminError, ExperimentStats]
+                                     RequestsPage, UnexpectedRequest, AdminInfo, ExperimentSummary, AdminError]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     paths: dict[str, Any] = {
         "/__admin/spec": {
@@ -87,8 +87,8 @@ def _build() -> str:
             "get": _op("The base spec", response=_ref(MockSpec)),
         },
         "/__admin/experiments/{experiment_id}": {
-            "get": _op("An experiment's status, sampling policy, draws and feedback statistics per config",
-                       response=_ref(ExperimentStats), errors=(401, 404),
+            "get": _op("One live experiment, as `/__admin/experiments` lists it",
+                       response=_ref(ExperimentSummary), errors=(401, 404),
                        parameters=[{"name": "experiment_id", "in": "path", "required": True,
                                     "schema": {"type": "string"}}]),
         },
@@ -105,6 +105,8 @@ def _build() -> str:
                                                                                       many=True))},
         "/__admin/reset": {"post": _op("Journal, counters, draws, scripts and faults back to the base spec",
                                        response=_ref(LoadedIds))},
+        "/__admin/experiments": {"get": _op("Live experiments with their configs, weights and draws since reset",
+                                            response=_ref(ExperimentSummary, many=True))},
         "/__admin/info": {"get": _op("Seed, mode and counts of this tenant", response=_ref(AdminInfo))},
         "/__admin/": {"get": {"summary": "The journal page (HTML)", "tags": ["Admin"],
                               "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
