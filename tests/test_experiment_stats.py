@@ -58,6 +58,8 @@ def test_admin_route_and_remote_control_say_the_same() -> None:
             assert over_http.json() == remote.experiment("exp_demo") == MockControl(app.state.mock).experiment(
                 "exp_demo")
             assert over_http.json()["draws"] == 1 and over_http.json()["feedback"] == 1
+            listed = {e["id"]: e for e in http.get("/__admin/experiments").json()}
+            assert listed["exp_demo"] == over_http.json()  # one shape for the list and the item
         finally:
             remote.close()
         missing = http.get("/__admin/experiments/exp_missing")
