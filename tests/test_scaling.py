@@ -33,6 +33,7 @@ from tests.helpers_scaling import (
     SEARCH_PATH,
     Deployment,
     alive,
+    free_port,
     launch,
     parse_started,
     running,
@@ -376,3 +377,24 @@ def test_the_fixture_in_remote_mode_works_through_the_proxy(deployment: Deployme
     passed = re.search(r"(\d+) passed", summary)
     assert passed and int(passed.group(1)) >= 3 and "failed" not in summary, summary
     assert f"humanloop-mock: remote mode, {deployment.base_url}" in done.stdout
+
+
+def test_output_that_goes_nowhere_neither_stops_it_nor_leaves_orphans(tmp_path: Path) -> None:
+    """Its reader gone (`run.sh ... | head -1`): it still comes up, serves, and cleans up on SIGTERM."""
+    command = ["bash", "-c", 'exec "$0" "$@" <&-', str(RUN_SH), "1", str(free_port())]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True,
+                               env={**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+                                    f"{os.environ['PATH']}", "HUMANLOOP_MOCK_SCALING_DIR": str(tmp_path)})
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith(b"  backend mock1 ")
+    process.stdout.close()  # every later line now goes to a pipe with no reader
+    deadline = time.monotonic() + 45
+    while not (tmp_path / "state").exists() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    deployment = parse_started(Deployment(process, 0, output=(tmp_path / "state").read_text().splitlines()))
+    deployment.port = int((tmp_path / "state").read_text().split()[1].split(":")[1])
+    assert httpx.get(deployment.root_url + "/healthz").status_code == 200
+    assert process.poll() is None
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(20) == 143
+    _assert_all_gone(deployment)

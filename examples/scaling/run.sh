@@ -18,14 +18,21 @@ readonly MAX_BACKENDS=64
 readonly START_TIMEOUT=30 # seconds for a backend's banner, and for the proxy's first answer
 
 usage() {
-    echo "usage: $0 N PORT [humanloop-mock serve args...]   (N backends, 1..$MAX_BACKENDS; PORT for HAProxy)" >&2
+    say "usage: $0 N PORT [humanloop-mock serve args...]   (N backends, 1..$MAX_BACKENDS; PORT for HAProxy)" >&2
     exit 2
 }
 
 die() {
-    echo "run.sh: $*" >&2
+    say "run.sh: $*" >&2
     exit 1
 }
+
+# Print, never fail: output that goes nowhere (a closed stdout, a reader that went away) must not stop
+# the script or skip its cleanup. SIGPIPE is ignored for the same reason.
+say() {
+    printf '%s\n' "$*" 2>/dev/null || true
+}
+trap '' PIPE
 
 (($# >= 2)) || usage
 count=$1
@@ -80,7 +87,7 @@ cleanup() {
     local status=$?
     trap '' INT TERM
     trap - EXIT
-    [[ -z $(jobs -pr) ]] || echo "run.sh: stopping haproxy and the backends" >&2
+    [[ -z $(jobs -pr) ]] || say "run.sh: stopping haproxy and the backends" >&2
     stop_all
     ((keep_state_dir)) || rm -rf "$state_dir"
     exit "$status"
@@ -110,8 +117,8 @@ read_banner_port() {
         kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
-    echo "run.sh: backend $(basename "$log" .log) did not start; its output:" >&2
-    sed 's/^/    /' "$log" >&2
+    say "run.sh: backend $(basename "$log" .log) did not start; its output:" >&2
+    sed 's/^/    /' "$log" >&2 2>/dev/null || true
     return 1
 }
 
@@ -134,7 +141,9 @@ for ((i = 1; i <= count; i++)); do
     read_banner_port "$state_dir/mock$i.log" "${backend_pids[i - 1]}" || exit 1
     backend_ports+=("$port")
     servers+="server mock$i 127.0.0.1:$port"$'\n    '
-    echo "backend mock$i 127.0.0.1:$port pid ${backend_pids[i - 1]}" | tee -a "$state_dir/state.tmp" | sed 's/^/  /'
+    line="backend mock$i 127.0.0.1:$port pid ${backend_pids[i - 1]}"
+    echo "$line" >>"$state_dir/state.tmp"
+    say "  $line"
 done
 
 config=$(<"$here/haproxy.cfg.template")
@@ -157,15 +166,16 @@ for _ in $(seq $((START_TIMEOUT * 10))); do
 done
 ((ready)) || die "haproxy did not answer on 127.0.0.1:$proxy_port within ${START_TIMEOUT}s"
 
-echo "proxy 127.0.0.1:$proxy_port pid $haproxy_pid" | cat - "$state_dir/state.tmp" >"$state_dir/state"
+line="proxy 127.0.0.1:$proxy_port pid $haproxy_pid"
+{ echo "$line" && cat "$state_dir/state.tmp"; } >"$state_dir/state"
 rm -f "$state_dir/state.tmp"
-echo "  proxy 127.0.0.1:$proxy_port pid $haproxy_pid"
-echo "  state, config and logs: $state_dir"
+say "  $line"
+say "  state, config and logs: $state_dir"
 plural=s
 ((count > 1)) || plural=""
-echo "ready: http://127.0.0.1:$proxy_port/v4 ($count backend$plural; Ctrl-C or SIGTERM stops everything)"
+say "ready: http://127.0.0.1:$proxy_port/v4 ($count backend$plural; Ctrl-C or SIGTERM stops everything)"
 
 status=0
 wait "$haproxy_pid" || status=$?
-echo "run.sh: haproxy exited with status $status; stopping the backends" >&2
+say "run.sh: haproxy exited with status $status; stopping the backends" >&2
 exit "$status"
