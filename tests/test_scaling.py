@@ -206,9 +206,22 @@ def test_two_tenants_through_the_proxy_answer_byte_for_byte_as_on_one_server(
 
 def test_health_and_contract_through_the_proxy_need_no_key(deployment: Deployment) -> None:
     health = httpx.get(deployment.root_url + "/healthz")
-    assert health.status_code == 200 and health.json() == {"status": "ok", "seed": int(SEED)}
+    assert health.status_code == 200 and (health.json()["status"], health.json()["seed"]) == ("ok", int(SEED))
     assert httpx.get(deployment.base_url + "/openapi.json").json()["info"]["title"]
     assert chat(deployment.root_url, "").status_code == 401  # a chat call still needs a key
+
+
+def test_keyless_requests_share_one_world_as_on_one_server(deployment: Deployment) -> None:
+    """Refused keyless calls are journaled in a server's shared world: through the proxy, always mock1's."""
+    def shared_journals() -> list[int]:
+        return [httpx.get(b.root_url + "/__admin/requests").json()["total"] for b in deployment.backends]
+
+    before = shared_journals()
+    for _ in range(4):
+        assert httpx.post(deployment.base_url + "/chat-experiment", json={}).status_code == 401
+    after = shared_journals()
+    assert [a - b for a, b in zip(after, before, strict=True)] == [4, 0]
+    assert httpx.get(deployment.root_url + "/__admin/requests").json()["total"] == after[0]
 
 
 def test_run_sh_reports_what_it_started(deployment: Deployment) -> None:
