@@ -71,7 +71,7 @@ def _differences(first: dict[tuple[Any, Any], Sample], second: dict[tuple[Any, A
         index, config = key
         for name, a, b in zip(("output", "finish_reason", "tool_calls"), first[key], second[key], strict=True):
             if a != b:
-                problems.append((f"data[{index}].{name}", f"{what} for config {config}: {a!r:.60} != {b!r:.60}"))
+                problems.append((f"data[{index}].{name}", f"{what} for config {config}: {_clip(a)} != {_clip(b)}"))
     return compared, problems
 
 
@@ -100,12 +100,19 @@ def check_determinism(session: Session, experiment_id: str) -> None:
             count, problems = _differences(answer, later, "the same request answered differently")
             repeat_compared += count
             repeat_problems += problems
+    # the JSON request; its curl with "stream": true gives the other side of the comparison
+    request = Request("POST", "/chat-experiment", CHAT, f"determinism ({experiment_id})", Intent.VALID, encode(body))
     for check, compared, problems in ((DETERMINISM_STREAM, stream_compared, stream_problems),
                                       (DETERMINISM_REPEAT, repeat_compared, repeat_problems)):
         if compared:
-            session.judge(check, _unique(problems), CHAT)
+            session.judge(check, _unique(problems), CHAT, request=request)
         else:
             session.note(f"{check}: no two answers drew the same config at the same index; nothing compared")
+
+
+def _clip(value: Any, limit: int = 50) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _unique(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:

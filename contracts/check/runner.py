@@ -226,8 +226,8 @@ def run_check(options: CheckOptions, out: TextIO | None = None) -> Outcome:
         return Outcome.could_not_start(options, str(bad))
     for line in header_lines(options):
         say(line)
-    cases = generate_cases(options.allow_writes, options.max_examples, options.seed)
     session = Session.open(options)
+    cases: tuple[GeneratedCase, ...] = ()
     error: str | None = None
     created: list[str] = []
     try:
@@ -243,6 +243,7 @@ def run_check(options: CheckOptions, out: TextIO | None = None) -> Outcome:
             sdk.check_sdk(session, options.experiments[0])
         if session.target_is_mock:
             determinism.check_determinism(session, options.experiments[0])
+        cases = generate_cases(options.allow_writes, options.max_examples, options.seed)
         fuzzed = run_fuzz(session, cases, created)
         say(f"fuzzing: {fuzzed} generated cases sent (seed {options.seed}, cases digest {_cases_digest(cases)})")
     except BudgetExhausted:
