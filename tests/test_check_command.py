@@ -17,8 +17,8 @@ import pytest
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.check import CHECKS, CheckOptions, Outcome, run_check
-from contracts.check.runner import _cases_digest
 from contracts.check.fuzz import generate_cases
+from contracts.check.runner import _cases_digest
 from mockserver import MockSettings, create_app
 from mockserver.server import BackgroundServer
 from tests.helpers_process import serve_process
