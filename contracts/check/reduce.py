@@ -18,7 +18,7 @@ from contracts.check.scenarios import HELLO, encode
 from contracts.check.session import Session
 from contracts.check.transport import BudgetExhausted
 
-MAX_TRIES = 12
+MAX_TRIES = 10
 KEEP = {"experiment_id"}  # dropping it only trades one failure for another
 
 

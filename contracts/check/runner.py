@@ -11,6 +11,7 @@ import hashlib
 import json
 import sys
 import time
+from collections import Counter
 from typing import Any, TextIO
 
 from contracts.check import determinism, scenarios, sdk
@@ -18,14 +19,21 @@ from contracts.check.checks import CHECKS, RESOURCE_CONSISTENCY, SDK_ASYNC, SDK_
 from contracts.check.coverage import coverage_lines, judge_coverage, measure
 from contracts.check.exchange import Exchange, Finding, Intent, Violation
 from contracts.check.fuzz import GeneratedCase, generate_cases, to_request
-from contracts.check.operations import CHAT, CREATE_EXPERIMENT, LIST_EXPERIMENTS, checked_operations, label
+from contracts.check.operations import (
+    CHAT,
+    CREATE_EXPERIMENT,
+    LIST_EXPERIMENTS,
+    TRANSIENT,
+    checked_operations,
+    label,
+)
 from contracts.check.options import CheckOptions, OptionError
 from contracts.check.reduce import reduce_request
 from contracts.check.report import Outcome, curl_command, header_lines, result_lines, write_json, write_junit
 from contracts.check.session import Session
 from contracts.check.transport import BudgetExhausted, Unreachable
 
-MAX_REDUCED = 10  # findings whose generated request is shrunk (each costs a few requests)
+MAX_REDUCED = 5  # findings whose generated request is shrunk (each try is a real, possibly paid, request)
 
 
 class CouldNotRun(Exception):
@@ -255,6 +263,10 @@ def run_check(options: CheckOptions, out: TextIO | None = None) -> Outcome:
             clean_up(session, created)
     except BudgetExhausted:
         session.note(f"cleanup cut short by the request budget; delete these experiments: {', '.join(created)}")
+    transient = Counter(e.response.status for e in session.exchanges if e.response and e.response.status in TRANSIENT)
+    for status, count in sorted(transient.items()):
+        session.note(f"the target answered {status} x{count} (not counted as violations); "
+                     "a lower --rate-limit may help")
     coverage = measure(session.exchanges, [label(op) for op in checked_operations(options.allow_writes)])
     findings: list[Finding] = []
     if error is None:

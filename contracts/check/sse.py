@@ -31,7 +31,10 @@ def _first_framing_problem(body: bytes) -> str | None:
         match = _STRICT_EVENT.match(body, position)
         if match is None:
             snippet = body[position:position + 60]
-            if body.startswith(b"data:", position) and not body.startswith(b"data: ", position):
+            line_end = body.find(b"\n", position)
+            if b"\r" in body[position:line_end if line_end >= 0 else len(body)]:
+                why = "a carriage return in the event (CRLF line ends); send `\\n` only"
+            elif body.startswith(b"data:", position) and not body.startswith(b"data: ", position):
                 why = "`data:` without the space the Python client needs"
             elif b"\n\n" not in body[position:] and body[position:].startswith(b"data: "):
                 why = "an event not followed by a blank line"
