@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import click
 import uvicorn
@@ -13,17 +14,48 @@ from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.rules import describe_match
 from mockserver.server import LOOPBACK, base_url, bind_socket, uvicorn_config
-from mockserver.settings import DEFAULT_JOURNAL_LIMIT, DEFAULT_MAX_BODY_BYTES, DEFAULT_SEED, MockSettings
+from mockserver.settings import (
+    DEFAULT_JOURNAL_LIMIT,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_TENANTS,
+    DEFAULT_SEED,
+    MockSettings,
+)
 from mockserver.spec import MockSpec, default_spec
 
 
-def banner(settings: MockSettings, url: str) -> str:
-    """What `serve` prints at start: where it is, what it knows, and how to call it."""
-    lines = [f"humanloop-mock serving Humanloop v4 at {url}  (seed {settings.seed}"
-             f"{', strict' if settings.strict else ''})", "", "Pass this base URL as the SDK's `host`.", ""]
+def _version() -> str:
+    try:
+        return version("humanloop-mock")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+def declared(spec: MockSpec) -> list[str]:
+    """What a spec declares, one line each: projects, experiments with their configs, scripts, faults."""
+    lines = _experiment_lines(spec)[0]
+    for index, script in enumerate(spec.scripts, start=1):
+        answer = script.answer or (script.answers or [None])[0]
+        what = f"{len(script.answers)} answers" if script.answers else repr((answer.output if answer else "")[:40])
+        times = "always" if script.times is None else f"{script.times}x"
+        lines.append(f"script {script.name or f'script #{index}'!r}: {what} when {describe_match(script.match)}"
+                     f" ({times})")
+    for index, fault in enumerate(spec.faults, start=1):
+        effects = fault.model_dump(exclude_none=True, exclude={"name", "match", "times", "reset"})
+        if fault.reset:
+            effects["reset"] = True
+        times = "always" if fault.times is None else f"{fault.times}x"
+        what = ", ".join(f"{k}={v}" for k, v in effects.items())
+        lines.append(f"fault {fault.name or f'fault #{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
+    return lines
+
+
+def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
+    lines: list[str] = []
     first_experiment = None
-    for project in settings.spec.projects:
+    for project in spec.projects:
         lines.append(f"project {project.name!r} ({project.id or 'id derived from name'})")
         for experiment in project.experiments:
             first_experiment = first_experiment or experiment.id
@@ -33,21 +65,37 @@ def banner(settings: MockSettings, url: str) -> str:
                 share = 100 * config.weight / total
                 lines.append(f"    config {config.id or config.name or config.model}: {config.model}, "
                              f"weight {config.weight:g} ({share:.0f}%){'' if config.active else ', inactive'}")
+    return lines, first_experiment
+
+
+def banner(settings: MockSettings, url: str) -> str:
+    """What `serve` prints at start: where it is, what it knows, and how to call it (keys never shown)."""
+    mode = [f"seed {settings.seed}"] + (["strict"] if settings.strict else []) + (
+        [f"isolated keys, at most {settings.max_tenants} tenants"] if settings.isolate_keys else [])
+    lines = [f"humanloop-mock {_version()} serving Humanloop v4 at {url}  ({', '.join(mode)})", "",
+             "Pass this base URL as the SDK's `host`.", ""]
+    lines += declared(settings.spec)
+    _, first_experiment = _experiment_lines(settings.spec)
+    admin = url.removesuffix("/v4") + "/__admin"
     experiment_id = first_experiment or "exp_anything"
     body = json.dumps({"experiment_id": experiment_id, "messages": [{"role": "user", "content": "Hello"}]})
-    key = settings.api_keys[0] if settings.api_keys else "any-key"
+    key = "$HUMANLOOP_API_KEY" if settings.api_keys else "any-key"
+    python_key = 'os.environ["HUMANLOOP_API_KEY"]' if settings.api_keys else repr(key)
+    key_note = (["(use one of the keys given with --api-key; they are never printed)"] if settings.api_keys else [])
     lines += [
         "",
         "Try it:",
-        f"  curl -s {url}/chat-experiment -H 'X-API-KEY: {key}' -H 'Content-Type: application/json' \\",
+        f"  curl -s {url}/chat-experiment -H \"X-API-KEY: {key}\" -H 'Content-Type: application/json' \\",
         f"    -d '{body}'",
         "",
         "  from humanloop import Humanloop",
-        f"  hl = Humanloop(api_key={key!r}, host={url!r})",
+        f"  hl = Humanloop(api_key={python_key}, host={url!r})",
         f"  reply = hl.chat_experiment(experiment_id={experiment_id!r},",
         "                              messages=[{'role': 'user', 'content': 'Hello'}])",
         "  print(reply.data[0].output)",
+        *key_note,
         "",
+        f"Admin API: {admin}/ (journal page), {admin}/openapi.json; see docs/admin.md.",
         "Unknown experiment ids are provisioned on first use" + (" (off: --strict)." if settings.strict else
                                                                "; --strict answers 404 instead."),
     ]
@@ -55,6 +103,7 @@ def banner(settings: MockSettings, url: str) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="humanloop-mock")
 def main() -> None:
     """A deterministic stand-in for Humanloop's v4 Chat Experiment API."""
 
@@ -70,14 +119,20 @@ def main() -> None:
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
               help="Requests kept in the journal (0 = all).")
 @click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
+@click.option("--isolate-keys", is_flag=True,
+              help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
+@click.option("--max-tenants", default=DEFAULT_MAX_TENANTS, show_default=True, type=click.IntRange(1),
+              help="With --isolate-keys: worlds kept; the least recently used is dropped first.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
-          max_body_bytes: int, journal_limit: int, stream_done_event: bool, log_level: str) -> None:
+          max_body_bytes: int, journal_limit: int, stream_done_event: bool, isolate_keys: bool, max_tenants: int,
+          log_level: str) -> None:
     """Run the fake server (Ctrl-C stops it)."""
     spec = _load_or_exit(config_path) if config_path else default_spec()
     settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
-                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec)
+                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
+                            isolate_keys=isolate_keys, max_tenants=max_tenants)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         sock = bind_socket(host, port)
@@ -105,7 +160,10 @@ def openapi(output: str | None) -> None:
 def check_config(path: str) -> None:
     """Validate a config file and list what it declares."""
     spec = _load_or_exit(path)
-    click.echo(banner(MockSettings(spec=spec), "http://127.0.0.1:8000/v4").split("\n\nTry it:")[0])
+    lines = declared(spec)
+    click.echo(f"{path}: valid; it declares:" if lines else f"{path}: valid; it declares nothing.")
+    for line in lines:
+        click.echo("  " + line)
 
 
 def _load_or_exit(path: str) -> MockSpec:

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from mockserver.spec import MockSpec
+from mockserver.spec_errors import SpecError, validate
 
 
 class ConfigFileError(ValueError):
@@ -29,40 +29,6 @@ def _parse(path: Path) -> Any:
     raise ConfigFileError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml, .yml or .json")
 
 
-def _key_path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif not ("[" in part or part in {"str", "list"}):
-            parts.append(("." if parts else "") + part)
-    return "".join(parts) or "(top level)"
-
-
-def describe_errors(path: Path | str, error: ValidationError) -> str:
-    lines = [f"{path}: invalid humanloop-mock config:"]
-    for item in error.errors(include_url=False):
-        key = _key_path(item["loc"])
-        if item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
-        else:
-            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
-    return "\n".join(lines)
-
-
-def _check_unique_ids(spec: MockSpec, path: Path) -> None:
-    seen: dict[str, str] = {}
-    for p_index, project in enumerate(spec.projects):
-        for e_index, experiment in enumerate(project.experiments):
-            if experiment.id is None:
-                continue
-            where = f"projects[{p_index}].experiments[{e_index}].id"
-            if experiment.id in seen:
-                raise ConfigFileError(f"{path}: {where}: experiment id {experiment.id!r} is also used at "
-                                      f"{seen[experiment.id]}")
-            seen[experiment.id] = where
-
-
 def spec_from_data(data: Any, source: Path | str = "<config>") -> MockSpec:
     """Validate already-parsed data (a dict from any format) as a `MockSpec`."""
     if data is None:
@@ -70,11 +36,9 @@ def spec_from_data(data: Any, source: Path | str = "<config>") -> MockSpec:
     if not isinstance(data, dict):
         raise ConfigFileError(f"{source}: the top level must be a table/mapping with a 'projects' key")
     try:
-        spec = MockSpec.model_validate(data)
-    except ValidationError as invalid:
-        raise ConfigFileError(describe_errors(source, invalid)) from None
-    _check_unique_ids(spec, Path(str(source)))
-    return spec
+        return validate(MockSpec, data)
+    except SpecError as invalid:
+        raise ConfigFileError(f"{source}: invalid humanloop-mock config:\n  " + "\n  ".join(invalid.problems)) from None
 
 
 def load_spec(path: str | Path) -> MockSpec:

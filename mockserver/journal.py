@@ -150,8 +150,28 @@ class JournalEntry:
             "call": self.call,
             "faults": list(self.faults),
             "stream_events": self.stream_events,
+            "response": self.response_body,
             "completed": self.completed,
         }
+
+
+@dataclass(frozen=True)
+class JournalQuery:
+    """Which entries to list: every given filter must hold. `since`: entries after this `seq`;
+    `limit`: at most this many, the newest of those that match (listed oldest first)."""
+
+    experiment_id: str | None = None
+    path: str | None = None
+    status: int | None = None
+    since: int | None = None
+    limit: int | None = None
+
+    def selects(self, entry: JournalEntry) -> bool:
+        return ((self.experiment_id is None or entry.experiment_id == self.experiment_id
+                 or (isinstance(entry.body, dict) and entry.body.get("experiment_id") == self.experiment_id))
+                and (self.path is None or entry.path == self.path)
+                and (self.status is None or entry.status == self.status)
+                and (self.since is None or entry.seq > self.since))
 
 
 class Journal:
@@ -162,6 +182,7 @@ class Journal:
         self._lock = threading.Lock()
         self._next_seq = 0
         self.dropped = 0
+        self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
     def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
         with self._lock:
@@ -180,12 +201,27 @@ class Journal:
             self._entries.append(entry)
             return entry
 
+    @property
+    def next_seq(self) -> int:
+        """The `seq` the next request gets (it starts over at 0 when the journal is cleared; see `epoch`)."""
+        with self._lock:
+            return self._next_seq
+
     def entries(self) -> list[JournalEntry]:
         with self._lock:
             return list(self._entries)
+
+    def query(self, query: JournalQuery) -> tuple[int, list[JournalEntry]]:
+        """(how many entries match, the matching entries within `limit`), oldest first."""
+        found = [entry for entry in self.entries() if query.selects(entry)]
+        total = len(found)
+        if query.limit is not None:
+            found = found[-query.limit:] if query.limit else []
+        return total, found
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
             self._next_seq = 0
             self.dropped = 0
+            self.epoch += 1

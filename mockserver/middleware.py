@@ -1,7 +1,9 @@
-"""ASGI middleware that reads each body once (enforcing the size limit) and journals the exchange.
+"""ASGI middleware that picks the request's tenant, reads each body once (enforcing the size limit)
+and journals the exchange in that tenant's journal.
 
 It sits outside routing, so requests to unknown paths, with wrong methods or over the size limit are
-journaled too: nothing a client sends is lost.
+journaled too: nothing a client sends is lost. The mock's own control paths (`/__admin`, the root
+`/healthz`) are not part of what a client sent to the API, and are not journaled.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.errors import ApiError, error_response
-from mockserver.journal import Journal
-from mockserver.routes.common import BODY_SCOPE_KEY, JOURNAL_SCOPE_KEY
+from mockserver.routes.common import BODY_SCOPE_KEY, CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY
+from mockserver.tenants import Tenants
+
+UNJOURNALED_PREFIXES = ("/__admin",)
+UNJOURNALED_PATHS = frozenset({"/healthz"})
 
 
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool]:
@@ -38,17 +43,22 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
 
 
 class JournalMiddleware:
-    def __init__(self, app: ASGIApp, journal: Journal, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, tenants: Tenants, max_body_bytes: int) -> None:
         self.app = app
-        self.journal = journal
+        self.tenants = tenants
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
+        path = scope["path"]
+        if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
         body, too_large = await _read_body(scope, receive, self.max_body_bytes)
-        entry = self.journal.open(scope, body, too_large)
+        entry = context.journal.open(scope, body, too_large)
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
 

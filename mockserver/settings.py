@@ -9,6 +9,7 @@ from mockserver.spec import MockSpec, default_spec
 DEFAULT_SEED = 0
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_JOURNAL_LIMIT = 10_000
+DEFAULT_MAX_TENANTS = 256
 
 
 @dataclass
@@ -19,6 +20,8 @@ class MockSettings:
     being provisioned. api_keys: if non-empty, only these `X-API-KEY` values are accepted (any
     non-empty key otherwise). stream_done_event: end streams with `data: [DONE]` (off by default,
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
+    isolate_keys: each `X-API-KEY` gets its own world (state, counters, rules, journal), started from
+    `spec`. max_tenants: with `isolate_keys`, the most worlds kept; the least recently used goes first.
     """
 
     seed: int = DEFAULT_SEED
@@ -28,3 +31,5 @@ class MockSettings:
     stream_done_event: bool = False
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
     spec: MockSpec = field(default_factory=default_spec)
+    isolate_keys: bool = False
+    max_tenants: int = DEFAULT_MAX_TENANTS
