@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from contracts.check import CHECKS, CheckOptions, Outcome, run_check
 from contracts.check.fuzz import generate_cases
-from contracts.check.runner import _cases_digest
+from contracts.check.runner import cases_digest
 from mockserver import MockSettings, create_app
 from mockserver.server import BackgroundServer
 from tests.helpers_process import serve_process
@@ -58,7 +58,7 @@ def test_command_passes_the_served_mock_and_writes_only_what_it_is_asked(tmp_pat
     assert report["coverage"]["chat_json_2xx"] > 0 and report["coverage"]["chat_stream_2xx"] > 0
     assert report["coverage"]["stream_events"] > report["coverage"]["chat_stream_2xx"]
     # the same seed gives the same cases in another process, installed or not, inside pytest or not
-    assert report["cases"]["digest"] == _cases_digest(generate_cases(False, 3, 5))
+    assert report["cases"]["digest"] == cases_digest(generate_cases(False, 3, 5))
     suite = ET.parse(work / "junit.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == str(len(CHECKS)) and suite.get("failures") == "0"
     assert {case.get("name") for case in suite.iter("testcase")} == set(CHECKS)

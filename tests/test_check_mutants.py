@@ -46,7 +46,8 @@ def test_mutant_is_caught_by_name(mutant_server: str, mutant: Mutant) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_unmodified_mock_passes_with_real_coverage(seed: int) -> None:
-    app = create_app(MockSettings(seed=seed, api_keys=(KEY,)))
+    # seed 2 also ends its streams with `data: [DONE]` (serve --stream-done-event), which clients ignore
+    app = create_app(MockSettings(seed=seed, api_keys=(KEY,), stream_done_event=seed == 2))
     with BackgroundServer(app) as server:
         outcome, printed = check(server.base_url, experiment_ids=("exp_demo",), max_examples=4, seed=seed,
                                  allow_writes=seed == 3)

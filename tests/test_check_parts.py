@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import subprocess
+import sys
 
 import pytest
 
@@ -177,3 +178,10 @@ def test_curl_reproduces_the_exact_body_without_the_key() -> None:
     assert curl_command("http://h/v4", stream).startswith("curl -sS -N ")
     delete = Request("DELETE", "/experiments/x", "DELETE /experiments/{experiment_id}", "t", Intent.VALID)
     assert "-X DELETE" in curl_command("http://h/v4", delete)
+
+
+def test_the_checker_imports_nothing_of_the_mock() -> None:
+    code = ("import sys, contracts.check.runner, contracts.check.command, contracts.schemathesis_hooks; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mockserver', 'pytest_plugin')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

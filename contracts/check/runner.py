@@ -15,14 +15,14 @@ from collections import Counter
 from typing import Any, TextIO
 
 from contracts.check import determinism, scenarios, sdk
-from contracts.check.checks import CHECKS, RESOURCE_CONSISTENCY, SDK_ASYNC, SDK_STREAM, SDK_SYNC, USE_AFTER_DELETE
+from contracts.check.checks import CHECKS, SDK_ASYNC, SDK_STREAM, SDK_SYNC
 from contracts.check.coverage import coverage_lines, judge_coverage, measure
 from contracts.check.exchange import Exchange, Finding, Intent, Violation
 from contracts.check.fuzz import GeneratedCase, generate_cases, to_request
+from contracts.check.lifecycle import run_read_scenarios, run_write_scenarios, success_body
 from contracts.check.operations import (
     CHAT,
     CREATE_EXPERIMENT,
-    LIST_EXPERIMENTS,
     TRANSIENT,
     checked_operations,
     label,
@@ -40,16 +40,6 @@ class CouldNotRun(Exception):
     """The run cannot say anything about the contract (exit 2)."""
 
 
-def _body(exchange: Exchange) -> Any:
-    response = exchange.response
-    if response is None or not response.is_success:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
 # ---- phases ----------------------------------------------------------------------------------------
 
 def run_chat_scenarios(session: Session) -> None:
@@ -59,7 +49,7 @@ def run_chat_scenarios(session: Session) -> None:
     for experiment_id in experiments:
         for request in scenarios.chat_scenarios(experiment_id):
             exchange = session.send(request)
-            body = _body(exchange)
+            body = success_body(exchange)
             if session.known.project_id is None and isinstance(body, dict) and isinstance(body.get("project_id"), str):
                 session.known.project_id = body["project_id"]
         if _key_refused(session):
@@ -72,89 +62,12 @@ def _key_refused(session: Session) -> bool:
     return bool(keyed) and all(e.response is not None and e.response.status == 401 for e in keyed)
 
 
-def run_read_scenarios(session: Session) -> None:
-    for experiment_id in session.options.experiments:
-        session.send(scenarios.sample_config_request(experiment_id))
-    project_id = session.known.project_id
-    if project_id is None:
-        session.note("list-experiments scenario skipped: no chat answer said which project the experiments are in")
-        return
-    listed = _body(session.send(scenarios.list_experiments_request(project_id)))
-    if isinstance(listed, list):
-        ids = {e.get("id") for e in listed if isinstance(e, dict)}
-        missing = [e for e in session.options.experiment_ids if e not in ids]
-        problems = [("[].id", f"experiment {e} answered in project {project_id} but is not in its list")
-                    for e in missing]
-        session.judge(RESOURCE_CONSISTENCY, problems, LIST_EXPERIMENTS)
-
-
-def run_write_scenarios(session: Session) -> list[str]:
-    """The checker's own config and experiments: create, list, rename, sample, chat, delete, use after
-    delete. Returns the ids of experiments still to delete at the end."""
-    seed = session.options.seed
-    registered = _body(session.send(scenarios.register_request(seed)))
-    if not isinstance(registered, dict):
-        session.note("write scenarios stopped: registering a model config failed")
-        return []
-    project_id, config_id = registered.get("project_id"), (registered.get("config") or {}).get("id")
-    if not isinstance(project_id, str) or not isinstance(config_id, str):
-        return []
-    session.known.own_project_id = project_id
-    name = f"humanloop-mock-check-{seed}"
-    consistency: list[tuple[str, str]] = []
-    created = _body(session.send(scenarios.create_experiment_request(project_id, config_id, name)))
-    if not isinstance(created, dict) or not isinstance(created.get("id"), str):
-        session.note("write scenarios stopped: creating an experiment failed")
-        return []
-    experiment_id = created["id"]
-    if created.get("name") != name or created.get("project_id") != project_id:
-        consistency.append(("name", f"created experiment says name={created.get('name')!r}, "
-                                    f"project_id={created.get('project_id')!r}; asked for {name!r} in {project_id}"))
-    if config_id not in [(c.get("config") or {}).get("id") for c in created.get("configs") or []]:
-        consistency.append(("configs", f"created experiment does not hold config {config_id} it was given"))
-    listed = _body(session.send(scenarios.list_experiments_request(project_id, "list-own-experiments")))
-    if isinstance(listed, list) and experiment_id not in [e.get("id") for e in listed if isinstance(e, dict)]:
-        consistency.append(("[].id", f"created experiment {experiment_id} is not listed in its project"))
-    renamed = _body(session.send(scenarios.rename_experiment_request(experiment_id, name + "-renamed")))
-    if isinstance(renamed, dict) and renamed.get("name") != name + "-renamed":
-        consistency.append(("name", f"after renaming, the experiment is called {renamed.get('name')!r}"))
-    sampled = _body(session.send(scenarios.sample_config_request(experiment_id, "sample-own-config")))
-    if isinstance(sampled, dict) and (sampled.get("config") or {}).get("id") != config_id:
-        consistency.append(("config.id", f"sampling gave config {(sampled.get('config') or {}).get('id')!r}, "
-                                         f"the experiment holds only {config_id}"))
-    chat = _body(session.send(scenarios.chat_request("own-experiment", experiment_id,
-                                                     scenarios.chat_body(experiment_id, num_samples=2))))
-    if isinstance(chat, dict):
-        configs = {d.get("model_config_id") for d in chat.get("data") or [] if isinstance(d, dict)}
-        if configs != {config_id}:
-            consistency.append(("data[].model_config_id", f"chat drew configs {sorted(map(str, configs))}, "
-                                                          f"the experiment holds only {config_id}"))
-    session.judge(RESOURCE_CONSISTENCY, consistency, CREATE_EXPERIMENT)
-    deleted = session.send(scenarios.delete_experiment_request(experiment_id))
-    if deleted.response is not None and deleted.response.is_success:
-        after = [
-            session.send(scenarios.rename_experiment_request(experiment_id, name + "-gone", "scenario update-deleted",
-                                                             Intent.STATEFUL)),
-            session.send(scenarios.sample_config_request(experiment_id, "sample-deleted", Intent.STATEFUL)),
-        ]
-        for exchange in after:
-            status = exchange.response.status if exchange.response else 0
-            problems = [] if status == 404 else [("status", f"{exchange.request.method} of a deleted experiment "
-                                                            f"answered {status}, expected 404")]
-            session.judge(USE_AFTER_DELETE, problems, exchange.request.operation, exchange)
-    target = _body(session.send(scenarios.create_experiment_request(project_id, config_id, name + "-fuzz")))
-    if isinstance(target, dict) and isinstance(target.get("id"), str):
-        session.known.own_experiment_id = target["id"]
-        return [target["id"]]
-    return []
-
-
 def run_fuzz(session: Session, cases: tuple[GeneratedCase, ...], created: list[str]) -> int:
     sent = 0
     for case in cases:
         exchange = session.send(to_request(case, session.known))
         sent += 1
-        body = _body(exchange)
+        body = success_body(exchange)
         if case.operation == CREATE_EXPERIMENT and isinstance(body, dict) and isinstance(body.get("id"), str):
             created.append(body["id"])
     return sent
@@ -203,7 +116,7 @@ def _digest(parts: list[Any]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _cases_digest(cases: tuple[GeneratedCase, ...]) -> str:
+def cases_digest(cases: tuple[GeneratedCase, ...]) -> str:
     return _digest([[c.operation, c.mode, c.path_parameters, c.body if not isinstance(c.body, bytes) else
                      c.body.hex()] for c in cases])
 
@@ -253,7 +166,7 @@ def run_check(options: CheckOptions, out: TextIO | None = None) -> Outcome:
             determinism.check_determinism(session, options.experiments[0])
         cases = generate_cases(options.allow_writes, options.max_examples, options.seed)
         fuzzed = run_fuzz(session, cases, created)
-        say(f"fuzzing: {fuzzed} generated cases sent (seed {options.seed}, cases digest {_cases_digest(cases)})")
+        say(f"fuzzing: {fuzzed} generated cases sent (seed {options.seed}, cases digest {cases_digest(cases)})")
     except BudgetExhausted:
         session.note(f"request budget exhausted (--max-requests {options.max_requests}): the rest was not sent")
     except (Unreachable, CouldNotRun) as failed:
@@ -277,7 +190,7 @@ def run_check(options: CheckOptions, out: TextIO | None = None) -> Outcome:
     outcome = Outcome(
         url=options.base_url, seed=options.seed, exit_code=2 if error else (1 if findings else 0),
         findings=findings, applied=dict(session.applied), coverage=coverage.to_json(),
-        coverage_lines=coverage_lines(coverage), cases_generated=len(cases), cases_digest=_cases_digest(cases),
+        coverage_lines=coverage_lines(coverage), cases_generated=len(cases), cases_digest=cases_digest(cases),
         requests_digest=_requests_digest(session.exchanges), requests_sent=session.transport.sent,
         chat_calls=_chat_calls(session), seconds=time.perf_counter() - started,
         target_is_mock=session.target_is_mock, options=_public_options(options), notes=session.notes, error=error,
