@@ -117,7 +117,7 @@ def _generate(allow_writes: bool, max_examples: int, seed: int) -> tuple[Generat
     if max_examples == 0:
         return ()
     import schemathesis
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import HealthCheck, Phase, Verbosity, given, settings
     from hypothesis import seed as hypothesis_seed
     from hypothesis.errors import Unsatisfiable
     from schemathesis.config import SchemathesisConfig
@@ -133,7 +133,8 @@ def _generate(allow_writes: bool, max_examples: int, seed: int) -> tuple[Generat
             drawn: list[Any] = []
             draw = hypothesis_seed(seed)(settings(
                 max_examples=max_examples, database=None, deadline=None, phases=[Phase.generate],
-                suppress_health_check=list(HealthCheck), print_blob=False,
+                suppress_health_check=list(HealthCheck), print_blob=False, derandomize=False,
+                verbosity=Verbosity.quiet,
             )(given(api_operation.as_strategy(generation_mode=schemathesis.GenerationMode(mode)))(_collector(drawn))))
             with suppress(Unsatisfiable):  # nothing invalid can be made of this operation's input
                 draw()
