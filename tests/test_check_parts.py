@@ -185,3 +185,14 @@ def test_the_checker_imports_nothing_of_the_mock() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mockserver', 'pytest_plugin')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_sdk_profile_notes_a_host_the_client_refuses() -> None:
+    from contracts.check.sdk import check_sdk
+    from contracts.check.session import Session
+
+    session = Session.open(CheckOptions("http://localhost:9/v4", "k"))
+    check_sdk(session, "exp_demo")  # the official client accepts only IPv4 addresses and dotted names
+    session.transport.close()
+    assert session.transport.sent == 0 and session.violations == []
+    assert any("refuses this host" in note for note in session.notes), session.notes
