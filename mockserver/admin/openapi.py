@@ -86,6 +86,12 @@ def _build() -> str:
                         response=_ref(LoadedIds), body=MockSpec, errors=(401, 409, 413, 422)),
             "get": _op("The base spec", response=_ref(MockSpec)),
         },
+        "/__admin/experiments/{experiment_id}": {
+            "get": _op("One live experiment, as `/__admin/experiments` lists it",
+                       response=_ref(ExperimentSummary), errors=(401, 404),
+                       parameters=[{"name": "experiment_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}]),
+        },
         **_rule_paths("script", ScriptSpec),
         **_rule_paths("fault", FaultSpec),
         "/__admin/requests": {

@@ -96,6 +96,10 @@ async def _info(request: Request, control: MockControl) -> Any:
     return control.info()
 
 
+async def _experiment(request: Request, control: MockControl) -> Any:
+    return control.experiment(request.path_params["experiment_id"])
+
+
 async def _put_spec(request: Request, control: MockControl) -> Any:
     return control.load_spec(await _body(request), replace=True)
 
@@ -173,6 +177,7 @@ def admin_routes() -> list[BaseRoute]:
         Route(PREFIX + "/spec", _endpoint(_put_spec), methods=["PUT"]),
         Route(PREFIX + "/spec", _endpoint(_post_spec), methods=["POST"]),
         Route(PREFIX + "/spec", _endpoint(_get_spec), methods=["GET"]),
+        Route(PREFIX + "/experiments/{experiment_id}", _endpoint(_experiment), methods=["GET"]),
         *_rule_routes("script"),
         *_rule_routes("fault"),
         Route(PREFIX + "/requests", _endpoint(_get_requests), methods=["GET"]),
