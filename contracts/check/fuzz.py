@@ -22,6 +22,7 @@ from contracts.check.exchange import Intent, Request
 from contracts.check.operations import (
     CHAT,
     CREATE_EXPERIMENT,
+    FEEDBACK,
     LIST_EXPERIMENTS,
     REGISTER,
     SAMPLE_CONFIG,
@@ -56,6 +57,7 @@ class KnownIds:
     project_id: str | None = None  # the project of the experiments given (from a chat answer)
     own_project_id: str | None = None  # the project the checker registered its config in (--allow-writes)
     own_experiment_id: str | None = None  # an experiment the checker created (--allow-writes)
+    own_log_id: str | None = None  # an answer of the checker's own experiment, to give feedback on
 
 
 def fuzz_document(allow_writes: bool) -> dict[str, Any]:
@@ -173,6 +175,10 @@ def _fill_valid(case: GeneratedCase, known: KnownIds) -> tuple[dict[str, Any], A
         params["project_id"] = known.own_project_id or known.project_id
     elif case.operation == UPDATE_EXPERIMENT and known.own_experiment_id:
         params["experiment_id"] = known.own_experiment_id
+    elif case.operation == FEEDBACK and known.own_log_id:
+        for item in body if isinstance(body, list) else [body]:
+            if isinstance(item, dict):
+                item["data_id"] = known.own_log_id  # never rate the user's own logs
     elif case.operation == REGISTER and isinstance(body, dict):
         body.pop("project_id", None)
         body["project"] = CHECK_PROJECT

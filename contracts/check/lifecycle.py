@@ -84,6 +84,12 @@ def run_write_scenarios(session: Session) -> list[str]:
         if configs != {config_id}:
             consistency.append(("data[].model_config_id", f"chat drew configs {sorted(map(str, configs))}, "
                                                           f"the experiment holds only {config_id}"))
+        log_ids = [d.get("id") for d in chat.get("data") or [] if isinstance(d, dict)]
+        if log_ids and isinstance(log_ids[0], str):
+            session.known.own_log_id = log_ids[0]
+            rated = success_body(session.send(scenarios.feedback_request(log_ids[0])))
+            if isinstance(rated, dict) and rated.get("data_id") != log_ids[0]:
+                consistency.append(("data_id", f"feedback on {log_ids[0]} came back about {rated.get('data_id')!r}"))
     session.judge(RESOURCE_CONSISTENCY, consistency, CREATE_EXPERIMENT)
     deleted = session.send(scenarios.delete_experiment_request(experiment_id))
     if deleted.response is not None and deleted.response.is_success:

@@ -17,6 +17,7 @@ CREATE_EXPERIMENT = "POST /projects/{project_id}/experiments"
 UPDATE_EXPERIMENT = "PATCH /experiments/{experiment_id}"
 DELETE_EXPERIMENT = "DELETE /experiments/{experiment_id}"
 SAMPLE_CONFIG = "GET /experiments/{experiment_id}/model-config"
+FEEDBACK = "POST /feedback"
 
 # Statuses any route may answer that are not the deployment's fault: throttling and a busy upstream.
 TRANSIENT = frozenset({429, 503})

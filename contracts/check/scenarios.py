@@ -16,6 +16,7 @@ from contracts.check.operations import (
     CHAT,
     CREATE_EXPERIMENT,
     DELETE_EXPERIMENT,
+    FEEDBACK,
     LIST_EXPERIMENTS,
     REGISTER,
     SAMPLE_CONFIG,
@@ -122,3 +123,8 @@ def rename_experiment_request(experiment_id: str, name: str, origin: str = "scen
 
 def delete_experiment_request(experiment_id: str, origin: str = "scenario delete-experiment") -> Request:
     return Request("DELETE", f"/experiments/{experiment_id}", DELETE_EXPERIMENT, origin, Intent.VALID)
+
+
+def feedback_request(data_id: str) -> Request:
+    body = {"type": "rating", "value": "good", "data_id": data_id}
+    return Request("POST", "/feedback", FEEDBACK, "scenario feedback", Intent.VALID, encode(body))
