@@ -85,7 +85,7 @@ class Outcome:
 
 def header_lines(options: CheckOptions) -> list[str]:
     rate = options.effective_rate
-    scope = ("writes allowed: model configs and experiments are created, changed and deleted (in project "
+    scope = ("writes allowed: model configs, experiments and feedback are created, changed and deleted (in project "
              f"{CHECK_PROJECT!r})" if options.allow_writes else
              "read-only: chat-experiment and reads (--allow-writes adds the experiment and model-config routes)")
     default = "" if options.experiment_ids else " (default; pass --experiment-id for a real deployment)"
