@@ -85,7 +85,8 @@ def malformed(event: bytes) -> bytes:
 
 
 def damaged(events: list[bytes], plan: FaultPlan | None) -> list[bytes]:
-    """The events cut short or with one broken, as the plan says."""
+    """The events cut short or with one broken, as the plan says (for a stream written without pauses;
+    `shaped_stream` does the same event by event)."""
     if plan is None:
         return events
     if plan.cut_after_events is not None:
@@ -96,17 +97,30 @@ def damaged(events: list[bytes], plan: FaultPlan | None) -> list[bytes]:
     return events
 
 
-def paced(plan: FaultPlan | None) -> bool:
-    """Whether the plan times events (then each event is its own send, at its own time)."""
-    return plan is not None and bool(plan.first_event_delay or plan.event_delay)
+def event_delays(count: int, plan: FaultPlan | None, timed: list[float] | None) -> list[float] | None:
+    """The pause before each of `count` events: a timing profile's (`timed`) plus a fault's delays.
+
+    None when no event pauses. A stream with pauses must be written event by event (`shaped_stream`),
+    never batched: the pauses are what a client under test observes."""
+    fault_first = plan.first_event_delay if plan is not None else 0.0
+    fault_next = plan.event_delay if plan is not None else 0.0
+    if timed is None and not (fault_first or fault_next):
+        return None
+    base = timed if timed is not None else [0.0] * count
+    return [round(d + (fault_first if i == 0 else fault_next), 6) for i, d in enumerate(base)]
 
 
-async def paced_stream(events: list[bytes], plan: FaultPlan) -> AsyncIterator[bytes]:
-    """Yield the events one by one, each after its delay."""
+async def shaped_stream(events: list[bytes], plan: FaultPlan | None,
+                        delays: list[float] | None = None) -> AsyncIterator[bytes]:
+    """Yield the events one by one: each after its pause (`delays`, from `event_delays`), cut or
+    damaged as the fault plan says."""
     for number, event in enumerate(events, start=1):
-        delay = plan.first_event_delay if number == 1 else plan.event_delay
-        if delay:
-            await asyncio.sleep(delay)
+        if plan is not None and plan.cut_after_events is not None and number > plan.cut_after_events:
+            return
+        if delays is not None and delays[number - 1]:
+            await asyncio.sleep(delays[number - 1])
+        if plan is not None and plan.malformed_event == number:
+            event = malformed(event)
         yield event
 
 

@@ -2,9 +2,10 @@
 
 A stream with no per-event timing is known in full before its first byte is sent, so it is written
 in pieces of whole events (`whole_event_batches`): two or three sends instead of one per event, and
-no background task listening for a disconnect. With event delays, each event is its own send at its
-own time, through Starlette's `StreamingResponse`. The bytes, the status and the headers are the
-same either way (tests hold them to it); only how they are cut into sends differs.
+no background task listening for a disconnect. With pauses (a config's timing profile, or an event
+delay fault), each event is its own send at its own time, through Starlette's `StreamingResponse`.
+The bytes, the status and the headers are the same either way (tests hold them to it); only how they
+are cut into sends differs.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from mockserver.faults import FaultPlan, paced_stream
+from mockserver.faults import FaultPlan, shaped_stream
 from mockserver.pipeline.stream import SEND_LIMIT, whole_event_batches
 
 MEDIA_TYPE = "text/event-stream"
@@ -44,6 +45,6 @@ class BatchedEventStream(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-def timed_event_stream(events: list[bytes], plan: FaultPlan) -> StreamingResponse:
-    """One send per event, each after the delay the plan gives it."""
-    return StreamingResponse(paced_stream(events, plan), media_type=MEDIA_TYPE, headers=HEADERS)
+def timed_event_stream(events: list[bytes], plan: FaultPlan | None, delays: list[float]) -> StreamingResponse:
+    """One send per event, each after its pause (`faults.event_delays`), cut or damaged as `plan` says."""
+    return StreamingResponse(shaped_stream(events, plan, delays), media_type=MEDIA_TYPE, headers=HEADERS)

@@ -21,7 +21,7 @@ from mockserver.determinism import logical_unix
 from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.respond import chat_response
-from mockserver.pipeline.stream import interleave_order, sample_deltas, stream_events
+from mockserver.pipeline.stream import encode_events, in_order, interleave_order, sample_deltas
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
@@ -106,17 +106,24 @@ def render_json(memo: Memo, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
     return _templated(memo, "response-template", _shape_key(parsed, answer), answer, json_bytes)
 
 
-def render_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int) -> bytes:
+def stream_order(memo: Memo, answer: ChatAnswer, seed: int) -> tuple[int, ...]:
+    """The sample index of each event, in stream order (`stream.interleave`, with memoised deltas)."""
+    counts = {s.index: len(memo.get("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s)))
+              for s in answer.samples}
+    return interleave_order(answer, seed, counts)
+
+
+def render_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
+                  order: tuple[int, ...] | None = None) -> bytes:
     """Every event of the stream of `answer`, as one body: from a template when the same shape (and
-    the same interleaving of samples) was streamed before."""
+    the same interleaving of samples) was streamed before. `order`: from `stream_order`, if known."""
     if len(answer.samples) == 1:
-        order: tuple[int, ...] | None = None  # one sample: its events in order, whatever their number
-    else:
-        counts = {s.index: len(memo.get("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s)))
-                  for s in answer.samples}
-        order = interleave_order(answer, seed, counts)
+        order = None  # one sample: its events in order, however many (the shape key fixes the text)
+    elif order is None:
+        order = stream_order(memo, answer, seed)
 
     def events(answer: ChatAnswer, created: int | str) -> bytes:
-        return b"".join(stream_events(answer, seed, created, order))
+        indices = order if order is not None else (answer.samples[0].index,) * len(sample_deltas(answer.samples[0]))
+        return b"".join(encode_events(answer, in_order(answer, indices), created))
 
     return _templated(memo, "stream-template", (*_shape_key(parsed, answer), order, seed), answer, events)

@@ -78,12 +78,12 @@ def encode_event(payload: dict[str, Any]) -> bytes:
 
 def sample_deltas(sample: SampleAnswer) -> list[str]:
     """A sample's text events: a script's `chunks`, else its text cut at token ends."""
-    return list(sample.chunks) if sample.chunks is not None else split_deltas(sample.generation.text)
+    return list(sample.chunks or split_deltas(sample.generation.text))
 
 
 def interleave_order(answer: ChatAnswer, seed: int, counts: dict[int, int]) -> tuple[int, ...]:
     """Which sample each event belongs to, in stream order (`counts`: events per sample index)."""
-    if len(counts) == 1:
+    if len(counts) == 1:  # one sample: its events in order (no draw needed)
         ((index, count),) = counts.items()
         return (index,) * count
     left = dict(counts)
@@ -98,22 +98,33 @@ def interleave_order(answer: ChatAnswer, seed: int, counts: dict[int, int]) -> t
     return tuple(order)
 
 
-def stream_events(answer: ChatAnswer, seed: int, created: int | str | None = None,
-                  order: tuple[int, ...] | None = None) -> list[bytes]:
-    """Every event of the stream, in order. `created` and `order` default to the answer's own
-    (a template passes a marker for `created`; a caller that knows the order passes it)."""
-    envelope = response_envelope(answer)
+def in_order(answer: ChatAnswer, indices: tuple[int, ...]) -> list[tuple[SampleAnswer, str, bool]]:
+    """The events for a given order of sample indices, as (sample, delta, is the sample's last event)."""
     queues = {sample.index: sample_deltas(sample) for sample in answer.samples}
-    if order is None:
-        order = interleave_order(answer, seed, {index: len(deltas) for index, deltas in queues.items()})
+    by_index = {s.index: s for s in answer.samples}
+    order = []
+    for index in indices:
+        delta = queues[index].pop(0)
+        order.append((by_index[index], delta, not queues[index]))
+    return order
+
+
+def interleave(answer: ChatAnswer, seed: int) -> list[tuple[SampleAnswer, str, bool]]:
+    """The stream's events in order, as (sample, delta, is the sample's last event). A script's
+    `chunks` fix its sample's deltas."""
+    counts = {sample.index: len(sample_deltas(sample)) for sample in answer.samples}
+    return in_order(answer, interleave_order(answer, seed, counts))
+
+
+def encode_events(answer: ChatAnswer, order: list[tuple[SampleAnswer, str, bool]],
+                  created: int | str | None = None) -> list[bytes]:
+    """Every event of the stream, written as `interleave` ordered them. `created` defaults to the
+    answer's logical time (a template passes a marker)."""
     if created is None:
         created = logical_unix(answer.tick)
-    by_index = {s.index: s for s in answer.samples}
+    envelope = response_envelope(answer)
     events = []
-    for index in order:
-        delta = queues[index].pop(0)
-        last = not queues[index]
-        sample = by_index[index]
+    for sample, delta, last in order:
         event = dict(envelope)
         event["data"] = [_event_item(sample, delta, last)]
         event["usage"] = sample.usage if last else None
@@ -144,3 +155,8 @@ def whole_event_batches(body: bytes, limit: int = SEND_LIMIT) -> list[bytes]:
 def split_events(body: bytes) -> list[bytes]:
     """Whole events back out of a stream body (each keeps its blank line)."""
     return [block + b"\n\n" for block in body.split(b"\n\n")[:-1]]
+
+
+def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
+    """Every event of the stream, in order."""
+    return encode_events(answer, interleave(answer, seed))

@@ -8,13 +8,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mockserver.context import MockContext
-from mockserver.faults import ConnectionDrop, FaultPlan, damaged, paced, plan_faults
+from mockserver.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
-from mockserver.pipeline.json_cache import render_json, render_stream
+from mockserver.pipeline.json_cache import render_json, render_stream, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
 from mockserver.routes.common import JSONBytes, journal_entry, request_body
 from mockserver.sse import BatchedEventStream, timed_event_stream
+from mockserver.timing import has_timing, plan_delays
 
 
 def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswer | None) -> None:
@@ -30,6 +31,12 @@ def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswe
         entry.sample_records = tuple(
             (s.index, s.log_id, s.config_id, s.generation.finish_reason, s.script) for s in answer.samples
         )
+
+
+def _note_delays(request: Request, delays: list[float] | None) -> None:
+    entry = journal_entry(request)
+    if entry is not None and delays is not None:
+        entry.delays = tuple(delays)
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
@@ -48,14 +55,27 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
             raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
     answer = answer_chat(context, parsed, call=call)
     _note(request, call, plan, answer)
+    timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     if not parsed.request.stream:
+        if timed:  # a JSON answer waits as long as its stream would have taken
+            wait = round(sum(plan_delays(context.seed, answer, stream_order(context.memo, answer, context.seed))), 6)
+            _note_delays(request, [wait])
+            await asyncio.sleep(wait)
         return JSONBytes(render_json(context.memo, parsed, answer))
-    body = render_stream(context.memo, parsed, answer, context.seed)
+    if not timed and plan is None:  # the common case: the whole stream, in a few sends
+        body = render_stream(context.memo, parsed, answer, context.seed)
+        return BatchedEventStream(body + DONE_EVENT if context.settings.stream_done_event else body)
+    order = stream_order(context.memo, answer, context.seed)
+    events = split_events(render_stream(context.memo, parsed, answer, context.seed, order))
+    profile = plan_delays(context.seed, answer, order) if timed else None
     if context.settings.stream_done_event:
-        body += DONE_EVENT
-    if plan is None:
-        return BatchedEventStream(body)
-    events = damaged(split_events(body), plan)
-    if paced(plan):
-        return timed_event_stream(events, plan)
-    return BatchedEventStream(b"".join(events))
+        events.append(DONE_EVENT)
+        profile = [*profile, 0.0] if profile is not None else None
+    delays = event_delays(len(events), plan, profile)
+    if timed:
+        _note_delays(request, delays)
+    if delays is None:  # only damage (a cut or a broken event): still whole events, in a few sends
+        return BatchedEventStream(b"".join(damaged(events, plan)))
+    # Streams with pauses (a timing profile or a delay fault) go event by event: each is written after
+    # its own pause, which is what a client under test observes.
+    return timed_event_stream(events, plan, delays)
