@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver import MockSettings, create_app
+from mockserver.control import MockControl
 from mockserver.pipeline.stream import SEND_LIMIT, split_events, whole_event_batches
 from mockserver.server import BackgroundServer
 from mockserver.spec import FaultSpec, ScriptSpec
@@ -141,3 +142,21 @@ def test_served_stream_chunks_hold_whole_events_only() -> None:
     text = stream.decode("utf-8")
     outputs = [json.loads(event[len("data: "):])["data"][0]["output"] for event in text.split("\n\n")[:-1]]
     assert "".join(outputs) == WIDE_TEXT
+
+
+@pytest.mark.parametrize("num_samples", [1, 3])
+def test_a_timing_profile_keeps_one_send_per_event_and_the_same_bytes(num_samples: int) -> None:
+    def app_for(config: dict[str, Any]) -> Any:
+        app = create_app(MockSettings(seed=11))
+        MockControl(app.state.mock).load_spec({"projects": [{"id": "pr_t", "name": "t", "experiments": [
+            {"id": "exp_t", "name": "t", "configs": [config]}]}]}, replace=True)
+        return app
+
+    config = {"id": "config_t", "model": "gpt-4o", "max_tokens": 40}
+    timing = {"first_event": {"median": 0.0001}, "between_events": {"median": 0.0001}}
+    body = chat_body(experiment_id="exp_t", stream=True, num_samples=num_samples)
+    _, untimed = call_app(app_for(config), body)
+    _, timed = call_app(app_for({**config, "timing": timing}), body)
+    stream = b"".join(timed)
+    assert b"".join(untimed) == stream
+    assert timed == split_events(stream) and len(untimed) < len(timed)
