@@ -45,6 +45,7 @@ class ServerCommand:
     argv: tuple[str, ...]  # with "{port}" where the port goes
     path: str
     start_timeout: float = 30.0
+    cwd: Path = ROOT  # where it runs: the `mockserver` package imported is the one found there first
 
     def command(self, port: int) -> list[str]:
         return [part.replace("{port}", str(port)) for part in self.argv]
@@ -63,10 +64,11 @@ def bare_on_mock_protocol() -> ServerCommand:
                          "/v4/constant")
 
 
-def mock_serve(*extra: str) -> ServerCommand:
-    """`humanloop-mock serve` exactly as the README starts it (plus only the port, and `extra`)."""
+def mock_serve(*extra: str, checkout: Path = ROOT) -> ServerCommand:
+    """`humanloop-mock serve` exactly as the README starts it (plus only the port, and `extra`), from
+    this checkout or another one (another revision, to compare in the same run)."""
     return ServerCommand("mock", (sys.executable, "-m", "mockserver.cli", "serve", "--port", "{port}", *extra),
-                         "/v4/chat-experiment")
+                         "/v4/chat-experiment", cwd=checkout)
 
 
 @contextlib.contextmanager
@@ -78,7 +80,7 @@ def running(server: ServerCommand, log: Path | None = None) -> Iterator[str]:
         if log is None:
             log = Path(stack.enter_context(tempfile.TemporaryDirectory())) / f"{server.name}.log"
         output = stack.enter_context(log.open("wb"))
-        process = subprocess.Popen(pinned(server.command(port), SERVER_CORE), cwd=ROOT, stdout=output,
+        process = subprocess.Popen(pinned(server.command(port), SERVER_CORE), cwd=server.cwd, stdout=output,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             _wait_for_port(port, process, server.start_timeout, log)

@@ -79,6 +79,9 @@ def main() -> None:
                         help="also run the bare app on the mock's uvicorn protocol (app cost alone)")
     parser.add_argument("--mock-arg", action="append", default=[],
                         help="extra `serve` flag for the mock (e.g. --mock-arg=--log-level=warning)")
+    parser.add_argument("--revision", action="append", default=[], metavar="NAME=DIR[,FLAG...]",
+                        help="also measure the mock of another checkout (e.g. `git archive main | tar -x -C DIR`), "
+                             "or of this one with other `serve` flags (`quiet=.,--no-access-log`), in the same rounds")
     args = parser.parse_args()
     if not have_wrk():
         sys.exit("wrk is not installed (Debian: apt-get install -y wrk)")
@@ -87,6 +90,13 @@ def main() -> None:
                "sse": (mock_serve(*args.mock_arg), STREAM_BODY)}
     if args.same_protocol_baseline:
         servers["bare_mock_protocol"] = (bare_on_mock_protocol(), CHAT_BODY)
+    revisions = [revision.partition("=")[0] for revision in args.revision]
+    for revision in args.revision:
+        name, _, spec = revision.partition("=")
+        folder, *flags = spec.split(",")
+        checkout = (ROOT / folder).resolve()
+        servers[f"{name}:json"] = (mock_serve(*flags, checkout=checkout), CHAT_BODY)
+        servers[f"{name}:sse"] = (mock_serve(*flags, checkout=checkout), STREAM_BODY)
     notes: list[str] = []
     npm_versions: dict[str, str] = {}
     skip_npm = "skipped (--no-npm)" if args.no_npm else npm_mocks.missing_reason()
@@ -119,6 +129,12 @@ def main() -> None:
         results["bare_on_mock_protocol_rps"] = summary(rates["bare_mock_protocol"])
         results["json_ratio_to_bare_on_mock_protocol"] = ratios(rates["json"], rates["bare_mock_protocol"])
         results["sse_ratio_to_bare_on_mock_protocol"] = ratios(rates["sse"], rates["bare_mock_protocol"])
+    for name in revisions:
+        results[f"revision {name}"] = {
+            "json_rps": summary(rates[f"{name}:json"]), "sse_streams_per_s": summary(rates[f"{name}:sse"]),
+            "json_ratio_to_bare": ratios(rates[f"{name}:json"], rates["bare"]),
+            "sse_ratio_to_bare": ratios(rates[f"{name}:sse"], rates["bare"]),
+        }
     for name in ("prism", "mockoon"):
         if name in rates:
             results[f"{name}_rps"] = summary(rates[name])
