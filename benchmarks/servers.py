@@ -71,10 +71,21 @@ def mock_serve(*extra: str, checkout: Path = ROOT) -> ServerCommand:
                          "/v4/chat-experiment", cwd=checkout)
 
 
+@dataclass(frozen=True)
+class Running:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used so far (all its threads)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def running(server: ServerCommand, log: Path | None = None) -> Iterator[str]:
-    """The server's base URL while it runs; its output goes to `log` (a throw-away file by default),
-    as it would when a CI job redirects it."""
+def running(server: ServerCommand, log: Path | None = None) -> Iterator[Running]:
+    """The server (its base URL and process) while it runs; its output goes to `log` (a throw-away
+    file by default), as it would when a CI job redirects it."""
     port = free_port()
     with contextlib.ExitStack() as stack:
         if log is None:
@@ -84,7 +95,7 @@ def running(server: ServerCommand, log: Path | None = None) -> Iterator[str]:
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
             _wait_for_port(port, process, server.start_timeout, log)
-            yield f"http://127.0.0.1:{port}"
+            yield Running(f"http://127.0.0.1:{port}", process.pid)  # taskset execs: the same process
         finally:
             _stop(process)
 

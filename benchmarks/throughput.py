@@ -41,18 +41,21 @@ CHAT_BODY = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content
 STREAM_BODY = {**CHAT_BODY, "stream": True}
 
 
-def measure(server: ServerCommand, body: dict[str, Any], seconds: int, connections: int) -> tuple[float, int]:
-    """(responses/s, failed responses) of one fresh server process under `wrk`."""
-    with running(server) as url:
-        wrk(url + server.path, body, 1, connections)  # warm-up (memo tables, templates, page cache)
-        result = wrk(url + server.path, body, seconds, connections)
-    return result.rate, result.failures
+def measure(server: ServerCommand, body: dict[str, Any], seconds: int, connections: int
+            ) -> tuple[float, int, float]:
+    """(responses/s, failed responses, server CPU µs per response) of one fresh server process under `wrk`."""
+    with running(server) as process:
+        wrk(process.url + server.path, body, 1, connections)  # warm-up (memo tables, templates, page cache)
+        cpu_before = process.cpu_seconds()
+        result = wrk(process.url + server.path, body, seconds, connections)
+        cpu = process.cpu_seconds() - cpu_before
+    return result.rate, result.failures, 1e6 * cpu / max(1.0, result.rate * seconds)
 
 
 def concurrency(server: ServerCommand, streams: int) -> dict[str, Any]:
     """One run of `streams` concurrent streams, the client process pinned to the client core."""
-    with running(server) as url:
-        command = pinned([sys.executable, "-m", "benchmarks.concurrent_streams", "--url", url, "--streams",
+    with running(server) as process:
+        command = pinned([sys.executable, "-m", "benchmarks.concurrent_streams", "--url", process.url, "--streams",
                           str(streams)], CLIENT_CORE)
         output = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=True, timeout=900)
     return json.loads(output.stdout)
@@ -110,13 +113,15 @@ def main() -> None:
         print(f"note: Prism and Mockoon: {skip_npm}", file=sys.stderr)
 
     rates: dict[str, list[float]] = {name: [] for name in servers}
+    cpu: dict[str, list[float]] = {name: [] for name in servers}
     failures: dict[str, int] = dict.fromkeys(servers, 0)
     for round_number in range(1, args.rounds + 1):
         for name, (server, body) in servers.items():
-            rate, failed = measure(server, body, args.seconds, args.connections)
+            rate, failed, cpu_per_response = measure(server, body, args.seconds, args.connections)
             rates[name].append(rate)
+            cpu[name].append(cpu_per_response)
             failures[name] += failed
-            print(f"round {round_number}: {name} {rate:,.0f}/s", file=sys.stderr)
+            print(f"round {round_number}: {name} {rate:,.0f}/s, {cpu_per_response:.0f} µs CPU each", file=sys.stderr)
 
     results: dict[str, Any] = {
         "bare_starlette_json_rps": summary(rates["bare"]),
@@ -143,6 +148,7 @@ def main() -> None:
         print(f"concurrency: {args.streams} streams", file=sys.stderr)
         results["concurrent_streams"] = concurrency(mock_serve(*args.mock_arg), args.streams)
     results.update({
+        "server_cpu_us_per_response": {name: summary(values) for name, values in cpu.items()},
         "failed_responses": failures,
         "npm_versions": npm_versions,
         "notes": notes,
