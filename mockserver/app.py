@@ -13,10 +13,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from mockserver import logsafe
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
-from mockserver.middleware import JournalMiddleware
+from mockserver.middleware import CONNECTION_SCOPE_KEY, JournalMiddleware
 from mockserver.routes import chat, experiments, meta, model_configs
 from mockserver.routes.common import Endpoint
 from mockserver.settings import MockSettings
@@ -58,24 +59,36 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug in the mock: logged with its traceback, answered as JSON (never an HTML page)."""
-    log.exception("Unexpected error handling %s %s", request.method, request.url.path)
+    log.exception("Unexpected error handling %s %s", request.method, request.url.path)  # escaped: logsafe
     return error_response(ApiError(500, "Internal error in humanloop-mock; please report it with the log."))
 
 
 class MockApp(Starlette):
-    """Starlette, plus one thing only the outermost layer can do: keep hold of the server's own
-    `send`, so the reset fault can drop the connection (Starlette wraps `send` before middleware)."""
+    """Starlette, plus what only the outermost layer can do: keep hold of the server's own `send`,
+    so the reset fault can drop the connection and the journal can tell whether the client is still
+    there (Starlette wraps `send` before middleware)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and ABORT_SCOPE_KEY not in scope:
-            abort = uvicorn_abort(send)
-            if abort is not None:
-                scope[ABORT_SCOPE_KEY] = abort
-        await super().__call__(scope, receive, send)
+        if scope["type"] != "http" or ABORT_SCOPE_KEY in scope:
+            await super().__call__(scope, receive, send)
+            return
+        abort = uvicorn_abort(send)
+        if abort is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope[ABORT_SCOPE_KEY] = abort
+        scope[CONNECTION_SCOPE_KEY] = send.__self__  # type: ignore[attr-defined]  # uvicorn's request cycle
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Both point back at the connection, which points at this scope: a reference cycle that
+            # would keep the request's body and answer alive until the next full garbage collection.
+            del scope[ABORT_SCOPE_KEY], scope[CONNECTION_SCOPE_KEY]
 
 
 def create_app(settings: MockSettings | None = None) -> Starlette:
     """A new mock application; its `MockContext` is at `app.state.mock`."""
+    logsafe.install()
     context = MockContext(settings or MockSettings())
     app = MockApp(
         routes=_routes(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mockserver.budget import ByteBudget
 from mockserver.determinism import SeededFaker
 from mockserver.journal import Journal
 from mockserver.settings import MockSettings
@@ -15,11 +16,14 @@ class MockContext:
     settings: MockSettings
     state: MockState = field(init=False)
     journal: Journal = field(init=False)
+    budget: ByteBudget = field(init=False)
     faker: SeededFaker = field(default_factory=SeededFaker)
 
     def __post_init__(self) -> None:
-        self.state = MockState(seed=self.settings.seed, spec=self.settings.spec)
-        self.journal = Journal(limit=self.settings.journal_limit)
+        self.budget = ByteBudget(self.settings.max_kept_bytes)  # shared by the journal and the memo tables
+        self.state = MockState(seed=self.settings.seed, spec=self.settings.spec, budget=self.budget,
+                               max_provisioned=self.settings.max_provisioned)
+        self.journal = Journal(limit=self.settings.journal_limit, budget=self.budget)
 
     def reset(self) -> None:
         """Back to the loaded spec, with an empty journal."""

@@ -7,8 +7,13 @@ from dataclasses import dataclass, field
 from mockserver.spec import MockSpec, default_spec
 
 DEFAULT_SEED = 0
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 8 * MIB
 DEFAULT_JOURNAL_LIMIT = 10_000
+DEFAULT_MAX_KEPT_BYTES = 256 * MIB
+DEFAULT_MAX_PROMPT_BYTES = 8 * MIB
+DEFAULT_MAX_ANSWER_BYTES = 64 * MIB
+DEFAULT_MAX_PROVISIONED = 1_000
 
 
 @dataclass
@@ -19,6 +24,10 @@ class MockSettings:
     being provisioned. api_keys: if non-empty, only these `X-API-KEY` values are accepted (any
     non-empty key otherwise). stream_done_event: end streams with `data: [DONE]` (off by default,
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
+    max_kept_bytes: what the journal and the memo tables keep, together, at most (oldest dropped
+    first). max_prompt_bytes / max_answer_bytes: the largest rendered prompt and JSON answer the
+    mock will produce (413 past them). max_provisioned: unknown experiment (and project) ids kept
+    at once; past it the least recently used provisioned one is forgotten.
     """
 
     seed: int = DEFAULT_SEED
@@ -27,4 +36,8 @@ class MockSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     stream_done_event: bool = False
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
+    max_kept_bytes: int = DEFAULT_MAX_KEPT_BYTES
+    max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_provisioned: int = DEFAULT_MAX_PROVISIONED
     spec: MockSpec = field(default_factory=default_spec)

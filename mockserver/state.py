@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
+from mockserver.budget import ByteBudget
 from mockserver.determinism import KeyedStreams, make_id
 from mockserver.spec import FaultSpec, MockSpec, ScriptSpec, provisioned_configs
 
@@ -23,6 +25,7 @@ RuleSpec = TypeVar("RuleSpec", ScriptSpec, FaultSpec)
 
 PROVISIONED_PROJECT_NAME = "provisioned"
 MEMO_LIMIT = 4096  # entries per memo table; a full table is cleared, not grown
+MEMO_OVERHEAD = 512  # bytes charged per memo entry beyond its own size estimate (dict slot, key tuple)
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
@@ -113,7 +116,13 @@ class MockState:
     tick: int = 0
     lock: threading.RLock = field(default_factory=threading.RLock)
     caches: dict[str, dict[Any, Any]] = field(default_factory=dict)
+    budget: ByteBudget | None = None
+    max_provisioned: int = 0  # 0: no limit
     streams: KeyedStreams = field(init=False)
+    # memo table -> key -> budget token; experiment/project ids provisioned, least recently used first
+    _memo_tokens: dict[str, dict[Any, int]] = field(default_factory=dict, repr=False)
+    _provisioned: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
+    _provisioned_projects: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         self.reset()
@@ -132,7 +141,9 @@ class MockState:
             self.scripts.clear()
             self.faults.clear()
             self.counters.clear()
-            self.caches.clear()
+            self._clear_memo()
+            self._provisioned.clear()
+            self._provisioned_projects.clear()
             self.streams = KeyedStreams(self.seed)
             self.tick = 0
             self.load(self.spec)
@@ -183,8 +194,13 @@ class MockState:
         """A fresh id, unique for this seed and call sequence (the nth id of its kind)."""
         return self.streams.new_id(prefix)
 
-    def memoised(self, table: str, key: Any, compute: Callable[[], Any]) -> Any:
-        """`compute()` once per key until the next reset. Only for pure, deterministic results."""
+    def memoised(self, table: str, key: Any, compute: Callable[[], Any],
+                 size: Callable[[Any], int] | None = None) -> Any:
+        """`compute()` once per key until the next reset. Only for pure, deterministic results.
+
+        `size(value)` estimates the bytes the entry keeps (key included) for the byte budget it
+        shares with the journal; without it, a fixed small size is charged.
+        """
         memo = self.caches.setdefault(table, {})
         try:
             return memo[key]
@@ -192,9 +208,29 @@ class MockState:
             pass
         value = compute()
         if len(memo) >= MEMO_LIMIT:
-            memo.clear()
+            self._clear_memo(table)
+            memo = self.caches.setdefault(table, {})
         memo[key] = value
+        if self.budget is not None:
+            charged = MEMO_OVERHEAD + (size(value) if size is not None else 0)
+            self._memo_tokens.setdefault(table, {})[key] = self.budget.charge(self, (table, key), charged)
         return value
+
+    def forget(self, key: tuple[str, Any]) -> None:
+        """Drop a memo entry to make room in the byte budget (`Keeper`)."""
+        table, memo_key = key
+        with self.lock:
+            self.caches.get(table, {}).pop(memo_key, None)
+            self._memo_tokens.get(table, {}).pop(memo_key, None)
+
+    def _clear_memo(self, table: str | None = None) -> None:
+        tables = [table] if table is not None else list(self.caches)
+        tokens: list[int] = []
+        for name in tables:
+            self.caches.pop(name, None)
+            tokens.extend(self._memo_tokens.pop(name, {}).values())
+        if self.budget is not None:
+            self.budget.release_many(tokens)
 
     # --- projects --------------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from contracts.chat import ChatExperimentRequest
 from mockserver import jsonio
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
-from mockserver.pipeline.answer import ChatAnswer, ParsedChat, RenderedPrompt, SampleAnswer
+from mockserver.pipeline.answer import ChatAnswer, ParsedChat, RenderedPrompt, SampleAnswer, SampleWire
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
 from mockserver.pipeline.match import take_script
 from mockserver.pipeline.parse import check_content_type, parse_body
@@ -24,6 +24,27 @@ from mockserver.spec import ScriptedAnswer
 from mockserver.state import Experiment, MockState, ModelConfig, NotFound, Project
 
 
+# Byte estimates of memo entries for the byte budget, from lengths the values already hold (never a walk
+# over them; measured against tracemalloc). A body's parsed strings are about as long as the body, and
+# its bytes are the key; a prompt keeps its canonical text and the rendered messages; a sample's wire
+# pieces are new dicts around strings the prompt already holds.
+def _parsed_size(parsed: ParsedChat) -> int:
+    return 2 * len(parsed.body)
+
+
+def _prompt_size(prompt: RenderedPrompt) -> int:
+    return 2 * len(prompt.key)
+
+
+def _generation_size(value: tuple[Generation, dict[str, int]]) -> int:
+    generation = value[0]
+    return 2 * len(generation.text) + sum(len(c["function"]["arguments"]) for c in generation.tool_calls)
+
+
+def _wire_size(wire: SampleWire) -> int:
+    return 256 * len(wire.provider_request["messages"])
+
+
 def parse_chat(state: MockState, body: bytes, content_type: str | None) -> ParsedChat:
     """The validated request; equal bytes are validated once (validation is a pure function of them)."""
     check_content_type(content_type)
@@ -32,7 +53,7 @@ def parse_chat(state: MockState, body: bytes, content_type: str | None) -> Parse
         request = parse_body(ChatExperimentRequest, body, content_type)
         return ParsedChat(body, request, [m.model_dump(mode="json") for m in request.messages])
 
-    return state.memoised("chat-request", body, parse)
+    return state.memoised("chat-request", body, parse, _parsed_size)
 
 
 def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig) -> RenderedPrompt:
@@ -40,7 +61,7 @@ def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig) -> 
         messages = render_template(config.fields.chat_template or [], parsed.request.inputs) + parsed.messages
         return RenderedPrompt(messages, jsonio.canonical(messages).decode("utf-8"), prompt_tokens(messages))
 
-    return state.memoised("prompt", (parsed.body, config.id, config.fingerprint), render)
+    return state.memoised("prompt", (parsed.body, config.id, config.fingerprint), render, _prompt_size)
 
 
 def resolve_project(state: MockState, request: ChatExperimentRequest, strict: bool) -> Project | None:
@@ -81,7 +102,7 @@ def answer_sample(
         return generation, sample_usage(prompt.prompt_tokens, generation)
 
     key = (config.id, config.fingerprint, prompt.key, index, plan, json_mode)
-    generation, usage = state.memoised("generation", key, compute)
+    generation, usage = state.memoised("generation", key, compute, _generation_size)
     return generation, prompt, usage
 
 
@@ -137,6 +158,7 @@ def answer_chat(
                 wire = state.memoised(
                     "wire", (parsed.body, config.id, config.fingerprint, index),
                     partial(sample_wire, request, config.fields, prompt.messages, generation, usage),
+                    _wire_size,
                 )
                 chunks, script_key = None, None
             else:

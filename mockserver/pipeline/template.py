@@ -19,7 +19,9 @@ from mockserver.state import MockState
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
-_SLOT = re.compile(rb'"\\u0001hlmock:created\\u0001"|\\u0001hlmock:id:(\d+)\\u0001')
+# One literal prefix, so `re` scans a long body for it quickly; a `created` slot also takes the quotes
+# around it (the number replaces the whole JSON string).
+_SLOT = re.compile(rb"\\u0001hlmock:(?:created|id:(\d+))\\u0001")
 
 
 @dataclass(slots=True)
@@ -53,9 +55,10 @@ def build_template(answer: ChatAnswer) -> ResponseTemplate | None:
     slots: list[tuple[str, int]] = []
     position = 0
     for match in _SLOT.finditer(raw):
-        parts.append(raw[position:match.start()])
+        quoted = 0 if match.group(1) else 1
+        parts.append(raw[position:match.start() - quoted])
         slots.append(("id", int(match.group(1))) if match.group(1) else ("created", 0))
-        position = match.end()
+        position = match.end() + quoted
     parts.append(raw[position:])
     expected = sorted([("id", s.index) for s in answer.samples] * 2 + [("created", 0)] * len(answer.samples))
     if sorted(slots) != expected:  # a request that carries our marker text: do not template it
@@ -64,6 +67,11 @@ def build_template(answer: ChatAnswer) -> ResponseTemplate | None:
 
 
 _NO_TEMPLATE = ResponseTemplate([], [])
+
+
+def _template_size(template: ResponseTemplate) -> int:
+    """Bytes a memoised template keeps (for the byte budget): its parts."""
+    return sum(map(len, template.parts))
 
 
 def render_json(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
@@ -76,7 +84,8 @@ def render_json(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> byt
         answer.project_id,
         answer.session_id,
     )
-    template = state.memoised("response-template", key, lambda: build_template(answer) or _NO_TEMPLATE)
+    template = state.memoised("response-template", key, lambda: build_template(answer) or _NO_TEMPLATE,
+                              _template_size)
     if template is _NO_TEMPLATE:
         return jsonio.dumps(chat_response(answer))
     return template.fill(answer)
