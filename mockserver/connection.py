@@ -31,6 +31,9 @@ from mockserver import jsonio
 # Written into the request's ASGI scope when the connection layer ends a request, so the journal
 # can say why the client is gone.
 CLOSED_BY_SCOPE_KEY = "humanloop_mock.closed_by"
+# An app may put a callable here: called with the reason when the connection is dropped with part of
+# the answer still unsent (after the app may have finished: the answer sat in the socket buffer).
+ON_DROP_SCOPE_KEY = "humanloop_mock.on_drop"
 
 
 @dataclass(frozen=True)
@@ -182,9 +185,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _send_timed_out(self) -> None:
         self._stall = None
+        reason = f"The client read nothing for {self.limits.send_timeout:g} s (--send-timeout); answer dropped."
         if self.cycle is not None:
-            self.cycle.scope[CLOSED_BY_SCOPE_KEY] = (  # type: ignore[literal-required]
-                f"The client read nothing for {self.limits.send_timeout:g} s (--send-timeout).")
+            scope: dict[str, Any] = self.cycle.scope  # type: ignore[assignment]
+            scope[CLOSED_BY_SCOPE_KEY] = reason
+            on_drop = scope.get(ON_DROP_SCOPE_KEY)
+            if on_drop is not None:
+                on_drop(reason)
         self.transport.abort()  # close() would wait for the full buffer to drain, which it never will
 
     def _refuse(self, status: int, detail: str) -> None:

@@ -106,6 +106,13 @@ class JournalEntry:
         keys = ("index", "log_id", "model_config_id", "finish_reason", "script")
         return [dict(zip(keys, record, strict=True)) for record in self.sample_records]
 
+    def mark_dropped(self, reason: str) -> None:
+        """The connection was dropped with part of the answer unsent: the client did not get it all."""
+        self.client_left = True
+        self.completed = False
+        if self.error is None:
+            self.error = reason
+
     def add_response_chunk(self, chunk: bytes) -> None:
         if self.is_stream:
             if self.stream_chunks is None:

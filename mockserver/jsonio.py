@@ -46,20 +46,21 @@ def _finite_float(text: str) -> float:
     return value
 
 
-def _lone_surrogate_path(value: Any, path: list[str | int]) -> list[str | int] | None:
+def lone_surrogate_path(value: Any, path: list[str | int] | None = None) -> list[str | int] | None:
     """The path to the first string (or key) holding a lone surrogate, or None."""
+    path = path or []
     if isinstance(value, str):
         return None if value.isascii() or _encodes(value) else path
     if isinstance(value, dict):
         for key, item in value.items():
             if not _encodes(key):
                 return [*path, key.encode("utf-8", "backslashreplace").decode("ascii")]
-            found = _lone_surrogate_path(item, [*path, key])
+            found = lone_surrogate_path(item, [*path, key])
             if found is not None:
                 return found
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            found = _lone_surrogate_path(item, [*path, index])
+            found = lone_surrogate_path(item, [*path, index])
             if found is not None:
                 return found
     return None
@@ -81,7 +82,7 @@ def loads(body: bytes | str) -> Any:
     value = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
     if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):
-        path = _lone_surrogate_path(value, [])
+        path = lone_surrogate_path(value, [])
         if path is not None:
             raise JsonRejected(path, "string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not "
                                      "valid Unicode", "value_error.unicode")

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.connection import CLOSED_BY_SCOPE_KEY
+from mockserver.connection import CLOSED_BY_SCOPE_KEY, ON_DROP_SCOPE_KEY
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import Journal
 from mockserver.routes.common import BODY_SCOPE_KEY, JOURNAL_SCOPE_KEY
@@ -64,6 +64,7 @@ class JournalMiddleware:
             return
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
+        scope[ON_DROP_SCOPE_KEY] = entry.mark_dropped
         connection = scope.get(CONNECTION_SCOPE_KEY)
 
         async def journaling_send(message: Message) -> None:

@@ -319,7 +319,10 @@ class MockState:
         """The experiment a request samples from; unknown ids are provisioned unless `strict`."""
         with self.lock:
             if experiment_id in self.experiments:
-                return self.experiments[experiment_id]
+                experiment = self.experiments[experiment_id]
+                if experiment.provisioned:
+                    self._touch_provisioned(self._provisioned, experiment_id)
+                return experiment
             if strict or experiment_id in self.deleted_experiments:
                 raise NotFound(f"Experiment {experiment_id} not found.")
             project = project_hint or self.ensure_project(name=PROVISIONED_PROJECT_NAME)
@@ -330,12 +333,70 @@ class MockState:
                 config_id = make_id("config", 0, "provisioned", experiment_id, index)
                 config = self.register_config(spec, project.id, config_id=config_id)
                 self.attach_config(experiment_id, config.id)
-            log.warning(
+            self._touch_provisioned(self._provisioned, experiment_id)
+            log.warning(  # the id is escaped by mockserver.logsafe: it is the client's text
                 "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
                 experiment_id,
                 ", ".join(experiment.configs),
             )
             return experiment
+
+    def project_for_use(self, *, project_id: str | None = None, name: str | None = None) -> Project:
+        """The project a chat request names, provisioned if unknown (counted like provisioned experiments)."""
+        with self.lock:
+            known = self.projects.get(project_id) if project_id is not None else self.project_by_name(name or "")
+            if known is not None:
+                if known.id in self._provisioned_projects:
+                    self._touch_provisioned(self._provisioned_projects, known.id)
+                return known
+            project = self.ensure_project(name=name, project_id=project_id)
+            self._touch_provisioned(self._provisioned_projects, project.id)
+            return project
+
+    # --- forgetting what was provisioned -----------------------------------------------------------
+
+    def _touch_provisioned(self, order: OrderedDict[str, None], key: str) -> None:
+        """Mark `key` as just used; past `max_provisioned`, forget the least recently used."""
+        if not self.max_provisioned:
+            return
+        order[key] = None
+        order.move_to_end(key)
+        while len(order) > self.max_provisioned:
+            oldest = next(iter(order))
+            if order is self._provisioned:
+                self._forget_experiment(oldest)
+            else:
+                self._forget_project(oldest)
+
+    def _forget_experiment(self, experiment_id: str) -> None:
+        """Forget a provisioned experiment, its built-in configs (unless another experiment uses
+        them) and its draw sequence: used again, it is provisioned afresh."""
+        self._provisioned.pop(experiment_id, None)
+        experiment = self.experiments.pop(experiment_id, None)
+        if experiment is None:
+            return
+        self.streams.forget("draw", experiment_id)
+        still_used = {c for e in self.experiments.values() for c in e.configs}
+        for config_id in experiment.configs:
+            if config_id not in still_used:
+                self.configs.pop(config_id, None)
+        project = self.projects.get(experiment.project_id)
+        if project is not None and project.active_experiment_id == experiment_id:
+            project.active_experiment_id = None
+
+    def _forget_project(self, project_id: str) -> None:
+        """Forget a provisioned project with the provisioned experiments in it. A project someone has
+        since created experiments or registered configs in is kept (it is no longer just provisioned)."""
+        self._provisioned_projects.pop(project_id, None)
+        inside = [e for e in self.experiments.values() if e.project_id == project_id]
+        built_in = {config_id for e in inside for config_id in e.configs}
+        adopted = any(not e.provisioned for e in inside) or any(
+            c.project_id == project_id and c.id not in built_in for c in self.configs.values())
+        if adopted:
+            return
+        for experiment in inside:
+            self._forget_experiment(experiment.id)
+        self.projects.pop(project_id, None)
 
     def delete_experiment(self, experiment_id: str) -> None:
         with self.lock:

@@ -15,6 +15,7 @@ from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat, RenderedPrompt, SampleAnswer, SampleWire
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
+from mockserver.pipeline.limits import SizeLimits, check_answer, check_prompt
 from mockserver.pipeline.match import take_script
 from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
@@ -56,8 +57,11 @@ def parse_chat(state: MockState, body: bytes, content_type: str | None) -> Parse
     return state.memoised("chat-request", body, parse, _parsed_size)
 
 
-def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig) -> RenderedPrompt:
+def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig,
+                  limits: SizeLimits | None = None) -> RenderedPrompt:
     def render() -> RenderedPrompt:
+        if limits is not None:
+            check_prompt(state, parsed, config, limits.max_prompt_bytes)
         messages = render_template(config.fields.chat_template or [], parsed.request.inputs) + parsed.messages
         return RenderedPrompt(messages, jsonio.canonical(messages).decode("utf-8"), prompt_tokens(messages))
 
@@ -67,11 +71,11 @@ def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig) -> 
 def resolve_project(state: MockState, request: ChatExperimentRequest, strict: bool) -> Project | None:
     """The project the request names (by id or name), if any. Unknown ids are 404 under `strict`."""
     if request.project_id is not None:
-        if request.project_id in state.projects or strict:
+        if strict:
             return state.project(request.project_id)
-        return state.ensure_project(project_id=request.project_id)
+        return state.project_for_use(project_id=request.project_id)
     if request.project is not None:
-        return state.ensure_project(name=request.project)
+        return state.project_for_use(name=request.project)
     return None
 
 
@@ -85,10 +89,11 @@ def resolve_session(seed: int, project_id: str, request: ChatExperimentRequest) 
 
 
 def answer_sample(
-    state: MockState, faker: SeededFaker, parsed: ParsedChat, config: ModelConfig, index: int
+    state: MockState, faker: SeededFaker, parsed: ParsedChat, config: ModelConfig, index: int,
+    limits: SizeLimits | None = None,
 ) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
     """One sample's answer: a pure function of seed, config, rendered messages and index (memoised)."""
-    prompt = render_prompt(state, parsed, config)
+    prompt = render_prompt(state, parsed, config, limits)
     request = parsed.request
     plan = tool_plan(request.tool_choice, request.tool_call, config.fields)
     json_mode = request.response_format is not None or config.fields.response_format is not None
@@ -107,10 +112,11 @@ def answer_sample(
 
 
 def scripted_sample(
-    state: MockState, parsed: ParsedChat, config: ModelConfig, index: int, scripted: ScriptedAnswer
+    state: MockState, parsed: ParsedChat, config: ModelConfig, index: int, scripted: ScriptedAnswer,
+    limits: SizeLimits | None = None,
 ) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
     """A sample answered by a script: its text or tool calls; usage counted unless the script says."""
-    prompt = render_prompt(state, parsed, config)
+    prompt = render_prompt(state, parsed, config, limits)
     calls = tuple(
         {
             "id": call.id or make_id("call", state.seed, "scripted", parsed.body, index, position),
@@ -133,9 +139,13 @@ def scripted_sample(
 
 
 def answer_chat(
-    state: MockState, faker: SeededFaker, parsed: ParsedChat, *, strict: bool, call: int = 0
+    state: MockState, faker: SeededFaker, parsed: ParsedChat, *, strict: bool, call: int = 0,
+    limits: SizeLimits | None = None,
 ) -> ChatAnswer:
-    """Everything the response says, decided under the state lock so concurrent calls cannot interleave."""
+    """Everything the response says, decided under the state lock so concurrent calls cannot interleave.
+
+    With `limits`, a prompt or a JSON answer over them is refused (413) before it is produced.
+    """
     request = parsed.request
     with state.lock:
         try:
@@ -147,6 +157,7 @@ def answer_chat(
             raise ApiError(404, str(missing)) from None
         project_id = project.id if project is not None else experiment.project_id
         samples = []
+        prompt_bytes = []
         for index in range(request.num_samples):
             drawn = state.draw_config(experiment)
             if drawn is None:
@@ -154,7 +165,7 @@ def answer_chat(
             config = state.configs[drawn.config_id]
             script = take_script(state, request, call, config.id) if state.scripts else None
             if script is None:
-                generation, prompt, usage = answer_sample(state, faker, parsed, config, index)
+                generation, prompt, usage = answer_sample(state, faker, parsed, config, index, limits)
                 wire = state.memoised(
                     "wire", (parsed.body, config.id, config.fingerprint, index),
                     partial(sample_wire, request, config.fields, prompt.messages, generation, usage),
@@ -163,7 +174,7 @@ def answer_chat(
                 chunks, script_key = None, None
             else:
                 active, scripted = script
-                generation, prompt, usage = scripted_sample(state, parsed, config, index, scripted)
+                generation, prompt, usage = scripted_sample(state, parsed, config, index, scripted, limits)
                 wire = sample_wire(request, config.fields, prompt.messages, generation, usage)
                 chunks = tuple(scripted.chunks) if scripted.chunks is not None else None
                 script_key = active.key
@@ -171,6 +182,9 @@ def answer_chat(
                 index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage, wire,
                 chunks, script_key,
             ))
+            prompt_bytes.append(len(prompt.key))
+        if limits is not None and not request.stream:
+            check_answer(prompt_bytes, limits.max_answer_bytes)
         return ChatAnswer(
             request=request,
             project_id=project_id,

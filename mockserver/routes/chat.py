@@ -49,11 +49,16 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         error = plan.error()
         if error is not None:
             raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
-    answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call)
+    answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call,
+                         limits=context.size_limits)
     _note(request, call, plan, answer)
     if not parsed.request.stream:
         return Response(render_json(state, parsed, answer), media_type="application/json")
     events = stream_events(answer, state.seed)
     if context.settings.stream_done_event:
         events.append(DONE_EVENT)
+    entry = journal_entry(request)
+    if entry is not None:  # how far the stream gets is read against this
+        cut = plan.cut_after_events if plan is not None else None
+        entry.events_planned = len(events) if cut is None else min(cut, len(events))
     return StreamingResponse(shaped_stream(events, plan), media_type="text/event-stream", headers=SSE_HEADERS)
