@@ -3,53 +3,62 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
+from contracts.openapi import OPERATIONS
 from mockserver import logsafe
-from mockserver.context import MockContext
+from mockserver.admin.routes import admin_routes
 from mockserver.errors import ApiError, error_response
 from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
 from mockserver.middleware import CONNECTION_SCOPE_KEY, JournalMiddleware
 from mockserver.routes import chat, experiments, meta, model_configs
-from mockserver.routes.common import Endpoint
+from mockserver.routes.common import Endpoint, Handler
 from mockserver.settings import MockSettings
+from mockserver.tenants import Tenants
 
 log = logging.getLogger("humanloop_mock")
 API_PREFIX = "/v4"
 
 
-# path -> {method: handler}; one Route per path, so a 405's `Allow` lists every method of the path.
-_HANDLERS: dict[str, dict[str, Any]] = {
-    "/chat-experiment": {"POST": chat.chat_experiment},
-    "/model-configs": {"POST": model_configs.register_model_config},
-    "/projects/{project_id}/experiments": {
-        "GET": experiments.list_experiments,
-        "POST": experiments.create_experiment,
-    },
-    "/experiments/{experiment_id}": {
-        "PATCH": experiments.update_experiment,
-        "DELETE": experiments.delete_experiment,
-    },
-    "/experiments/{experiment_id}/model-config": {"GET": experiments.sample_config},
-    "/healthz": {"GET": meta.healthz},
-    "/openapi.json": {"GET": meta.openapi},
+# The contract's operations (contracts.openapi.OPERATIONS) are the route table; this maps each
+# operation id to its handler, and `_routes` refuses to start if the two disagree.
+HANDLERS: dict[str, Handler] = {
+    "Chats_createExperiment": chat.chat_experiment,
+    "ModelConfigs_register": model_configs.register_model_config,
+    "Experiments_list": experiments.list_experiments,
+    "Experiments_create": experiments.create_experiment,
+    "Experiments_update": experiments.update_experiment,
+    "Experiments_delete": experiments.delete_experiment,
+    "Experiments_sample": experiments.sample_config,
+    "Mock_health": meta.healthz,
 }
-_UNSECURED = {"/healthz", "/openapi.json"}
 
 
-def _routes() -> list[Route]:
-    return [
-        Route(API_PREFIX + path, Endpoint(by_method, secured=path not in _UNSECURED), methods=list(by_method))
-        for path, by_method in _HANDLERS.items()
+def _routes() -> list[BaseRoute]:
+    """One Route per path (so a 405's `Allow` lists every method of the path), plus the mock's own."""
+    operation_ids = {op.operation_id for op in OPERATIONS}
+    if operation_ids != set(HANDLERS):
+        raise RuntimeError(f"route table and contract disagree: {sorted(operation_ids ^ set(HANDLERS))}")
+    by_path: dict[str, dict[str, Handler]] = {}
+    secured: dict[str, bool] = {}
+    for op in OPERATIONS:
+        by_path.setdefault(op.path, {})[op.method.upper()] = HANDLERS[op.operation_id]
+        secured[op.path] = op.secured
+    by_path["/openapi.json"] = {"GET": meta.openapi}
+    secured["/openapi.json"] = False
+    routes: list[BaseRoute] = [
+        Route(API_PREFIX + path, Endpoint(handlers, secured=secured[path]), methods=list(handlers))
+        for path, handlers in by_path.items()
     ]
+    routes.append(Route("/healthz", Endpoint({"GET": meta.healthz}, secured=False), methods=["GET"]))
+    return routes + admin_routes()
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -87,14 +96,15 @@ class MockApp(Starlette):
 
 
 def create_app(settings: MockSettings | None = None) -> Starlette:
-    """A new mock application; its `MockContext` is at `app.state.mock`."""
+    """A new mock application. `app.state.tenants` holds its worlds; `app.state.mock` is the shared one
+    (the only one without `isolate_keys`)."""
     logsafe.install()
-    context = MockContext(settings or MockSettings())
+    tenants = Tenants(settings or MockSettings())
     app = MockApp(
         routes=_routes(),
-        middleware=[Middleware(JournalMiddleware, journal=context.journal,
-                               max_body_bytes=context.settings.max_body_bytes)],
+        middleware=[Middleware(JournalMiddleware, tenants=tenants, max_body_bytes=tenants.settings.max_body_bytes)],
         exception_handlers={HTTPException: _http_error, Exception: _unexpected_error},
     )
-    app.state.mock = context
+    app.state.tenants = tenants
+    app.state.mock = tenants.shared
     return app

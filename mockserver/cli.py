@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import click
 
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.rules import describe_match
 from mockserver.server import (
     LOOPBACK,
     MockServer,
@@ -28,6 +30,7 @@ from mockserver.settings import (
     DEFAULT_MAX_KEPT_BYTES,
     DEFAULT_MAX_PROMPT_BYTES,
     DEFAULT_MAX_PROVISIONED,
+    DEFAULT_MAX_TENANTS,
     DEFAULT_SEED,
     MockSettings,
 )
@@ -36,14 +39,39 @@ from mockserver.spec import MockSpec, default_spec
 log = logging.getLogger("humanloop_mock")
 _DEFAULTS = ServerOptions()
 API_KEY_ENV = "HUMANLOOP_MOCK_API_KEYS"
+_SECONDS = click.FloatRange(min=0, min_open=True)
 
 
-def banner(settings: MockSettings, url: str) -> str:
-    """What `serve` prints at start: where it is, what it knows, and how to call it."""
-    lines = [f"humanloop-mock serving Humanloop v4 at {url}  (seed {settings.seed}"
-             f"{', strict' if settings.strict else ''})", "", "Pass this base URL as the SDK's `host`.", ""]
+def _version() -> str:
+    try:
+        return version("humanloop-mock")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "unknown"
+
+
+def declared(spec: MockSpec) -> list[str]:
+    """What a spec declares, one line each: projects, experiments with their configs, scripts, faults."""
+    lines = _experiment_lines(spec)[0]
+    for index, script in enumerate(spec.scripts, start=1):
+        answer = script.answer or (script.answers or [None])[0]
+        what = f"{len(script.answers)} answers" if script.answers else repr((answer.output if answer else "")[:40])
+        times = "always" if script.times is None else f"{script.times}x"
+        lines.append(f"script {script.name or f'script #{index}'!r}: {what} when {describe_match(script.match)}"
+                     f" ({times})")
+    for index, fault in enumerate(spec.faults, start=1):
+        effects = fault.model_dump(exclude_none=True, exclude={"name", "match", "times", "reset"})
+        if fault.reset:
+            effects["reset"] = True
+        times = "always" if fault.times is None else f"{fault.times}x"
+        what = ", ".join(f"{k}={v}" for k, v in effects.items())
+        lines.append(f"fault {fault.name or f'fault #{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
+    return lines
+
+
+def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
+    lines: list[str] = []
     first_experiment = None
-    for project in settings.spec.projects:
+    for project in spec.projects:
         lines.append(f"project {project.name!r} ({project.id or 'id derived from name'})")
         for experiment in project.experiments:
             first_experiment = first_experiment or experiment.id
@@ -53,24 +81,37 @@ def banner(settings: MockSettings, url: str) -> str:
                 share = 100 * config.weight / total
                 lines.append(f"    config {config.id or config.name or config.model}: {config.model}, "
                              f"weight {config.weight:g} ({share:.0f}%){'' if config.active else ', inactive'}")
+    return lines, first_experiment
+
+
+def banner(settings: MockSettings, url: str) -> str:
+    """What `serve` prints at start: where it is, what it knows, and how to call it (keys never shown)."""
+    mode = [f"seed {settings.seed}"] + (["strict"] if settings.strict else []) + (
+        [f"isolated keys, at most {settings.max_tenants} tenants"] if settings.isolate_keys else [])
+    lines = [f"humanloop-mock {_version()} serving Humanloop v4 at {url}  ({', '.join(mode)})", "",
+             "Pass this base URL as the SDK's `host`.", ""]
+    lines += declared(settings.spec)
+    _, first_experiment = _experiment_lines(settings.spec)
+    admin = url.removesuffix("/v4") + "/__admin"
     experiment_id = first_experiment or "exp_anything"
     body = json.dumps({"experiment_id": experiment_id, "messages": [{"role": "user", "content": "Hello"}]})
-    # A configured key is a secret: the examples read it from the environment instead of showing it.
-    curl_key = '"X-API-KEY: $HUMANLOOP_API_KEY"' if settings.api_keys else "'X-API-KEY: any-key'"
-    python_key = "os.environ['HUMANLOOP_API_KEY']" if settings.api_keys else "'any-key'"
+    key = "$HUMANLOOP_API_KEY" if settings.api_keys else "any-key"
+    python_key = 'os.environ["HUMANLOOP_API_KEY"]' if settings.api_keys else repr(key)
+    key_note = (["(use one of the keys given with --api-key; they are never printed)"] if settings.api_keys else [])
     lines += [
         "",
-        "Try it" + (" (set HUMANLOOP_API_KEY to one of your --api-key values):" if settings.api_keys else ":"),
-        f"  curl -s {url}/chat-experiment -H {curl_key} -H 'Content-Type: application/json' \\",
+        "Try it:",
+        f"  curl -s {url}/chat-experiment -H \"X-API-KEY: {key}\" -H 'Content-Type: application/json' \\",
         f"    -d '{body}'",
         "",
-        *(["  import os"] if settings.api_keys else []),
         "  from humanloop import Humanloop",
         f"  hl = Humanloop(api_key={python_key}, host={url!r})",
         f"  reply = hl.chat_experiment(experiment_id={experiment_id!r},",
         "                              messages=[{'role': 'user', 'content': 'Hello'}])",
         "  print(reply.data[0].output)",
+        *key_note,
         "",
+        f"Admin API: {admin}/ (journal page), {admin}/openapi.json; see docs/admin.md.",
         "Unknown experiment ids are provisioned on first use" + (" (off: --strict)." if settings.strict else
                                                                "; --strict answers 404 instead."),
     ]
@@ -78,6 +119,7 @@ def banner(settings: MockSettings, url: str) -> str:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="humanloop-mock")
 def main() -> None:
     """A deterministic stand-in for Humanloop's v4 Chat Experiment API."""
 
@@ -94,46 +136,51 @@ def main() -> None:
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1))
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
               help="Requests kept in the journal (0 = all).")
+@click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
+@click.option("--isolate-keys", is_flag=True,
+              help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
+@click.option("--max-tenants", default=DEFAULT_MAX_TENANTS, show_default=True, type=click.IntRange(1),
+              help="With --isolate-keys: worlds kept; the least recently used is dropped first.")
 @click.option("--max-kept-bytes", default=DEFAULT_MAX_KEPT_BYTES, show_default=True, type=click.IntRange(1),
-              help="Bytes the journal and memo tables keep together (oldest dropped first).")
+              help="Bytes every journal and the memo tables keep together (oldest dropped first).")
 @click.option("--max-prompt-bytes", default=DEFAULT_MAX_PROMPT_BYTES, show_default=True, type=click.IntRange(1),
               help="Largest rendered prompt (template with inputs, plus messages); larger gets 413.")
 @click.option("--max-answer-bytes", default=DEFAULT_MAX_ANSWER_BYTES, show_default=True, type=click.IntRange(1),
               help="Largest JSON answer; a request whose answer would be larger gets 413.")
 @click.option("--max-provisioned", default=DEFAULT_MAX_PROVISIONED, show_default=True, type=click.IntRange(1),
               help="Unknown experiment/project ids kept at once (least recently used forgotten).")
-@click.option("--header-timeout", default=_DEFAULTS.header_timeout, show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Seconds for a request's headers to arrive (then 408).")
-@click.option("--body-timeout", default=_DEFAULTS.body_timeout, show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Seconds for a request's body to arrive (then 408).")
-@click.option("--idle-timeout", default=_DEFAULTS.idle_timeout, show_default=True,
-              type=click.FloatRange(min=0, min_open=True), help="Seconds an idle keep-alive connection stays open.")
-@click.option("--send-timeout", default=_DEFAULTS.send_timeout, show_default=True,
-              type=click.FloatRange(min=0, min_open=True),
+@click.option("--header-timeout", default=_DEFAULTS.header_timeout, show_default=True, type=_SECONDS,
+              help="Seconds for a request's headers to arrive (then 408).")
+@click.option("--body-timeout", default=_DEFAULTS.body_timeout, show_default=True, type=_SECONDS,
+              help="Seconds for a request's body to arrive (then 408).")
+@click.option("--idle-timeout", default=_DEFAULTS.idle_timeout, show_default=True, type=_SECONDS,
+              help="Seconds an idle keep-alive connection stays open.")
+@click.option("--send-timeout", default=_DEFAULTS.send_timeout, show_default=True, type=_SECONDS,
               help="Seconds a client may read nothing of an answer before it is dropped.")
 @click.option("--max-connections", default=_DEFAULTS.max_connections, show_default=True, type=click.IntRange(1),
               help="Open connections at once; more get 503 (lowered to fit the open-file limit).")
-@click.option("--max-header-bytes", default=_DEFAULTS.max_header_bytes, show_default=True, type=click.IntRange(256),
-              help="Largest request line plus headers; larger get 431.")
+@click.option("--max-header-bytes", default=_DEFAULTS.max_header_bytes, show_default=True,
+              type=click.IntRange(256), help="Largest request line plus headers; larger get 431.")
 @click.option("--shutdown-timeout", default=_DEFAULTS.shutdown_timeout, show_default=True,
-              type=click.FloatRange(min=0), help="Seconds open answers get after SIGTERM/SIGINT (a second one exits "
-                                                 "at once).")
+              type=click.FloatRange(min=0),
+              help="Seconds open answers get after SIGTERM/SIGINT (a second signal exits at once).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True,
               help="Also answer this Host header when bound to loopback (repeatable; '*' turns the check off).")
-@click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
-          max_body_bytes: int, journal_limit: int, max_kept_bytes: int, max_prompt_bytes: int,
-          max_answer_bytes: int, max_provisioned: int, header_timeout: float, body_timeout: float,
-          idle_timeout: float, send_timeout: float, max_connections: int, max_header_bytes: int,
-          shutdown_timeout: float, allowed_hosts: tuple[str, ...], stream_done_event: bool, log_level: str) -> None:
+          max_body_bytes: int, journal_limit: int, stream_done_event: bool, isolate_keys: bool, max_tenants: int,
+          max_kept_bytes: int, max_prompt_bytes: int, max_answer_bytes: int, max_provisioned: int,
+          header_timeout: float, body_timeout: float, idle_timeout: float, send_timeout: float,
+          max_connections: int, max_header_bytes: int, shutdown_timeout: float, allowed_hosts: tuple[str, ...],
+          log_level: str) -> None:
     """Run the fake server (Ctrl-C stops it; a second Ctrl-C stops it at once)."""
     spec = _load_or_exit(config_path) if config_path else default_spec()
     settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
-                            journal_limit=journal_limit, max_kept_bytes=max_kept_bytes,
+                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
+                            isolate_keys=isolate_keys, max_tenants=max_tenants, max_kept_bytes=max_kept_bytes,
                             max_prompt_bytes=max_prompt_bytes, max_answer_bytes=max_answer_bytes,
-                            max_provisioned=max_provisioned, stream_done_event=stream_done_event, spec=spec)
+                            max_provisioned=max_provisioned)
     options = ServerOptions(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
                             send_timeout=send_timeout, max_header_bytes=max_header_bytes,
                             max_connections=max_connections, shutdown_timeout=shutdown_timeout,
@@ -171,7 +218,10 @@ def openapi(output: str | None) -> None:
 def check_config(path: str) -> None:
     """Validate a config file and list what it declares."""
     spec = _load_or_exit(path)
-    click.echo(banner(MockSettings(spec=spec), "http://127.0.0.1:8000/v4").split("\n\nTry it:")[0])
+    lines = declared(spec)
+    click.echo(f"{path}: valid; it declares:" if lines else f"{path}: valid; it declares nothing.")
+    for line in lines:
+        click.echo("  " + line)
 
 
 def _load_or_exit(path: str) -> MockSpec:

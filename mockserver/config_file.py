@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
 
 from mockserver import jsonio
 from mockserver.spec import MockSpec
+from mockserver.spec_errors import SpecError, key_path, validate
 
 
 class ConfigFileError(ValueError):
@@ -31,43 +31,9 @@ def _parse(path: Path) -> Any:
         raise ConfigFileError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml, .yml or .json")
     bad = jsonio.lone_surrogate_path(data)  # YAML and JSON escapes can make one; nothing can write it back
     if bad is not None:
-        raise ConfigFileError(f"{path}: {_key_path(tuple(bad))}: a lone UTF-16 surrogate (\\ud800-\\udfff) is not "
+        raise ConfigFileError(f"{path}: {key_path(bad)}: a lone UTF-16 surrogate (\\ud800-\\udfff) is not "
                               "valid Unicode")
     return data
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif not ("[" in part or part in {"str", "list"}):
-            parts.append(("." if parts else "") + part)
-    return "".join(parts) or "(top level)"
-
-
-def describe_errors(path: Path | str, error: ValidationError) -> str:
-    lines = [f"{path}: invalid humanloop-mock config:"]
-    for item in error.errors(include_url=False):
-        key = _key_path(item["loc"])
-        if item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key")
-        else:
-            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
-    return "\n".join(lines)
-
-
-def _check_unique_ids(spec: MockSpec, path: Path) -> None:
-    seen: dict[str, str] = {}
-    for p_index, project in enumerate(spec.projects):
-        for e_index, experiment in enumerate(project.experiments):
-            if experiment.id is None:
-                continue
-            where = f"projects[{p_index}].experiments[{e_index}].id"
-            if experiment.id in seen:
-                raise ConfigFileError(f"{path}: {where}: experiment id {experiment.id!r} is also used at "
-                                      f"{seen[experiment.id]}")
-            seen[experiment.id] = where
 
 
 def spec_from_data(data: Any, source: Path | str = "<config>") -> MockSpec:
@@ -77,11 +43,9 @@ def spec_from_data(data: Any, source: Path | str = "<config>") -> MockSpec:
     if not isinstance(data, dict):
         raise ConfigFileError(f"{source}: the top level must be a table/mapping with a 'projects' key")
     try:
-        spec = MockSpec.model_validate(data)
-    except ValidationError as invalid:
-        raise ConfigFileError(describe_errors(source, invalid)) from None
-    _check_unique_ids(spec, Path(str(source)))
-    return spec
+        return validate(MockSpec, data)
+    except SpecError as invalid:
+        raise ConfigFileError(f"{source}: invalid humanloop-mock config:\n  " + "\n  ".join(invalid.problems)) from None
 
 
 def load_spec(path: str | Path) -> MockSpec:

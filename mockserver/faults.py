@@ -17,7 +17,8 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from mockserver.errors import ApiError
-from mockserver.state import ActiveFault
+from mockserver.rules import Rule
+from mockserver.spec import FaultSpec
 
 # Set in the ASGI scope by whoever can drop the connection (the journal middleware under uvicorn,
 # the plugin's in-process transport); a callable taking no arguments.
@@ -55,11 +56,11 @@ class FaultPlan:
         return ApiError(self.status, detail, headers)
 
 
-def plan_faults(fired: list[ActiveFault]) -> FaultPlan | None:
+def plan_faults(fired: list[Rule[FaultSpec]]) -> FaultPlan | None:
     """One plan from every fault that fired (the first to set an effect wins it; delays add up)."""
     if not fired:
         return None
-    fields: dict[str, Any] = {"names": tuple(f.key for f in fired)}
+    fields: dict[str, Any] = {"names": tuple(f.name for f in fired)}
     for fault in fired:
         spec = fault.spec
         for name in ("status", "detail", "retry_after", "cut_after_events", "malformed_event"):

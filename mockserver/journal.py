@@ -182,9 +182,29 @@ class JournalEntry:
             "faults": list(self.faults),
             "stream_events": self.stream_events,
             "events_planned": self.events_planned,
+            "response": self.response_body,
             "completed": self.completed,
             "client_left": self.client_left,
         }
+
+
+@dataclass(frozen=True)
+class JournalQuery:
+    """Which entries to list: every given filter must hold. `since`: entries after this `seq`;
+    `limit`: at most this many, the newest of those that match (listed oldest first)."""
+
+    experiment_id: str | None = None
+    path: str | None = None
+    status: int | None = None
+    since: int | None = None
+    limit: int | None = None
+
+    def selects(self, entry: JournalEntry) -> bool:
+        return ((self.experiment_id is None or entry.experiment_id == self.experiment_id
+                 or (isinstance(entry.body, dict) and entry.body.get("experiment_id") == self.experiment_id))
+                and (self.path is None or entry.path == self.path)
+                and (self.status is None or entry.status == self.status)
+                and (self.since is None or entry.seq > self.since))
 
 
 class Journal:
@@ -245,6 +265,14 @@ class Journal:
     def entries(self) -> list[JournalEntry]:
         with self._lock:
             return list(self._entries)
+
+    def query(self, query: JournalQuery) -> tuple[int, list[JournalEntry]]:
+        """(how many entries match, the matching entries within `limit`), oldest first."""
+        found = [entry for entry in self.entries() if query.selects(entry)]
+        total = len(found)
+        if query.limit is not None:
+            found = found[-query.limit:] if query.limit else []
+        return total, found
 
     def clear(self) -> None:
         with self._lock:

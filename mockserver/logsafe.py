@@ -1,9 +1,10 @@
-"""Client-controlled values in log lines: control characters escaped, so no value can forge a line.
+"""Client-controlled text made safe to log: control characters escaped, so one value is one log line.
 
 A value such as an `experiment_id` holding `\\n` would otherwise start a new, fake log record; NUL,
-escape sequences and Unicode line separators would reach the terminal or the log file raw.
-`EscapingFilter` escapes every string argument of a record (the message template is ours and stays
-as written), so it covers our own lines and uvicorn's access log alike.
+escape sequences and Unicode line separators would reach the terminal or the log file raw. Call
+sites escape what they log with `printable`; `EscapingFilter` does the same to every string argument
+of every record our loggers and uvicorn's (the access log prints the request path and query) create,
+so a line that forgets is still safe. The message template is ours and stays as written.
 """
 
 from __future__ import annotations
@@ -11,35 +12,31 @@ from __future__ import annotations
 import logging
 import re
 
-# C0 controls, DEL, C1 controls, and the Unicode line/paragraph separators.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
-def printable(value: object) -> str:
-    """`value` as text with every control character written as an escape (`\\n` -> `\\x0a`)."""
-    text = value if isinstance(value, str) else str(value)
-    return _UNSAFE.sub(_escape, text) if _UNSAFE.search(text) else text
+def printable(value: object, limit: int = 200) -> str:
+    """`value` as text with control characters written as escapes (`\\n`, `\\x00`), cut to `limit` characters."""
+    text = str(value)
+    if len(text) > limit:
+        text = text[:limit] + "..."
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
 
 
 class EscapingFilter(logging.Filter):
-    """Escapes control characters in a record's string arguments (bytes print as their repr already)."""
+    """Escapes (and shortens) a record's string arguments; bytes already print as their escaped repr."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         if isinstance(args, tuple) and args:
-            record.args = tuple(printable(a) if isinstance(a, str) else a for a in args)
+            record.args = tuple(printable(a, ARG_LIMIT) if isinstance(a, str) else a for a in args)
         elif isinstance(args, dict):
-            record.args = {k: printable(v) if isinstance(v, str) else v for k, v in args.items()}
+            record.args = {k: printable(v, ARG_LIMIT) if isinstance(v, str) else v for k, v in args.items()}
         return True
 
 
-# Loggers whose records can carry client-controlled values: ours, and uvicorn's (the access log
-# prints the request path and query).
+ARG_LIMIT = 1000  # characters of one logged value
+# Loggers whose records can carry client-controlled values.
 LOGGERS = ("humanloop_mock", "uvicorn", "uvicorn.access", "uvicorn.error")
 
 

@@ -1,9 +1,11 @@
-"""ASGI middleware that reads each body once (enforcing the size limit) and journals the exchange.
+"""ASGI middleware that picks the request's tenant, reads each body once (enforcing the size limit)
+and journals the exchange in that tenant's journal.
 
 It sits outside routing, so requests to unknown paths, with wrong methods or over the size limit are
-journaled too: nothing a client sends is lost. It also notes when the client leaves: before its body
-arrived (or was cut off by the body timeout), or while the answer was going out, and how much of
-the answer had been handed to the connection by then.
+journaled too: nothing a client sends is lost. The mock's own control paths (`/__admin`, the root
+`/healthz`) are not part of what a client sent to the API, and are not journaled. It also notes when
+the client leaves: before its body arrived (or was cut off by the body timeout), or while the answer
+was going out, and how much of the answer had been handed to the connection by then.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.connection import CLOSED_BY_SCOPE_KEY, ON_DROP_SCOPE_KEY
 from mockserver.errors import ApiError, error_response
-from mockserver.journal import Journal
-from mockserver.routes.common import BODY_SCOPE_KEY, JOURNAL_SCOPE_KEY
+from mockserver.routes.common import BODY_SCOPE_KEY, CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY
+from mockserver.tenants import Tenants
+
+UNJOURNALED_PREFIXES = ("/__admin",)
+UNJOURNALED_PATHS = frozenset({"/healthz"})
 
 # The server's own per-request object, when it has a `disconnected` flag (uvicorn's request cycle);
 # set by the outermost app layer, the only one that sees the server's own `send`.
@@ -46,21 +51,27 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
 
 
 class JournalMiddleware:
-    def __init__(self, app: ASGIApp, journal: Journal, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, tenants: Tenants, max_body_bytes: int) -> None:
         self.app = app
-        self.journal = journal
+        self.tenants = tenants
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
+        path = scope["path"]
+        if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        journal = context.journal
         body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
-        entry = self.journal.open(scope, body, too_large or left)
+        entry = journal.open(scope, body, too_large or left)
         if left:
             entry.client_left = True
             entry.error = scope.get(CLOSED_BY_SCOPE_KEY) or CLIENT_LEFT
-            self.journal.finish(entry)
+            journal.finish(entry)
             return
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
@@ -111,4 +122,4 @@ class JournalMiddleware:
                 entry.client_left = True
             if entry.client_left and entry.error is None:
                 entry.error = scope.get(CLOSED_BY_SCOPE_KEY)
-            self.journal.finish(entry)
+            journal.finish(entry)

@@ -10,6 +10,7 @@ DEFAULT_SEED = 0
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 8 * MIB
 DEFAULT_JOURNAL_LIMIT = 10_000
+DEFAULT_MAX_TENANTS = 256
 DEFAULT_MAX_KEPT_BYTES = 256 * MIB
 DEFAULT_MAX_PROMPT_BYTES = 8 * MIB
 DEFAULT_MAX_ANSWER_BYTES = 64 * MIB
@@ -24,9 +25,11 @@ class MockSettings:
     being provisioned. api_keys: if non-empty, only these `X-API-KEY` values are accepted (any
     non-empty key otherwise). stream_done_event: end streams with `data: [DONE]` (off by default,
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
-    max_kept_bytes: what the journal and the memo tables keep, together, at most (oldest dropped
-    first). max_prompt_bytes / max_answer_bytes: the largest rendered prompt and JSON answer the
-    mock will produce (413 past them). max_provisioned: unknown experiment (and project) ids kept
+    isolate_keys: each `X-API-KEY` gets its own world (state, counters, rules, journal), started from
+    `spec`. max_tenants: with `isolate_keys`, the most worlds kept; the least recently used goes first.
+    max_kept_bytes: what every journal and the memo tables keep, together, at most (oldest dropped
+    first). max_prompt_bytes / max_answer_bytes: the largest rendered prompt and JSON answer the mock
+    will produce (413 past them). max_provisioned: unknown experiment (and project) ids a world keeps
     at once; past it the least recently used provisioned one is forgotten.
     """
 
@@ -36,8 +39,10 @@ class MockSettings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     stream_done_event: bool = False
     journal_limit: int = DEFAULT_JOURNAL_LIMIT
+    spec: MockSpec = field(default_factory=default_spec)
+    isolate_keys: bool = False
+    max_tenants: int = DEFAULT_MAX_TENANTS
     max_kept_bytes: int = DEFAULT_MAX_KEPT_BYTES
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_provisioned: int = DEFAULT_MAX_PROVISIONED
-    spec: MockSpec = field(default_factory=default_spec)

@@ -10,6 +10,7 @@ import re
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from contracts.base import ClosedWireModel, JsonInt, JsonObject
 from contracts.configs import ModelConfigFields
@@ -115,13 +116,12 @@ class ScriptSpec(ClosedWireModel):
 class FaultSpec(ClosedWireModel):
     """Break matching chat-experiment calls: an error status, delays, or a damaged stream.
 
-    Applies to calls that match `match` (and `on_call`, the nth call since reset), `times` times
+    Applies to calls that match `match` (`match.call` picks the nth call since reset), `times` times
     (default 1; null means always). Several effects may combine (e.g. latency and a status).
     """
 
     name: str | None = None
     match: RequestMatch = Field(default_factory=RequestMatch)
-    on_call: JsonInt | None = Field(default=None, ge=1)
     times: JsonInt | None = Field(default=1, ge=1)
     status: JsonInt | None = Field(default=None, ge=400, le=599)
     detail: str | None = None
@@ -144,11 +144,39 @@ class FaultSpec(ClosedWireModel):
 
 
 class MockSpec(ClosedWireModel):
-    """Everything a config file, a fixture or a marker can declare."""
+    """Everything a config file, a fixture, a marker or `PUT /__admin/spec` can declare."""
 
     projects: list[ProjectSpec] = Field(default_factory=list)
     scripts: list[ScriptSpec] = Field(default_factory=list)
     faults: list[FaultSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _ids_are_unique(self) -> MockSpec:
+        """One id, one thing: a repeated project or experiment id, or a config id given to two
+        different configs, would silently replace the first. Checked here so every door gets it."""
+        seen: dict[tuple[str, str], tuple[str, Any]] = {}
+
+        def claim(kind: str, value: str | None, where: str, content: Any) -> None:
+            if value is None:
+                return
+            first = seen.get((kind, value))
+            if first is None:
+                seen[(kind, value)] = (where, content)
+            elif first[1] != content or kind == "experiment":
+                raise PydanticCustomError(
+                    "duplicate_id", "{where}: {kind} id {value} is also used at {first}",
+                    {"where": where, "kind": kind, "value": repr(value), "first": first[0]},
+                )
+
+        for p_index, project in enumerate(self.projects):
+            claim("project", project.id, f"projects[{p_index}].id", project.name)
+            for e_index, experiment in enumerate(project.experiments):
+                where = f"projects[{p_index}].experiments[{e_index}]"
+                claim("experiment", experiment.id, f"{where}.id", None)
+                for c_index, config in enumerate(experiment.configs):
+                    content = config.model_dump(exclude={"weight", "active"})
+                    claim("config", config.id, f"{where}.configs[{c_index}].id", content)
+        return self
 
 
 DEMO_PROJECT_ID = "pr_demo"

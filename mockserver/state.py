@@ -1,7 +1,9 @@
-"""What the mock remembers between requests: projects, configs, experiments, and its counters.
+"""What one tenant's mock remembers between requests: projects, configs, experiments and counters.
 
-All ids and timestamps come from the seed and counters (see `determinism`), so the same sequence of
-requests gives the same state on any machine. `reset()` returns to the loaded spec.
+Every public method is a transaction: it takes the lock itself, so routes, the control service and the
+fixture's thread never touch the dicts directly. All ids and timestamps come from the seed and
+counters (see `determinism`), so the same sequence of requests gives the same state on any machine.
+Scripts and faults live in `rules`, memo tables in `memo`, the journal in `journal`.
 """
 
 from __future__ import annotations
@@ -10,27 +12,28 @@ import json
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
-from mockserver.budget import ByteBudget
 from mockserver.determinism import KeyedStreams, make_id
-from mockserver.spec import FaultSpec, MockSpec, ScriptSpec, provisioned_configs
+from mockserver.draws import pick_weighted
+from mockserver.logsafe import printable
+from mockserver.spec import MockSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
-RuleSpec = TypeVar("RuleSpec", ScriptSpec, FaultSpec)
 
 PROVISIONED_PROJECT_NAME = "provisioned"
-MEMO_LIMIT = 4096  # entries per memo table; a full table is cleared, not grown
-MEMO_OVERHEAD = 512  # bytes charged per memo entry beyond its own size estimate (dict slot, key tuple)
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
 class NotFound(LookupError):
     """A project, experiment or config the request names does not exist."""
+
+
+class Conflict(ValueError):
+    """A change that would silently replace something that exists (e.g. an experiment id taken)."""
 
 
 @dataclass
@@ -74,24 +77,16 @@ class Experiment:
     draws: int = 0
 
     def active_configs(self) -> list[ExperimentConfig]:
-        return [c for c in self.configs.values() if c.active]
+        return [c for c in list(self.configs.values()) if c.active]
 
 
-@dataclass
-class ActiveRule(Generic[RuleSpec]):
-    """A script or fault in force, and how many times it has been used since it was added."""
+@dataclass(frozen=True)
+class ChatTarget:
+    """What a chat call resolved to: its project, experiment and one drawn config per sample."""
 
-    key: str
-    spec: RuleSpec
-    used: int = 0
-
-    @property
-    def exhausted(self) -> bool:
-        return self.spec.times is not None and self.used >= self.spec.times
-
-
-ActiveScript = ActiveRule[ScriptSpec]
-ActiveFault = ActiveRule[FaultSpec]
+    project_id: str
+    experiment_id: str
+    configs: tuple[ModelConfig, ...]
 
 
 def config_fingerprint(fields: ModelConfigFields) -> str:
@@ -102,151 +97,105 @@ def config_fingerprint(fields: ModelConfigFields) -> str:
 
 @dataclass
 class MockState:
-    """The store behind every route. Mutate it only while holding `lock`."""
+    """The domain store of one tenant. Use its methods; they take `_lock` themselves."""
 
     seed: int
-    spec: MockSpec
     projects: dict[str, Project] = field(default_factory=dict)
     configs: dict[str, ModelConfig] = field(default_factory=dict)
     experiments: dict[str, Experiment] = field(default_factory=dict)
     deleted_experiments: set[str] = field(default_factory=set)
-    scripts: list[ActiveScript] = field(default_factory=list)
-    faults: list[ActiveFault] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
     tick: int = 0
-    lock: threading.RLock = field(default_factory=threading.RLock)
-    caches: dict[str, dict[Any, Any]] = field(default_factory=dict)
-    budget: ByteBudget | None = None
-    max_provisioned: int = 0  # 0: no limit
+    max_provisioned: int = 0  # provisioned experiments (and projects) kept at once; 0: no limit
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     streams: KeyedStreams = field(init=False)
-    # memo table -> key -> budget token; experiment/project ids provisioned, least recently used first
-    _memo_tokens: dict[str, dict[Any, int]] = field(default_factory=dict, repr=False)
+    # Ids provisioned on first use, least recently used first.
     _provisioned: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     _provisioned_projects: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
-        self.reset()
+        self.streams = KeyedStreams(self.seed)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
-    def reset(self, spec: MockSpec | None = None) -> None:
-        """Forget everything and load `spec` (or the spec this state was built with)."""
-        with self.lock:
-            if spec is not None:
-                self.spec = spec
+    def clear(self) -> None:
+        """Forget every project, config, experiment, counter and draw."""
+        with self._lock:
             self.projects.clear()
             self.configs.clear()
             self.experiments.clear()
             self.deleted_experiments.clear()
-            self.scripts.clear()
-            self.faults.clear()
             self.counters.clear()
-            self._clear_memo()
             self._provisioned.clear()
             self._provisioned_projects.clear()
             self.streams = KeyedStreams(self.seed)
             self.tick = 0
-            self.load(self.spec)
 
-    def load(self, spec: MockSpec) -> None:
-        """Add the projects, experiments and configs a spec declares."""
-        with self.lock:
+    def load(self, spec: MockSpec) -> dict[str, list[str]]:
+        """Add the projects, experiments and configs a spec declares; returns the ids, in order.
+
+        An experiment id that already exists is a `Conflict` (nothing is loaded then)."""
+        created: dict[str, list[str]] = {"projects": [], "experiments": [], "configs": []}
+        with self._lock:
             for project_spec in spec.projects:
-                project = self.ensure_project(name=project_spec.name, project_id=project_spec.id)
+                for exp_spec in project_spec.experiments:
+                    if exp_spec.id is not None and exp_spec.id in self.experiments:
+                        raise Conflict(f"experiment id {exp_spec.id!r} already exists; "
+                                       "reset, or replace the whole spec, to redefine it")
+            for project_spec in spec.projects:
+                project = self._ensure_project(name=project_spec.name, project_id=project_spec.id)
+                created["projects"].append(project.id)
                 for exp_spec in project_spec.experiments:
                     experiment_id = exp_spec.id or make_id("exp", 0, project.id, exp_spec.name)
-                    self.add_experiment(
-                        project.id, exp_spec.name, exp_spec.positive_labels, experiment_id=experiment_id
-                    )
+                    if experiment_id in self.experiments:
+                        raise Conflict(f"experiment {exp_spec.name!r} (id {experiment_id}) already exists")
+                    self._add_experiment(project.id, exp_spec.name, exp_spec.positive_labels,
+                                         experiment_id=experiment_id)
+                    created["experiments"].append(experiment_id)
                     for config_spec in exp_spec.configs:
-                        config = self.register_config(config_spec, project.id, config_id=config_spec.id)
-                        self.attach_config(experiment_id, config.id, config_spec.weight, config_spec.active)
-            for script in spec.scripts:
-                self.add_script(script)
-            for fault in spec.faults:
-                self.add_fault(fault)
-
-    def add_script(self, spec: ScriptSpec) -> ActiveScript:
-        with self.lock:
-            script = ActiveRule(spec.name or f"script #{len(self.scripts) + 1}", spec)
-            self.scripts.append(script)
-            return script
-
-    def add_fault(self, spec: FaultSpec) -> ActiveFault:
-        with self.lock:
-            fault = ActiveRule(spec.name or f"fault #{len(self.faults) + 1}", spec)
-            self.faults.append(fault)
-            return fault
+                        config = self._register_config(config_spec, project.id, config_id=config_spec.id)
+                        self._attach_config(experiment_id, config.id, config_spec.weight, config_spec.active)
+                        created["configs"].append(config.id)
+        return created
 
     # --- counters and ids ------------------------------------------------------------------------
 
     def next_tick(self) -> int:
-        self.tick += 1
-        return self.tick
+        with self._lock:
+            self.tick += 1
+            return self.tick
 
-    def count(self, namespace: str) -> int:
-        """The next value of a named counter (0, 1, 2, ...)."""
-        value = self.counters.get(namespace, 0)
-        self.counters[namespace] = value + 1
-        return value
+    def next_call(self) -> int:
+        """The number of this chat-experiment call since reset (1, 2, 3, ...)."""
+        with self._lock:
+            value = self.counters.get("chat-call", 0) + 1
+            self.counters["chat-call"] = value
+            return value
 
     def new_id(self, prefix: str) -> str:
         """A fresh id, unique for this seed and call sequence (the nth id of its kind)."""
-        return self.streams.new_id(prefix)
-
-    def memoised(self, table: str, key: Any, compute: Callable[[], Any],
-                 size: Callable[[Any], int] | None = None) -> Any:
-        """`compute()` once per key until the next reset. Only for pure, deterministic results.
-
-        `size(value)` estimates the bytes the entry keeps (key included) for the byte budget it
-        shares with the journal; without it, a fixed small size is charged.
-        """
-        memo = self.caches.setdefault(table, {})
-        try:
-            return memo[key]
-        except KeyError:
-            pass
-        value = compute()
-        if len(memo) >= MEMO_LIMIT:
-            self._clear_memo(table)
-            memo = self.caches.setdefault(table, {})
-        memo[key] = value
-        if self.budget is not None:
-            charged = MEMO_OVERHEAD + (size(value) if size is not None else 0)
-            self._memo_tokens.setdefault(table, {})[key] = self.budget.charge(self, (table, key), charged)
-        return value
-
-    def forget(self, key: tuple[str, Any]) -> None:
-        """Drop a memo entry to make room in the byte budget (`Keeper`)."""
-        table, memo_key = key
-        with self.lock:
-            self.caches.get(table, {}).pop(memo_key, None)
-            self._memo_tokens.get(table, {}).pop(memo_key, None)
-
-    def _clear_memo(self, table: str | None = None) -> None:
-        tables = [table] if table is not None else list(self.caches)
-        tokens: list[int] = []
-        for name in tables:
-            self.caches.pop(name, None)
-            tokens.extend(self._memo_tokens.pop(name, {}).values())
-        if self.budget is not None:
-            self.budget.release_many(tokens)
+        with self._lock:
+            return self.streams.new_id(prefix)
 
     # --- projects --------------------------------------------------------------------------------
 
     def ensure_project(self, *, name: str | None = None, project_id: str | None = None) -> Project:
         """The project with this id or name, created if it does not exist."""
-        with self.lock:
-            if project_id is not None and project_id in self.projects:
-                return self.projects[project_id]
-            if project_id is None and name is not None:
-                for project in self.projects.values():
-                    if project.name == name:
-                        return project
-            new_id = project_id or make_id("pr", 0, "project", name)
-            project = Project(id=new_id, name=name or new_id, tick=self.next_tick())
-            self.projects[new_id] = project
-            return project
+        with self._lock:
+            return self._ensure_project(name=name, project_id=project_id)
+
+    def _ensure_project(self, *, name: str | None = None, project_id: str | None = None) -> Project:
+        if project_id is not None and project_id in self.projects:
+            return self.projects[project_id]
+        if project_id is None and name is not None:
+            for project in self.projects.values():
+                if project.name == name:
+                    return project
+        new_id = project_id or make_id("pr", 0, "project", name)
+        self.tick += 1
+        project = Project(id=new_id, name=name or new_id, tick=self.tick)
+        self.projects[new_id] = project
+        return project
 
     def project(self, project_id: str) -> Project:
         try:
@@ -254,8 +203,10 @@ class MockState:
         except KeyError:
             raise NotFound(f"Project {project_id} not found.") from None
 
-    def project_by_name(self, name: str) -> Project | None:
-        return next((p for p in self.projects.values() if p.name == name), None)
+    def experiments_of(self, project_id: str) -> list[Experiment]:
+        with self._lock:
+            project = self.project(project_id)
+            return [e for e in self.experiments.values() if e.project_id == project.id]
 
     # --- configs ---------------------------------------------------------------------------------
 
@@ -263,16 +214,42 @@ class MockState:
         self, fields: ModelConfigFields, project_id: str, *, config_id: str | None = None
     ) -> ModelConfig:
         """Register a config; the same content in the same project gets the same id back."""
+        with self._lock:
+            return self._register_config(fields, project_id, config_id=config_id)
+
+    def _register_config(
+        self, fields: ModelConfigFields, project_id: str, *, config_id: str | None = None
+    ) -> ModelConfig:
         plain = ModelConfigFields.model_validate(fields.model_dump(include=set(_CONFIG_FIELD_NAMES)))
         fingerprint = config_fingerprint(plain)
-        with self.lock:
-            new_id = config_id or make_id("config", 0, project_id, fingerprint)
-            existing = self.configs.get(new_id)
-            if existing is not None and existing.fingerprint == fingerprint:
-                return existing
-            config = ModelConfig(new_id, project_id, plain, fingerprint, self.next_tick())
-            self.configs[new_id] = config
-            return config
+        new_id = config_id or make_id("config", 0, project_id, fingerprint)
+        existing = self.configs.get(new_id)
+        if existing is not None and existing.fingerprint == fingerprint:
+            return existing
+        self.tick += 1
+        config = ModelConfig(new_id, project_id, plain, fingerprint, self.tick)
+        self.configs[new_id] = config
+        return config
+
+    def register_model_config(
+        self, fields: ModelConfigFields, *, project_id: str | None, project_name: str | None,
+        experiment: str | None,
+    ) -> tuple[Project, ModelConfig, str | None]:
+        """`POST /model-configs`: register to a project, and add to its experiment (by name or id) if named."""
+        with self._lock:
+            project = self.project(project_id) if project_id is not None else self._ensure_project(name=project_name)
+            experiment_id = None
+            if experiment is not None:
+                found = next((e for e in self.experiments.values()
+                              if e.project_id == project.id and experiment in (e.name, e.id)), None)
+                if found is None:
+                    raise NotFound(f"Experiment {experiment!r} not found in project {project.id}; "
+                                   "create it first (POST /v4/projects/{project_id}/experiments).")
+                experiment_id = found.id
+            config = self._register_config(fields, project.id)
+            if experiment_id is not None and config.id not in self.experiments[experiment_id].configs:
+                self._attach_config(experiment_id, config.id)
+            return project, config, experiment_id
 
     def config(self, config_id: str) -> ModelConfig:
         try:
@@ -282,32 +259,66 @@ class MockState:
 
     # --- experiments -----------------------------------------------------------------------------
 
-    def add_experiment(
-        self,
-        project_id: str,
-        name: str,
-        positive_labels: list[PositiveLabel],
-        *,
-        experiment_id: str | None = None,
-        provisioned: bool = False,
+    def create_experiment(
+        self, project_id: str, name: str, positive_labels: list[PositiveLabel], *,
+        config_ids: list[str] | None = None, set_active: bool = False,
     ) -> Experiment:
-        with self.lock:
-            new_id = experiment_id or self.new_id("exp")
-            tick = self.next_tick()
-            experiment = Experiment(
-                new_id, project_id, name, list(positive_labels), {}, tick, tick, provisioned=provisioned
-            )
-            self.experiments[new_id] = experiment
-            self.deleted_experiments.discard(new_id)
+        """`POST /projects/{id}/experiments`: a new experiment with these (registered) configs."""
+        with self._lock:
+            project = self.project(project_id)
+            for config_id in config_ids or []:
+                self.config(config_id)
+            experiment = self._add_experiment(project.id, name, positive_labels)
+            for config_id in config_ids or []:
+                self._attach_config(experiment.id, config_id)
+            if set_active:
+                project.active_experiment_id = experiment.id
             return experiment
 
-    def attach_config(self, experiment_id: str, config_id: str, weight: float = 1.0, active: bool = True) -> None:
-        with self.lock:
+    def _add_experiment(
+        self, project_id: str, name: str, positive_labels: list[PositiveLabel], *,
+        experiment_id: str | None = None, provisioned: bool = False,
+    ) -> Experiment:
+        new_id = experiment_id or self.streams.new_id("exp")
+        self.tick += 1
+        experiment = Experiment(
+            new_id, project_id, name, list(positive_labels), {}, self.tick, self.tick, provisioned=provisioned
+        )
+        self.experiments[new_id] = experiment
+        self.deleted_experiments.discard(new_id)
+        return experiment
+
+    def _attach_config(self, experiment_id: str, config_id: str, weight: float = 1.0, active: bool = True) -> None:
+        experiment = self.experiment(experiment_id)
+        self.config(config_id)
+        self.tick += 1
+        experiment.configs[config_id] = ExperimentConfig(config_id, weight, active, self.tick)
+        experiment.updated_tick = self.tick
+
+    def update_experiment(
+        self, experiment_id: str, *, name: str | None = None, positive_labels: list[PositiveLabel] | None = None,
+        register: list[str] | None = None, deregister: list[str] | None = None,
+    ) -> Experiment:
+        """`PATCH /experiments/{id}`: checks everything first, then changes all of it."""
+        with self._lock:
             experiment = self.experiment(experiment_id)
-            self.config(config_id)
-            tick = self.next_tick()
-            experiment.configs[config_id] = ExperimentConfig(config_id, weight, active, tick)
-            experiment.updated_tick = tick
+            for config_id in register or []:
+                self.config(config_id)
+            for config_id in deregister or []:
+                if config_id not in experiment.configs:
+                    raise NotFound(f"Model config {config_id} is not in experiment {experiment.id}.")
+            if name is not None:
+                experiment.name = name
+            if positive_labels is not None:
+                experiment.positive_labels = list(positive_labels)
+            for config_id in register or []:
+                if config_id not in experiment.configs:
+                    self._attach_config(experiment.id, config_id)
+            for config_id in deregister or []:
+                experiment.configs.pop(config_id, None)
+            self.tick += 1
+            experiment.updated_tick = self.tick
+            return experiment
 
     def experiment(self, experiment_id: str) -> Experiment:
         try:
@@ -315,9 +326,10 @@ class MockState:
         except KeyError:
             raise NotFound(f"Experiment {experiment_id} not found.") from None
 
-    def experiment_for_use(self, experiment_id: str, *, strict: bool, project_hint: Project | None) -> Experiment:
+    def experiment_for_use(self, experiment_id: str, *, strict: bool, project_hint: Project | None = None
+                           ) -> Experiment:
         """The experiment a request samples from; unknown ids are provisioned unless `strict`."""
-        with self.lock:
+        with self._lock:
             if experiment_id in self.experiments:
                 experiment = self.experiments[experiment_id]
                 if experiment.provisioned:
@@ -325,35 +337,37 @@ class MockState:
                 return experiment
             if strict or experiment_id in self.deleted_experiments:
                 raise NotFound(f"Experiment {experiment_id} not found.")
-            project = project_hint or self.ensure_project(name=PROVISIONED_PROJECT_NAME)
-            experiment = self.add_experiment(
+            project = project_hint or self._ensure_project(name=PROVISIONED_PROJECT_NAME)
+            experiment = self._add_experiment(
                 project.id, experiment_id, [], experiment_id=experiment_id, provisioned=True
             )
             for index, spec in enumerate(provisioned_configs()):
                 config_id = make_id("config", 0, "provisioned", experiment_id, index)
-                config = self.register_config(spec, project.id, config_id=config_id)
-                self.attach_config(experiment_id, config.id)
+                config = self._register_config(spec, project.id, config_id=config_id)
+                self._attach_config(experiment_id, config.id)
             self._touch_provisioned(self._provisioned, experiment_id)
-            log.warning(  # the id is escaped by mockserver.logsafe: it is the client's text
+            log.warning(
                 "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
-                experiment_id,
+                printable(experiment_id),
                 ", ".join(experiment.configs),
             )
             return experiment
 
-    def project_for_use(self, *, project_id: str | None = None, name: str | None = None) -> Project:
-        """The project a chat request names, provisioned if unknown (counted like provisioned experiments)."""
-        with self.lock:
-            known = self.projects.get(project_id) if project_id is not None else self.project_by_name(name or "")
-            if known is not None:
-                if known.id in self._provisioned_projects:
-                    self._touch_provisioned(self._provisioned_projects, known.id)
-                return known
-            project = self.ensure_project(name=name, project_id=project_id)
-            self._touch_provisioned(self._provisioned_projects, project.id)
-            return project
+    def _project_for_use(self, *, project_id: str | None = None, name: str | None = None) -> Project:
+        """The project a chat call names, provisioned if unknown (and counted like provisioned experiments)."""
+        if project_id is not None:
+            known = self.projects.get(project_id)
+        else:
+            known = next((p for p in self.projects.values() if p.name == name), None)
+        if known is not None:
+            if known.id in self._provisioned_projects:
+                self._touch_provisioned(self._provisioned_projects, known.id)
+            return known
+        project = self._ensure_project(name=name, project_id=project_id)
+        self._touch_provisioned(self._provisioned_projects, project.id)
+        return project
 
-    # --- forgetting what was provisioned -----------------------------------------------------------
+    # --- forgetting what was provisioned ---------------------------------------------------------
 
     def _touch_provisioned(self, order: OrderedDict[str, None], key: str) -> None:
         """Mark `key` as just used; past `max_provisioned`, forget the least recently used."""
@@ -399,7 +413,7 @@ class MockState:
         self.projects.pop(project_id, None)
 
     def delete_experiment(self, experiment_id: str) -> None:
-        with self.lock:
+        with self._lock:
             self.experiment(experiment_id)
             del self.experiments[experiment_id]
             self.deleted_experiments.add(experiment_id)
@@ -407,18 +421,46 @@ class MockState:
                 if project.active_experiment_id == experiment_id:
                     project.active_experiment_id = None
 
-    def draw_config(self, experiment: Experiment) -> ExperimentConfig | None:
-        """Draw one active config, by weight, from the experiment's own seeded sequence."""
-        with self.lock:
+    # --- draws -----------------------------------------------------------------------------------
+
+    def draw_config(self, experiment_id: str) -> ModelConfig | None:
+        """Draw one active config from the experiment's own seeded sequence (None if it has none)."""
+        with self._lock:
+            experiment = self.experiment(experiment_id)
             active = experiment.active_configs()
             if not active:
                 return None
             unit = self.streams.stream("draw", experiment.id).random()  # the experiment's nth draw
             experiment.draws += 1
-            point = unit * sum(c.weight for c in active)
-            for candidate in active:
-                point -= candidate.weight
-                if point < 0:
-                    break
-            candidate.trials_count += 1
-            return candidate
+            chosen = pick_weighted(unit, active)
+            chosen.trials_count += 1
+            return self.configs[chosen.config_id]
+
+    def resolve_chat(
+        self, *, experiment_id: str, project_id: str | None, project_name: str | None, strict: bool,
+        num_samples: int,
+    ) -> ChatTarget:
+        """A chat call's project and experiment (provisioned if unknown, unless `strict`) and its draws.
+
+        Raises `NotFound` for unknown ids under `strict`, and `Conflict` when there is nothing to draw."""
+        with self._lock:
+            project: Project | None = None
+            if project_id is not None:
+                project = self.project(project_id) if strict else self._project_for_use(project_id=project_id)
+            elif project_name is not None:
+                project = self._project_for_use(name=project_name)
+            experiment = self.experiment_for_use(experiment_id, strict=strict, project_hint=project)
+            drawn = []
+            for _ in range(num_samples):
+                config = self.draw_config(experiment.id)
+                if config is None:
+                    raise Conflict(f"Experiment {experiment.id} has no active model configs to sample from.")
+                drawn.append(config)
+            return ChatTarget(project.id if project is not None else experiment.project_id, experiment.id,
+                              tuple(drawn))
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of what this state holds (for the admin API)."""
+        with self._lock:
+            return {"projects": len(self.projects), "experiments": len(self.experiments),
+                    "configs": len(self.configs), "chat_calls": self.counters.get("chat-call", 0)}

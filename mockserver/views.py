@@ -71,7 +71,7 @@ def _metric(experiment: Experiment) -> dict[str, Any]:
 
 def experiment_response(state: MockState, experiment: Experiment) -> dict[str, Any]:
     configs = []
-    for entry in experiment.configs.values():
+    for entry in list(experiment.configs.values()):
         config = state.configs[entry.config_id]
         configs.append({
             "mean": None,
@@ -89,7 +89,7 @@ def experiment_response(state: MockState, experiment: Experiment) -> dict[str, A
         "id": experiment.id,
         "project_id": experiment.project_id,
         "name": experiment.name,
-        "status": "In progress" if any(c.trials_count for c in experiment.configs.values()) else "Initialized",
+        "status": "In progress" if any(c["trials_count"] for c in configs) else "Initialized",
         "configs": configs,
         "metric": _metric(experiment),
         "positive_labels": [label.model_dump() for label in experiment.positive_labels],

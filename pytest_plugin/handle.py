@@ -1,38 +1,26 @@
 """`HumanloopMock`: the test author's handle on a running mock.
 
-Set it up (experiments, scripts, faults), point code at it (`base_url`, in-process httpx clients),
-and assert what was sent (the journal). Every setup method builds the same spec models the config
-file uses (`mockserver.spec`), so a marker, a call and a file say the same thing.
+Set it up (experiments, scripts, faults), point code at it (`base_url`, httpx clients), and assert what
+was sent (the journal). It is a client of the control service (`mockserver.control`): in-process by
+default, or over `/__admin` against a running `serve --isolate-keys` in remote mode. Every setup
+method builds the same spec models the config file uses, so a marker, a call and a file say the same.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
 
-from contracts.chat import ChatExperimentRequest
-from mockserver.context import MockContext
-from mockserver.journal import JournalEntry
-from mockserver.pipeline.match import call_matches
-from mockserver.spec import (
-    ConfigSpec,
-    ExperimentSpec,
-    FaultSpec,
-    MockSpec,
-    ProjectSpec,
-    RequestMatch,
-    ScriptedAnswer,
-    ScriptSpec,
-)
-from mockserver.state import ActiveFault, ActiveScript
+from mockserver.control import ControlError, describe
+from mockserver.spec import ConfigSpec, RequestMatch, ScriptedAnswer
+from pytest_plugin.control_client import ControlClient
+from pytest_plugin.records import RecordedRequest
 from pytest_plugin.transport import MockAsyncTransport, MockTransport
 
-CHAT_PATH = "/v4/chat-experiment"
-CLIENT_ERRORS = frozenset({401, 404, 405, 409, 413, 422})
 _MATCH_FIELDS = frozenset(RequestMatch.model_fields)
 DEFAULT_API_KEY = "humanloop-mock-test-key"
 
@@ -41,62 +29,86 @@ class MockRequestError(AssertionError):
     """An assertion about what was sent to the mock did not hold; the message lists the journal."""
 
 
-def _split_match(options: dict[str, Any]) -> tuple[RequestMatch, dict[str, Any]]:
+def _split_match(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Separate `RequestMatch` keywords (experiment_id, message, ...) from the rest."""
     match = {k: options.pop(k) for k in list(options) if k in _MATCH_FIELDS}
-    return RequestMatch.model_validate(match), options
+    return match, options
 
 
-def _answer(value: str | Mapping[str, Any] | ScriptedAnswer) -> ScriptedAnswer:
+def _answer(value: str | Mapping[str, Any] | ScriptedAnswer) -> Any:
     if isinstance(value, ScriptedAnswer):
-        return value
+        return value.model_dump(mode="json", exclude_unset=True)
     if isinstance(value, str):
-        return ScriptedAnswer(output=value)
-    return ScriptedAnswer.model_validate(dict(value))
+        return {"output": value}
+    return dict(value)
 
 
-def describe(entry: JournalEntry) -> str:
-    """One line per request: what a person needs to see which call went wrong."""
-    body = entry.body if isinstance(entry.body, dict) else {}
-    messages = body.get("messages") or []
-    last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
-    parts = [f"#{entry.seq} {entry.method} {entry.path} -> {entry.status}"]
-    if body.get("experiment_id"):
-        parts.append(f"experiment={body['experiment_id']}")
-    if last is not None:
-        parts.append(f"last message={str(last)[:60]!r}")
-    if entry.faults:
-        parts.append(f"faults={list(entry.faults)}")
-    scripted = [s["script"] for s in entry.samples if s["script"]]
-    if scripted:
-        parts.append(f"scripts={scripted}")
-    return " ".join(parts)
+def _plain(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json", exclude_unset=True) if dump is not None else value
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """A script or fault added through the handle: its id and name, and its live use count."""
+
+    kind: str
+    id: str
+    name: str
+    _control: Any
+
+    @property
+    def used(self) -> int:
+        """How many times it has been used so far (asks the mock)."""
+        for rule in self._control.list_rules(self.kind):
+            if rule["id"] == self.id:
+                return int(rule["used"])
+        return 0
 
 
 class HumanloopMock:
     """A handle on a live mock. `base_url` is what the official SDK takes as `host`."""
 
-    def __init__(self, app: Starlette, base_url: str, *, api_key: str = DEFAULT_API_KEY) -> None:
-        self.app = app
+    def __init__(self, control: ControlClient, base_url: str, *, api_key: str = DEFAULT_API_KEY,
+                 app: Any = None, seed: int | None = None) -> None:
+        self.control = control
         self.base_url = base_url
         self.api_key = api_key
+        self.app = app  # the in-process app (None in remote mode)
         self.strict = False
-        self._context: MockContext = app.state.mock
+        self._seed = seed
+
+    @property
+    def remote(self) -> bool:
+        return self.app is None
 
     @property
     def seed(self) -> int:
-        return self._context.state.seed
+        if self._seed is None:
+            self._seed = int(self.control.info()["seed"])
+        return self._seed
+
+    def _control_call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """Call the control service; a refused call is a `ValueError` naming the key path and the problem."""
+        try:
+            return getattr(self.control, method)(*args, **kwargs)
+        except ControlError as failed:
+            if failed.status in (404, 409, 422):
+                raise ValueError("humanloop-mock: " + "; ".join(failed.problems)) from None
+            raise
 
     # --- setting up ------------------------------------------------------------------------------
 
-    def reset(self, spec: MockSpec | None = None) -> None:
-        """Back to the base spec (or `spec`): experiments, scripts, faults, counters and journal."""
-        self._context.state.reset(spec)
-        self._context.journal.clear()
+    def reset(self, spec: Any = None) -> None:
+        """Back to the base spec (or make `spec` the base): experiments, scripts, faults, counters, journal."""
+        if spec is None:
+            self._control_call("reset")
+        else:
+            self._control_call("load_spec", _plain(spec), replace=True)
 
-    def load(self, spec: MockSpec | Mapping[str, Any]) -> None:
-        """Add everything a spec declares (the config-file shape) to what the mock already knows."""
-        self._context.state.load(spec if isinstance(spec, MockSpec) else MockSpec.model_validate(dict(spec)))
+    def load(self, spec: Any) -> dict[str, list[str]]:
+        """Add everything a spec declares (the config-file shape) to what the mock knows; returns the ids."""
+        return self._control_call("load_spec", _plain(spec))
 
     def add_experiment(
         self,
@@ -109,18 +121,17 @@ class HumanloopMock:
         positive_labels: Iterable[Mapping[str, str]] = (),
     ) -> str:
         """Add an experiment with these configs (each may carry `weight` and `active`); returns its id."""
-        experiment = ExperimentSpec.model_validate({
-            "id": id,
+        experiment = {
             "name": name or id or "experiment",
-            "configs": [c if isinstance(c, ConfigSpec) else dict(c) for c in configs],
+            "configs": [_plain(c) if isinstance(c, ConfigSpec) else dict(c) for c in configs],
             "positive_labels": list(positive_labels),
-        })
-        self.load(MockSpec(projects=[ProjectSpec(id=project_id, name=project, experiments=[experiment])]))
-        state = self._context.state
-        with state.lock:
-            found = [e for e in state.experiments.values() if e.name == experiment.name and
-                     (id is None or e.id == id)]
-            return found[-1].id
+        }
+        if id is not None:
+            experiment["id"] = id
+        project_spec: dict[str, Any] = {"name": project, "experiments": [experiment]}
+        if project_id is not None:
+            project_spec["id"] = project_id
+        return self.load({"projects": [project_spec]})["experiments"][0]
 
     def script(
         self,
@@ -130,7 +141,7 @@ class HumanloopMock:
         times: int | str | None = "default",
         name: str | None = None,
         **options: Any,
-    ) -> ActiveScript:
+    ) -> RuleRef:
         """Answer matching samples with scripted text or tool calls instead of generated text.
 
         `output`, `tool_calls`, `finish_reason`, `usage`, `chunks` describe the answer; `answers`
@@ -138,7 +149,9 @@ class HumanloopMock:
         `message_regex`, `inputs`, `call`. `times`: 1 by default (or one per answer); None = always.
         """
         match, answer_fields = _split_match(dict(options))
-        data: dict[str, Any] = {"name": name, "match": match}
+        data: dict[str, Any] = {"match": match}
+        if name is not None:
+            data["name"] = name
         if answers is not None:
             data["answers"] = [_answer(a) for a in answers]
         else:
@@ -147,16 +160,28 @@ class HumanloopMock:
             data["answer"] = _answer(answer_fields)
         if times != "default":
             data["times"] = times
-        return self._context.state.add_script(ScriptSpec.model_validate(data))
+        return self._add_rule("script", data)
 
     def fault(self, status: int | None = None, *, times: int | None = 1, name: str | None = None,
-              **options: Any) -> ActiveFault:
+              **options: Any) -> RuleRef:
         """Break matching calls: `status` (with `retry_after`, `detail`), `latency`, `first_event_delay`,
-        `event_delay`, `cut_after_events`, `malformed_event`, `reset`. Which calls: `on_call` (the nth),
-        `times` (the next N; None = always) and the match keywords (`experiment_id`, `message`, ...)."""
+        `event_delay`, `cut_after_events`, `malformed_event`, `reset`. Which calls: `call` (the nth since
+        reset), `times` (the next N; None = always) and the match keywords (`experiment_id`, `message`, ...)."""
         match, effects = _split_match(dict(options))
-        spec = FaultSpec.model_validate({"name": name, "match": match, "status": status, "times": times, **effects})
-        return self._context.state.add_fault(spec)
+        data: dict[str, Any] = {"match": match, "times": times, **effects}
+        if status is not None:
+            data["status"] = status
+        if name is not None:
+            data["name"] = name
+        return self._add_rule("fault", data)
+
+    def _add_rule(self, kind: str, data: dict[str, Any]) -> RuleRef:
+        created = self._control_call("add_rule", kind, data)
+        return RuleRef(kind, created["id"], created["name"], self.control)
+
+    def remove(self, rule: RuleRef) -> None:
+        """Take a script or fault out of force."""
+        self._control_call("remove_rule", rule.kind, rule.id)
 
     # --- reaching it -----------------------------------------------------------------------------
 
@@ -164,12 +189,13 @@ class HumanloopMock:
     def headers(self) -> dict[str, str]:
         return {"X-API-KEY": self.api_key}
 
-    def transport(self) -> MockTransport:
-        """A sync httpx transport into the same app, in-process, streaming for real."""
-        return MockTransport(self.app)
+    def transport(self) -> httpx.BaseTransport:
+        """A sync httpx transport into the same app, in-process, streaming for real (a plain network
+        transport in remote mode)."""
+        return httpx.HTTPTransport() if self.remote else MockTransport(self.app)
 
-    def async_transport(self) -> MockAsyncTransport:
-        return MockAsyncTransport(self.app)
+    def async_transport(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport() if self.remote else MockAsyncTransport(self.app)
 
     def httpx_client(self, **kwargs: Any) -> httpx.Client:
         """An `httpx.Client` on the in-process transport, with `base_url` and the API key set."""
@@ -189,34 +215,31 @@ class HumanloopMock:
     # --- what was sent ---------------------------------------------------------------------------
 
     @property
-    def requests(self) -> list[JournalEntry]:
+    def requests(self) -> list[RecordedRequest]:
         """Every request since the last reset, in order, whatever its fate."""
-        return self._context.journal.entries()
+        return [RecordedRequest.from_dict(r) for r in self._control_call("requests")["requests"]]
 
-    def chat_calls(self, **match: Any) -> list[JournalEntry]:
+    def chat_calls(self, **match: Any) -> list[RecordedRequest]:
         """Valid chat-experiment calls (answered or faulted), filtered by match keywords."""
-        wanted = RequestMatch.model_validate(match)
-        found = []
-        for entry in self.requests:
-            if entry.path != CHAT_PATH or entry.call is None:
-                continue
-            request = ChatExperimentRequest.model_validate(entry.body)
-            if call_matches(wanted, request, entry.call):
-                found.append(entry)
-        return found
+        unknown = set(match) - _MATCH_FIELDS
+        if unknown:
+            raise TypeError(f"chat_calls() got unexpected keyword(s) {sorted(unknown)}; "
+                            f"match on {sorted(_MATCH_FIELDS)}")
+        found = self._control_call("requests", {"chat": True, **match})
+        return [RecordedRequest.from_dict(r) for r in found["requests"]]
 
     @property
-    def last_chat(self) -> JournalEntry:
+    def last_chat(self) -> RecordedRequest:
         calls = self.chat_calls()
         if not calls:
             raise MockRequestError("no chat-experiment call was made.\n" + self.summary())
         return calls[-1]
 
     def summary(self) -> str:
-        lines = [describe(e) for e in self.requests] or ["(no requests)"]
+        lines = [describe(e.as_dict()) for e in self.requests] or ["(no requests)"]
         return "requests the mock received:\n  " + "\n  ".join(lines)
 
-    def assert_called(self, times: int, **match: Any) -> list[JournalEntry]:
+    def assert_called(self, times: int, **match: Any) -> list[RecordedRequest]:
         """Exactly `times` chat-experiment calls matched (`experiment_id=`, `message=`, ...)."""
         calls = self.chat_calls(**match)
         if len(calls) != times:
@@ -242,27 +265,12 @@ class HumanloopMock:
 
     def unused(self) -> list[str]:
         """Scripts and faults that were not used as many times as they were set up for."""
-        state = self._context.state
-        problems = []
-        for script in state.scripts:
-            if script.used == 0 or (script.spec.times is not None and script.used < script.spec.times):
-                problems.append(f"script {script.key!r} answered {script.used} of {script.spec.times or 'any'}")
-        for fault in state.faults:
-            if fault.used == 0 or (fault.spec.times is not None and fault.used < fault.spec.times):
-                problems.append(f"fault {fault.key!r} fired {fault.used} of {fault.spec.times or 'any'}")
-        return problems
+        return [rule["problem"] for rule in self._control_call("unused")]
 
     def unexpected(self) -> list[str]:
         """Requests the test did not plan for: client errors it did not inject, and, when the test
         scripted answers, samples no script answered."""
-        scripted = bool(self._context.state.scripts)
-        problems = []
-        for entry in self.requests:
-            if entry.status in CLIENT_ERRORS and not entry.faults:
-                problems.append(f"{describe(entry)} (error: {entry.error})")
-            elif scripted and entry.path == CHAT_PATH and any(s["script"] is None for s in entry.samples):
-                problems.append(f"{describe(entry)} (no script matched)")
-        return problems
+        return [f"{item['request']} ({item['reason']})" for item in self._control_call("unexpected")]
 
     def verify(self) -> None:
         """Raise `MockRequestError` listing unused scripts/faults and unexpected requests."""

@@ -2,20 +2,27 @@
 
 One server per session (per xdist worker), on 127.0.0.1 and a free port; its state is reset before
 each test that uses `humanloop_mock`, so tests cannot see each other's experiments or requests.
+In remote mode (`--humanloop-url`), no server is started: the fixture drives a running
+`humanloop-mock serve --isolate-keys` through `/__admin`, with a key of its own per xdist worker.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:  # the mock itself loads only when a test asks for it (see the fixtures)
-    from mockserver.server import BackgroundServer
     from mockserver.spec import MockSpec
+    from pytest_plugin.control_client import ControlClient
     from pytest_plugin.handle import HumanloopMock
+
+URL_ENV = "HUMANLOOP_MOCK_URL"
 
 HANDLE_KEY = pytest.StashKey["HumanloopMock"]()
 MARKERS = {
@@ -35,9 +42,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--humanloop-strict", action="store_true", default=None,
                     help="fail tests that leave scripts unused or make unexpected requests")
     group.addoption("--humanloop-config", default=None, help="config file loaded before every test")
+    group.addoption("--humanloop-url", default=None,
+                    help="drive a running `humanloop-mock serve --isolate-keys` at this base URL (ends /v4) "
+                         f"instead of starting one in-process (also ini humanloop_url, env {URL_ENV})")
     parser.addini("humanloop_seed", "seed for the mock (see --humanloop-seed)", default="0")
     parser.addini("humanloop_strict", "strict mode for every test", type="bool", default=False)
     parser.addini("humanloop_config", "config file (TOML/YAML/JSON) loaded before every test", default="")
+    parser.addini("humanloop_url", "base URL of a running mock for remote mode (see --humanloop-url)", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -50,7 +61,15 @@ def seed_of(config: pytest.Config) -> int:
     return int(option if option is not None else config.getini("humanloop_seed") or 0)
 
 
+def remote_url_of(config: pytest.Config) -> str | None:
+    """The remote-mode base URL: option, then ini, then environment; None for in-process mode."""
+    return config.getoption("--humanloop-url") or config.getini("humanloop_url") or os.environ.get(URL_ENV) or None
+
+
 def pytest_report_header(config: pytest.Config) -> str:
+    url = remote_url_of(config)
+    if url:
+        return f"humanloop-mock: remote mode, {url} (the server's seed applies)"
     seed = seed_of(config)
     return f"humanloop-mock: seed {seed} (replay a run with --humanloop-seed {seed})"
 
@@ -86,15 +105,44 @@ def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
         raise pytest.UsageError(str(error)) from None
 
 
+@dataclass
+class MockSession:
+    """What a session's tests share: how to reach the control service, the base URL, the key."""
+
+    control: ControlClient
+    base_url: str
+    api_key: str
+    app: Any = None
+    seed: int | None = None
+
+
 @pytest.fixture(scope="session")
-def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: MockSpec) -> Iterator[BackgroundServer]:
-    """The session's server: one per session (per xdist worker), 127.0.0.1, a free port."""
+def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: MockSpec) -> Iterator[MockSession]:
+    """The session's mock: in-process (one server per session or xdist worker, 127.0.0.1, a free port),
+    or, in remote mode, this worker's own tenant of a running `--isolate-keys` server."""
+    from pytest_plugin.handle import DEFAULT_API_KEY
+
+    url = remote_url_of(pytestconfig)
+    if url:
+        from pytest_plugin.control_client import RemoteControl
+
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        api_key = f"{DEFAULT_API_KEY}-{worker}-{secrets.token_hex(4)}"  # the key picks the tenant only
+        remote = RemoteControl(url, api_key)
+        try:
+            remote.load_spec(humanloop_mock_spec, replace=True)
+            yield MockSession(remote, url.rstrip("/"), api_key)
+        finally:
+            remote.close()
+        return
     from mockserver import MockSettings, create_app
+    from mockserver.control import MockControl
     from mockserver.server import BackgroundServer
 
-    app = create_app(MockSettings(seed=seed_of(pytestconfig), spec=humanloop_mock_spec))
+    seed = seed_of(pytestconfig)
+    app = create_app(MockSettings(seed=seed, spec=humanloop_mock_spec))
     with BackgroundServer(app) as server:
-        yield server
+        yield MockSession(MockControl(app.state.mock), server.base_url, DEFAULT_API_KEY, app=app, seed=seed)
 
 
 def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
@@ -118,11 +166,13 @@ def _strict(request: pytest.FixtureRequest) -> bool:
 
 
 @pytest.fixture
-def humanloop_mock(humanloop_mock_server: BackgroundServer, request: pytest.FixtureRequest) -> Iterator[HumanloopMock]:
+def humanloop_mock(humanloop_mock_server: MockSession, request: pytest.FixtureRequest) -> Iterator[HumanloopMock]:
     """A live mock, reset for this test: `base_url` (the SDK's `host`), `api_key`, setup and journal."""
     from pytest_plugin.handle import HumanloopMock, MockRequestError
 
-    handle = HumanloopMock(humanloop_mock_server.app, humanloop_mock_server.base_url)
+    session = humanloop_mock_server
+    handle = HumanloopMock(session.control, session.base_url, api_key=session.api_key, app=session.app,
+                           seed=session.seed)
     handle.reset()
     handle.strict = _strict(request)
     _apply_markers(handle, request.node)

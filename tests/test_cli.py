@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -45,3 +48,42 @@ def test_serve_applies_scripts_and_faults_from_a_config_file() -> None:
         first = ask("I want a refund").json()["data"][0]
         assert first["finish_reason"] == "tool_call" and first["tool_calls"][0]["function"]["name"] == "lookup_order"
         assert ask("refund status?").json()["data"][0]["output"] == "Your refund for A1 is on its way."
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "mockserver.cli", *args], capture_output=True, text=True, timeout=60)
+
+
+def test_version_and_check_config_lists_what_a_file_declares() -> None:
+    assert re.fullmatch(r"humanloop-mock, version \d+\.\d+\.\d+\S*\n", _cli("--version").stdout)
+    config = str(Path(__file__).resolve().parents[1] / "examples" / "configs" / "scripted.yaml")
+    listing = _cli("check-config", config)
+    assert listing.returncode == 0
+    assert "serving" not in listing.stdout and "Try it" not in listing.stdout
+    assert "experiment 'checkout-bot': exp_checkout" in listing.stdout
+    assert "script 'greeting': 'Hello! How can I help with your order?' when experiment_id='exp_checkout'" \
+        in listing.stdout
+    assert "fault 'first-call-throttled': status=429, retry_after=1.0 when call=1 (1x)" in listing.stdout
+
+
+def test_serve_banner_lists_rules_points_at_admin_and_never_prints_keys(tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[1] / "examples" / "configs" / "scripted.yaml"
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--api-key", "top-secret-key",
+               "--config", str(config), "--isolate-keys"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Unknown experiment ids"):
+                break
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        if process.stdout is not None:
+            process.stdout.close()
+    banner = "".join(lines)
+    assert "top-secret-key" not in banner
+    assert "script 'refund-flow': 2 answers" in banner and "fault 'first-call-throttled'" in banner
+    assert "/__admin/" in banner and "isolated keys" in banner

@@ -52,20 +52,36 @@ def chat(client: TestClient | httpx.Client, index: int, size: int, url: str = "/
 
 def test_journal_and_memo_tables_share_the_budget_in_process() -> None:
     app = create_app(MockSettings(max_kept_bytes=2 * MIB))
-    context = app.state.mock
+    context, memo, budget = app.state.mock, app.state.tenants.memo, app.state.tenants.budget
     with TestClient(app) as client:
         for index in range(30):
             assert chat(client, index, 200_000) == 200
-            assert context.budget.used <= 2 * MIB + 1_500_000  # the newest request may sit above it
+            assert budget.used <= 2 * MIB + 1_500_000  # the newest request may sit above it
     entries = context.journal.entries()
     assert 1 <= len(entries) < 30 and context.journal.dropped == 30 - len(entries)
     assert [e.seq for e in entries] == list(range(30 - len(entries), 30))  # oldest dropped first
     assert entries[-1].body["messages"][0]["content"].startswith("29 ")
-    kept = sum(len(table) for table in context.state.caches.values())
+    kept = sum(memo.sizes().values())
     assert 0 < kept < 5 * 30  # memo entries were dropped too
-    assert context.budget.snapshot()["dropped"] > 0
-    context.reset()
-    assert context.budget.used == 0 and len(context.budget) == 0
+    assert budget.snapshot()["dropped"] > 0
+    context.reset()  # the journal gives its bytes back; the memo tables (pure, shared) stay
+    assert len(budget) == sum(memo.sizes().values())
+
+
+def test_every_tenant_journal_shares_the_one_budget() -> None:
+    app = create_app(MockSettings(max_kept_bytes=1 * MIB, isolate_keys=True, max_tenants=3))
+    tenants = app.state.tenants
+    with TestClient(app) as client:
+        for index in range(12):
+            body = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": f"{index} " + "y" * 100_000}]}
+            assert client.post("/v4/chat-experiment", headers={"X-API-KEY": f"tenant-{index % 6}"},
+                               json=body).status_code == 200
+            assert tenants.budget.used <= 1 * MIB + 800_000
+    assert tenants.count() == 3 and tenants.evicted > 0
+    journaled = sum(len(tenants.for_key(f"tenant-{index}").journal.entries()) for index in (3, 4, 5))
+    assert journaled < 12  # the oldest entries went, across tenants
+    tenants.reset_all()  # dropped worlds give back what their journals held
+    assert len(tenants.budget) == sum(tenants.memo.sizes().values())
 
 
 def rss_mib(pid: int) -> float:

@@ -158,7 +158,7 @@ def test_status_faults_in_upstream_shape(humanloop_mock: HumanloopMock, status: 
 
 
 def test_fault_on_nth_call_next_n_and_matching(humanloop_mock: HumanloopMock) -> None:
-    humanloop_mock.fault(500, on_call=2)
+    humanloop_mock.fault(500, call=2)
     humanloop_mock.fault(503, message="boom", times=None)
     statuses = [post(humanloop_mock).status_code for _ in range(3)]
     statuses += [post(humanloop_mock, messages=[{"role": "user", "content": "boom"}]).status_code for _ in range(2)]
@@ -204,8 +204,8 @@ def test_reset_connection_over_the_socket_and_in_process(humanloop_mock: Humanlo
     humanloop_mock.fault(reset=True, times=2)
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         httpx.post(f"{humanloop_mock.base_url}/chat-experiment", json=chat(), headers=humanloop_mock.headers)
-    with pytest.raises(httpx.RemoteProtocolError), humanloop_mock.httpx_client() as http:
-        http.post("/chat-experiment", json=chat())
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)), humanloop_mock.httpx_client() as http:
+        http.post("/chat-experiment", json=chat())  # in-process: RemoteProtocolError; remote mode: the socket
     assert post(humanloop_mock).status_code == 200
 
 
@@ -230,10 +230,11 @@ def test_official_sdk_sees_faults(humanloop_mock: HumanloopMock) -> None:
 
 
 def test_journal_records_body_headers_configs_status_and_events(humanloop_mock: HumanloopMock) -> None:
-    with humanloop_mock.httpx_client(headers={"X-API-KEY": "secret-key"}) as http:
+    with humanloop_mock.httpx_client() as http:  # the key picks the tenant in remote mode
         http.post("/chat-experiment", json=chat(stream=True, num_samples=2, provider_api_keys={"openai": "sk-1"}))
     entry = humanloop_mock.last_chat
     assert entry.status == 200 and entry.headers["x-api-key"] == "[redacted]"
+    assert humanloop_mock.api_key not in json.dumps(entry.as_dict())
     assert entry.body["provider_api_keys"] == {"openai": "[redacted]"} and entry.body["num_samples"] == 2
     assert [s["model_config_id"] for s in entry.samples] == [s["model_config_id"] for s in entry.samples if s]
     assert set(joined_outputs("".join(f"data: {e}\n\n" for e in entry.stream_events).encode())) == {0, 1}

@@ -89,7 +89,10 @@ def test_used(humanloop_mock):
 """)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*humanloop-mock strict mode:*", "*script 'script #1' answered 0 of 1*"])
+    result.stdout.fnmatch_lines([
+        "*humanloop-mock strict mode:*",
+        "*script 'script #1' (matching message='nobody asks this') answered 0 of 1 time(s)*",
+    ])
 
 
 def test_strict_mode_fails_on_unexpected_requests(pytester: pytest.Pytester) -> None:
@@ -126,7 +129,7 @@ def test_lenient(humanloop_mock):
 """)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*fault 'fault #1' fired 0 of 1*"])
+    result.stdout.fnmatch_lines(["*fault 'fault #1' (matching every call) fired 0 of 1 time(s)*"])
 
 
 def test_markers_declare_experiments_scripts_faults_and_specs(pytester: pytest.Pytester) -> None:
@@ -135,7 +138,7 @@ import pytest
 
 @pytest.mark.humanloop_experiment("exp_m", configs=[{"id": "config_m", "model": "m", "weight": 2}])
 @pytest.mark.humanloop_script("from a marker", experiment_id="exp_m")
-@pytest.mark.humanloop_fault(503, on_call=1)
+@pytest.mark.humanloop_fault(503, call=1)
 @pytest.mark.humanloop_spec({"scripts": [{"answer": {"output": "from a spec"}, "match": {"message": "spec"}}]})
 def test_markers(humanloop_mock):
     assert chat(humanloop_mock, experiment_id="exp_m").status_code == 503

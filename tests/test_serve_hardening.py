@@ -148,12 +148,12 @@ def test_keys_are_never_printed_and_client_text_cannot_forge_log_lines(tmp_path:
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
     output = log.read_text(errors="replace")
-    assert "humanloop-mock serving" in output and "HUMANLOOP_API_KEY" in output  # the banner, with a stand-in
+    assert "serving Humanloop v4" in output and "HUMANLOOP_API_KEY" in output  # the banner, with a stand-in
     assert SECRET not in output
     lines = output.splitlines()
     assert not [line for line in lines if line.startswith("ERROR humanloop_mock: FORGED")]
     assert "\x00" not in output and "\x1b" not in output
-    assert "exp_x\\x0aERROR humanloop_mock: FORGED line\\x00\\x1b[2J" in output  # escaped, on one line
+    assert "exp_x\\nERROR humanloop_mock: FORGED line\\x00\\x1b[2J" in output  # escaped, on one line
     assert any("chat-experiment" in line and "200" in line for line in lines)  # the access log is on
 
 

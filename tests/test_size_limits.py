@@ -60,21 +60,23 @@ def test_amplified_prompt_is_413_at_once_while_health_stays_fast() -> None:
         poller = threading.Thread(target=poll_health)
         poller.start()
         try:
-            time.sleep(0.05)
+            while len(health_latencies) < 3:  # the poller is running before the request goes out
+                time.sleep(0.01)
             started = time.perf_counter()
             response = client.post("/v4/chat-experiment", headers=KEY, json=chat("y" * 1000, experiment_id,
                                                                                  num_samples=16))
             took = time.perf_counter() - started
-            time.sleep(0.05)
+            polled = len(health_latencies)
+            while len(health_latencies) < polled + 3:  # and after it is answered
+                time.sleep(0.01)
         finally:
             stop.set()
             poller.join()
     assert response.status_code == 413, response.text[:300]
     detail = response.json()["detail"]
     assert "--max-prompt-bytes" in detail and "100" in detail
-    assert took < 1.0, f"the refusal took {took:.2f} s"
-    assert len(health_latencies) >= 5
-    assert max(health_latencies) < 0.5, f"health check stalled {max(health_latencies):.2f} s"
+    assert took < 1.0, f"the refusal took {took:.2f} s"  # the unguarded server took 34-41 s
+    assert max(health_latencies) < 1.0, f"health check stalled {max(health_latencies):.2f} s"
 
 
 def test_a_long_rendered_prompt_of_over_a_mebibyte_is_still_answered() -> None:

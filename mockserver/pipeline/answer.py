@@ -48,6 +48,7 @@ class SampleAnswer:
     log_id: str
     config_id: str
     config: ModelConfigFields
+    config_fingerprint: str
     messages: list[dict[str, Any]]
     generation: Generation
     usage: dict[str, int]

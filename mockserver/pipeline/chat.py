@@ -1,4 +1,4 @@
-"""The chat-experiment pipeline up to the answer: parse → resolve → draw → render → generate.
+"""The chat-experiment pipeline up to the answer: parse → resolve and draw → render → generate.
 
 `answer_chat` returns a `ChatAnswer`, from which `respond` writes the JSON body and `stream` the
 events: one answer, two ways to deliver it. What depends only on the body bytes (the parsed request)
@@ -11,18 +11,19 @@ from functools import partial
 
 from contracts.chat import ChatExperimentRequest
 from mockserver import jsonio
+from mockserver.context import MockContext
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
+from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat, RenderedPrompt, SampleAnswer, SampleWire
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
-from mockserver.pipeline.limits import SizeLimits, check_answer, check_prompt
-from mockserver.pipeline.match import take_script
+from mockserver.pipeline.limits import check_answer, check_prompt
 from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
 from mockserver.pipeline.respond import sample_wire
 from mockserver.pipeline.usage import prompt_tokens, sample_usage
 from mockserver.spec import ScriptedAnswer
-from mockserver.state import Experiment, MockState, ModelConfig, NotFound, Project
+from mockserver.state import Conflict, ModelConfig, NotFound
 
 
 # Byte estimates of memo entries for the byte budget, from lengths the values already hold (never a walk
@@ -46,7 +47,7 @@ def _wire_size(wire: SampleWire) -> int:
     return 256 * len(wire.provider_request["messages"])
 
 
-def parse_chat(state: MockState, body: bytes, content_type: str | None) -> ParsedChat:
+def parse_chat(memo: Memo, body: bytes, content_type: str | None) -> ParsedChat:
     """The validated request; equal bytes are validated once (validation is a pure function of them)."""
     check_content_type(content_type)
 
@@ -54,29 +55,20 @@ def parse_chat(state: MockState, body: bytes, content_type: str | None) -> Parse
         request = parse_body(ChatExperimentRequest, body, content_type)
         return ParsedChat(body, request, [m.model_dump(mode="json") for m in request.messages])
 
-    return state.memoised("chat-request", body, parse, _parsed_size)
+    return memo.get("chat-request", body, parse, _parsed_size)
 
 
-def render_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig,
-                  limits: SizeLimits | None = None) -> RenderedPrompt:
+def render_prompt(memo: Memo, parsed: ParsedChat, config: ModelConfig, max_bytes: int | None = None) -> RenderedPrompt:
+    """The config's template filled with the inputs, then the request's messages (memoised). With
+    `max_bytes`, a prompt that would be larger is refused (413) before it is rendered."""
+
     def render() -> RenderedPrompt:
-        if limits is not None:
-            check_prompt(state, parsed, config, limits.max_prompt_bytes)
+        if max_bytes is not None:
+            check_prompt(memo, parsed, config, max_bytes)
         messages = render_template(config.fields.chat_template or [], parsed.request.inputs) + parsed.messages
         return RenderedPrompt(messages, jsonio.canonical(messages).decode("utf-8"), prompt_tokens(messages))
 
-    return state.memoised("prompt", (parsed.body, config.id, config.fingerprint), render, _prompt_size)
-
-
-def resolve_project(state: MockState, request: ChatExperimentRequest, strict: bool) -> Project | None:
-    """The project the request names (by id or name), if any. Unknown ids are 404 under `strict`."""
-    if request.project_id is not None:
-        if strict:
-            return state.project(request.project_id)
-        return state.project_for_use(project_id=request.project_id)
-    if request.project is not None:
-        return state.project_for_use(name=request.project)
-    return None
+    return memo.get("prompt", (parsed.body, config.id, config.fingerprint), render, _prompt_size)
 
 
 def resolve_session(seed: int, project_id: str, request: ChatExperimentRequest) -> str | None:
@@ -89,37 +81,37 @@ def resolve_session(seed: int, project_id: str, request: ChatExperimentRequest) 
 
 
 def answer_sample(
-    state: MockState, faker: SeededFaker, parsed: ParsedChat, config: ModelConfig, index: int,
-    limits: SizeLimits | None = None,
+    memo: Memo, seed: int, faker: SeededFaker, parsed: ParsedChat, config: ModelConfig, index: int,
+    max_prompt_bytes: int | None = None,
 ) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
     """One sample's answer: a pure function of seed, config, rendered messages and index (memoised)."""
-    prompt = render_prompt(state, parsed, config, limits)
+    prompt = render_prompt(memo, parsed, config, max_prompt_bytes)
     request = parsed.request
     plan = tool_plan(request.tool_choice, request.tool_call, config.fields)
     json_mode = request.response_format is not None or config.fields.response_format is not None
 
     def compute() -> tuple[Generation, dict[str, int]]:
         generation = generate(
-            seed=state.seed, faker=faker, config_id=config.id, config=config.fields, messages_key=prompt.key,
+            seed=seed, faker=faker, config_id=config.id, config=config.fields, messages_key=prompt.key,
             last_role=prompt.messages[-1]["role"] if prompt.messages else None, index=index, plan=plan,
             json_mode=json_mode,
         )
         return generation, sample_usage(prompt.prompt_tokens, generation)
 
     key = (config.id, config.fingerprint, prompt.key, index, plan, json_mode)
-    generation, usage = state.memoised("generation", key, compute, _generation_size)
+    generation, usage = memo.get("generation", (seed, *key), compute, _generation_size)
     return generation, prompt, usage
 
 
 def scripted_sample(
-    state: MockState, parsed: ParsedChat, config: ModelConfig, index: int, scripted: ScriptedAnswer,
-    limits: SizeLimits | None = None,
+    memo: Memo, seed: int, parsed: ParsedChat, config: ModelConfig, index: int, scripted: ScriptedAnswer,
+    max_prompt_bytes: int | None = None,
 ) -> tuple[Generation, RenderedPrompt, dict[str, int]]:
     """A sample answered by a script: its text or tool calls; usage counted unless the script says."""
-    prompt = render_prompt(state, parsed, config, limits)
+    prompt = render_prompt(memo, parsed, config, max_prompt_bytes)
     calls = tuple(
         {
-            "id": call.id or make_id("call", state.seed, "scripted", parsed.body, index, position),
+            "id": call.id or make_id("call", seed, "scripted", parsed.body, index, position),
             "type": "function",
             "function": {
                 "name": call.name,
@@ -138,58 +130,54 @@ def scripted_sample(
     return generation, prompt, usage
 
 
-def answer_chat(
-    state: MockState, faker: SeededFaker, parsed: ParsedChat, *, strict: bool, call: int = 0,
-    limits: SizeLimits | None = None,
-) -> ChatAnswer:
-    """Everything the response says, decided under the state lock so concurrent calls cannot interleave.
+def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> ChatAnswer:
+    """Everything the response says: resolve and draw (one state transaction), then each sample's
+    answer (a script's if one matches, else generated), then its log id and the logical time.
 
-    With `limits`, a prompt or a JSON answer over them is refused (413) before it is produced.
-    """
+    A prompt or a JSON answer over the context's size limits is refused (413) before it is produced."""
     request = parsed.request
-    with state.lock:
-        try:
-            project = resolve_project(state, request, strict)
-            experiment: Experiment = state.experiment_for_use(
-                request.experiment_id, strict=strict, project_hint=project
-            )
-        except NotFound as missing:
-            raise ApiError(404, str(missing)) from None
-        project_id = project.id if project is not None else experiment.project_id
-        samples = []
-        prompt_bytes = []
-        for index in range(request.num_samples):
-            drawn = state.draw_config(experiment)
-            if drawn is None:
-                raise ApiError(409, f"Experiment {experiment.id} has no active model configs to sample from.")
-            config = state.configs[drawn.config_id]
-            script = take_script(state, request, call, config.id) if state.scripts else None
-            if script is None:
-                generation, prompt, usage = answer_sample(state, faker, parsed, config, index, limits)
-                wire = state.memoised(
-                    "wire", (parsed.body, config.id, config.fingerprint, index),
-                    partial(sample_wire, request, config.fields, prompt.messages, generation, usage),
-                    _wire_size,
-                )
-                chunks, script_key = None, None
-            else:
-                active, scripted = script
-                generation, prompt, usage = scripted_sample(state, parsed, config, index, scripted, limits)
-                wire = sample_wire(request, config.fields, prompt.messages, generation, usage)
-                chunks = tuple(scripted.chunks) if scripted.chunks is not None else None
-                script_key = active.key
-            samples.append(SampleAnswer(
-                index, state.new_id("data"), config.id, config.fields, prompt.messages, generation, usage, wire,
-                chunks, script_key,
-            ))
-            prompt_bytes.append(len(prompt.key))
-        if limits is not None and not request.stream:
-            check_answer(prompt_bytes, limits.max_answer_bytes)
-        return ChatAnswer(
-            request=request,
-            project_id=project_id,
-            experiment_id=experiment.id,
-            session_id=resolve_session(state.seed, project_id, request),
-            samples=samples,
-            tick=state.next_tick(),
+    state, memo, seed = context.state, context.memo, context.seed
+    max_prompt = context.size_limits.max_prompt_bytes
+    try:
+        target = state.resolve_chat(
+            experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
+            strict=context.settings.strict, num_samples=request.num_samples,
         )
+    except NotFound as missing:
+        raise ApiError(404, str(missing)) from None
+    except Conflict as conflict:
+        raise ApiError(409, str(conflict)) from None
+    rules = context.rules
+    samples = []
+    prompt_bytes = []
+    for index, config in enumerate(target.configs):
+        script = rules.take_script(request, call, config.id) if rules.scripts else None
+        if script is None:
+            generation, prompt, usage = answer_sample(memo, seed, context.faker, parsed, config, index, max_prompt)
+            wire = memo.get(
+                "wire", (parsed.body, config.id, config.fingerprint, index),
+                partial(sample_wire, request, config.fields, prompt.messages, generation, usage),
+                _wire_size,
+            )
+            chunks, script_name = None, None
+        else:
+            rule, scripted = script
+            generation, prompt, usage = scripted_sample(memo, seed, parsed, config, index, scripted, max_prompt)
+            wire = sample_wire(request, config.fields, prompt.messages, generation, usage)
+            chunks = tuple(scripted.chunks) if scripted.chunks is not None else None
+            script_name = rule.name
+        samples.append(SampleAnswer(
+            index, state.new_id("data"), config.id, config.fields, config.fingerprint, prompt.messages,
+            generation, usage, wire, chunks, script_name,
+        ))
+        prompt_bytes.append(len(prompt.key))
+    if not request.stream:
+        check_answer(prompt_bytes, context.size_limits.max_answer_bytes)
+    return ChatAnswer(
+        request=request,
+        project_id=target.project_id,
+        experiment_id=target.experiment_id,
+        session_id=resolve_session(seed, target.project_id, request),
+        samples=samples,
+        tick=state.next_tick(),
+    )

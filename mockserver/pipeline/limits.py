@@ -19,9 +19,10 @@ from typing import Any
 from contracts.messages import TextChatContent
 from mockserver import jsonio
 from mockserver.errors import ApiError
+from mockserver.memo import Memo
 from mockserver.pipeline.answer import ParsedChat
 from mockserver.pipeline.render import PLACEHOLDER
-from mockserver.state import MockState, ModelConfig
+from mockserver.state import ModelConfig
 
 # What a JSON answer adds per sample beyond echoing the prompt (ids, usage, provider payloads, text).
 ANSWER_BYTES_PER_SAMPLE = 8 * 1024
@@ -73,10 +74,10 @@ def prompt_estimate(shape: TemplateShape, inputs: dict[str, Any], body_bytes: in
     return total
 
 
-def check_prompt(state: MockState, parsed: ParsedChat, config: ModelConfig, limit: int) -> None:
+def check_prompt(memo: Memo, parsed: ParsedChat, config: ModelConfig, limit: int) -> None:
     """413 if this config's template, filled with the request's inputs, plus the messages, would be over
     `limit` bytes. Called before rendering (only when a prompt is not memoised yet)."""
-    shape: TemplateShape = state.memoised(
+    shape: TemplateShape = memo.get(
         "template-shape", (config.id, config.fingerprint), lambda: template_shape(config), _shape_size
     )
     estimate = prompt_estimate(shape, parsed.request.inputs, len(parsed.body))

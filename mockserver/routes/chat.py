@@ -11,9 +11,8 @@ from mockserver.context import MockContext
 from mockserver.faults import ConnectionDrop, FaultPlan, plan_faults, shaped_stream
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
-from mockserver.pipeline.match import take_faults
+from mockserver.pipeline.json_cache import render_json
 from mockserver.pipeline.stream import DONE_EVENT, stream_events
-from mockserver.pipeline.template import render_json
 from mockserver.routes.common import journal_entry, request_body
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -35,11 +34,10 @@ def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswe
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
-    state = context.state
-    parsed = parse_chat(state, await request_body(request), request.headers.get("content-type"))
-    with state.lock:
-        call = state.count("chat-call") + 1
-        plan = plan_faults(take_faults(state, parsed.request, call)) if state.faults else None
+    parsed = parse_chat(context.memo, await request_body(request), request.headers.get("content-type"))
+    call = context.state.next_call()
+    rules = context.rules
+    plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
         _note(request, call, plan, None)
         if plan.latency:
@@ -49,12 +47,11 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         error = plan.error()
         if error is not None:
             raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
-    answer = answer_chat(state, context.faker, parsed, strict=context.settings.strict, call=call,
-                         limits=context.size_limits)
+    answer = answer_chat(context, parsed, call=call)
     _note(request, call, plan, answer)
     if not parsed.request.stream:
-        return Response(render_json(state, parsed, answer), media_type="application/json")
-    events = stream_events(answer, state.seed)
+        return Response(render_json(context.memo, parsed, answer), media_type="application/json")
+    events = stream_events(answer, context.seed)
     if context.settings.stream_done_event:
         events.append(DONE_EVENT)
     entry = journal_entry(request)

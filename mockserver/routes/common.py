@@ -17,12 +17,17 @@ from mockserver.journal import JournalEntry
 
 JOURNAL_SCOPE_KEY = "humanloop_mock.journal_entry"
 BODY_SCOPE_KEY = "humanloop_mock.body"
+CONTEXT_SCOPE_KEY = "humanloop_mock.context"
 
 Handler = Callable[[Request, MockContext], Awaitable[Response]]
 
 
 def context_of(request: Request) -> MockContext:
-    return request.app.state.mock
+    """The tenant's world this request belongs to (chosen once, by the journal middleware)."""
+    context = request.scope.get(CONTEXT_SCOPE_KEY)
+    if context is None:
+        context = request.scope[CONTEXT_SCOPE_KEY] = request.app.state.tenants.for_scope(request.scope)
+    return context
 
 
 def journal_entry(request: Request) -> JournalEntry | None:

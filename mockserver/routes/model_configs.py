@@ -16,27 +16,10 @@ from mockserver.views import project_config_response
 
 async def register_model_config(request: Request, context: MockContext) -> Response:
     body = parse_body(ProjectModelConfigRequest, await request_body(request), request.headers.get("content-type"))
-    state = context.state
-    with state.lock:
-        try:
-            if body.project_id is not None:
-                project = state.project(body.project_id)
-            else:
-                project = state.ensure_project(name=body.project)
-            experiment_id = None
-            if body.experiment is not None:
-                experiment = next(
-                    (e for e in state.experiments.values()
-                     if e.project_id == project.id and body.experiment in (e.name, e.id)),
-                    None,
-                )
-                if experiment is None:
-                    raise NotFound(f"Experiment {body.experiment!r} not found in project {project.id}; "
-                                   "create it first (POST /v4/projects/{project_id}/experiments).")
-                experiment_id = experiment.id
-            config = state.register_config(body, project.id)
-            if experiment_id is not None and config.id not in state.experiments[experiment_id].configs:
-                state.attach_config(experiment_id, config.id)
-        except NotFound as missing:
-            raise ApiError(404, str(missing)) from None
-        return json_response(project_config_response(project, config, experiment_id))
+    try:
+        project, config, experiment_id = context.state.register_model_config(
+            body, project_id=body.project_id, project_name=body.project, experiment=body.experiment
+        )
+    except NotFound as missing:
+        raise ApiError(404, str(missing)) from None
+    return json_response(project_config_response(project, config, experiment_id))

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 
 from mockserver import jsonio
 from mockserver.determinism import logical_unix
+from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.respond import chat_response
-from mockserver.state import MockState
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
@@ -74,18 +74,18 @@ def _template_size(template: ResponseTemplate) -> int:
     return sum(map(len, template.parts))
 
 
-def render_json(state: MockState, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
+def render_json(memo: Memo, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
     """The JSON body of `answer`: from a template when the same shape was answered before."""
     if any(sample.script is not None for sample in answer.samples):
         return jsonio.dumps(chat_response(answer))  # scripted answers are not memoised
     key = (
         parsed.body,
-        tuple((s.config_id, state.configs[s.config_id].fingerprint) for s in answer.samples),
+        tuple((s.config_id, s.config_fingerprint) for s in answer.samples),
         answer.project_id,
         answer.session_id,
     )
-    template = state.memoised("response-template", key, lambda: build_template(answer) or _NO_TEMPLATE,
-                              _template_size)
+    template = memo.get("response-template", key, lambda: build_template(answer) or _NO_TEMPLATE,
+                        _template_size)
     if template is _NO_TEMPLATE:
         return jsonio.dumps(chat_response(answer))
     return template.fill(answer)

@@ -10,8 +10,8 @@ import pytest
 from mockserver import jsonio
 from mockserver.context import MockContext
 from mockserver.pipeline.chat import answer_chat, parse_chat
+from mockserver.pipeline.json_cache import build_template, render_json
 from mockserver.pipeline.respond import chat_response
-from mockserver.pipeline.template import build_template, render_json
 from mockserver.settings import MockSettings
 from tests.conftest import spec_with_configs
 
@@ -33,15 +33,15 @@ def test_template_matches_plain_serialisation(body: dict[str, Any]) -> None:
     context = MockContext(MockSettings(seed=4, spec=spec))
     raw = json.dumps({"experiment_id": "exp_test", **body}).encode()
     for _ in range(6):  # the first call builds the template, later ones fill it
-        parsed = parse_chat(context.state, raw, "application/json")
-        answer = answer_chat(context.state, context.faker, parsed, strict=False)
-        assert render_json(context.state, parsed, answer) == jsonio.dumps(chat_response(answer))
+        parsed = parse_chat(context.memo, raw, "application/json")
+        answer = answer_chat(context, parsed)
+        assert render_json(context.memo, parsed, answer) == jsonio.dumps(chat_response(answer))
 
 
 def test_a_body_that_carries_the_slot_marker_is_not_templated() -> None:
     context = MockContext(MockSettings())
     raw = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "\x01hlmock:id:0\x01"}]})
-    parsed = parse_chat(context.state, raw.encode(), "application/json")
-    answer = answer_chat(context.state, context.faker, parsed, strict=False)
+    parsed = parse_chat(context.memo, raw.encode(), "application/json")
+    answer = answer_chat(context, parsed)
     assert build_template(answer) is None
-    assert render_json(context.state, parsed, answer) == jsonio.dumps(chat_response(answer))
+    assert render_json(context.memo, parsed, answer) == jsonio.dumps(chat_response(answer))

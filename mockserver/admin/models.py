@@ -1,0 +1,92 @@
+"""The shapes `/__admin` answers with, as pydantic models (for its OpenAPI document)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class LoadedIds(BaseModel):
+    """The ids a spec load created, in the order the spec declares them."""
+
+    projects: list[str] = Field(default_factory=list)
+    experiments: list[str] = Field(default_factory=list)
+    configs: list[str] = Field(default_factory=list)
+    scripts: list[str] = Field(default_factory=list)
+    faults: list[str] = Field(default_factory=list)
+
+
+class RuleInfo(BaseModel):
+    """A script or fault in force and how often it was used since it was added."""
+
+    id: str
+    kind: Literal["script", "fault"]
+    name: str = Field(description="What reports call it: its `name`, else `script #N` / `fault #N`.")
+    match: str = Field(description="What it matches, e.g. `message='capital'`, or `every call`.")
+    used: int
+    times: int | None = Field(description="How many uses it was set up for (null: always).")
+    spec: dict[str, Any]
+
+
+class UnusedRule(RuleInfo):
+    problem: str
+
+
+class RuleCreated(BaseModel):
+    id: str
+    name: str
+
+
+class JournalRecord(BaseModel):
+    """One request as the mock received it (credentials redacted) and what it answered."""
+
+    seq: int
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: Any = Field(description="The parsed JSON body (provider keys redacted), or null.")
+    body_text: str | None = Field(description="The body as text when it was not JSON.")
+    body_truncated: bool
+    status: int | None
+    content_type: str | None
+    error: Any
+    experiment_id: str | None
+    project_id: str | None
+    session_id: str | None
+    samples: list[dict[str, Any]] = Field(description="index, log_id, model_config_id, finish_reason, script.")
+    call: int | None = Field(description="The chat call's number since reset (null for other requests).")
+    faults: list[str]
+    stream_events: list[str] = Field(description="The `data` of each event handed to the connection while the "
+                                                 "client was still there.")
+    events_planned: int | None = Field(default=None, description="Events the stream was to have (null for JSON).")
+    response: Any = Field(description="The JSON response body (null for streams).")
+    completed: bool = Field(description="The whole answer was handed to the connection.")
+    client_left: bool = Field(default=False, description="The client disconnected (or was cut off by a timeout) "
+                                                         "before it had the whole answer; `error` says which.")
+
+
+class RequestsPage(BaseModel):
+    total: int = Field(description="How many entries match the filters (before `limit`).")
+    requests: list[JournalRecord]
+
+
+class UnexpectedRequest(BaseModel):
+    seq: int
+    reason: str
+    request: str
+
+
+class AdminInfo(BaseModel):
+    seed: int
+    strict: bool
+    isolate_keys: bool
+    state: dict[str, int]
+    scripts: int
+    faults: int
+    journal: int
+
+
+class AdminError(BaseModel):
+    detail: Any = Field(description="A sentence, or a list of `{loc, msg, type}` items for a 422.")

@@ -1,0 +1,179 @@
+"""The `/__admin` routes: each one a thin HTTP door onto `MockControl` for the caller's tenant.
+
+Bodies are the config file's JSON shapes (`MockSpec`, one `scripts` or `faults` item); errors are the
+upstream error shape, with the config file's key-path words in a 422 (`match.mesage: unknown key`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from mockserver import jsonio
+from mockserver.admin.openapi import admin_openapi_json
+from mockserver.admin.page import journal_page
+from mockserver.auth import check_api_key
+from mockserver.control import ControlError, MockControl
+from mockserver.errors import ApiError, error_response
+from mockserver.routes.common import context_of
+
+PREFIX = "/__admin"
+_INT_FILTERS = ("status", "since", "limit", "call")
+AdminHandler = Callable[[Request, MockControl], Awaitable[Any]]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(jsonio.dumps(body), status_code=status, media_type="application/json")
+
+
+def _control(request: Request) -> MockControl:
+    """The control service of the caller's tenant; with `--api-key`, only for an accepted key."""
+    context = context_of(request)
+    if context.settings.api_keys:
+        check_api_key(request.headers, context.settings.api_keys)
+    return MockControl(context)
+
+
+async def _body(request: Request) -> Any:
+    limit = context_of(request).settings.max_body_bytes
+    chunks, size = [], 0
+    async for chunk in request.stream():  # stop reading at the limit, not after the whole body
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Request body is larger than this server's limit of {limit} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    try:
+        return jsonio.loads(raw) if raw else {}  # strict: no lone surrogates, no numbers beyond a double
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise ApiError(422, [{"loc": ["body"], "msg": "body is not valid JSON", "type": "value_error.jsondecode"}]
+                       ) from None
+
+
+def _filters(request: Request) -> dict[str, Any]:
+    """Query parameters as a `RequestFilter` dict (numbers and flags converted, `inputs` as JSON)."""
+    data: dict[str, Any] = {}
+    for key, value in request.query_params.items():
+        if key in _INT_FILTERS:
+            try:
+                data[key] = int(value)
+            except ValueError:
+                raise ControlError(422, [f"{key}: not an integer (got {value!r})"]) from None
+        elif key == "chat":
+            data[key] = value.lower() in ("1", "true", "yes", "on")
+        elif key == "inputs":
+            try:
+                data[key] = jsonio.loads(value)
+            except ValueError:
+                raise ControlError(422, [f"inputs: not JSON (got {value!r})"]) from None
+        else:
+            data[key] = value
+    return data
+
+
+def _endpoint(handler: AdminHandler, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            result = await handler(request, _control(request))
+        except ControlError as failed:
+            if failed.status == 422:
+                items = [{"loc": ["body"], "msg": problem, "type": "value_error.spec"} for problem in failed.problems]
+                return error_response(ApiError(422, items))
+            return error_response(ApiError(failed.status, " ".join(failed.problems)))
+        except ApiError as error:
+            return error_response(error)
+        if isinstance(result, Response):
+            return result
+        if result is None:
+            return Response(status_code=204)
+        return _json(result, status)
+
+    return endpoint
+
+
+async def _info(request: Request, control: MockControl) -> Any:
+    return control.info()
+
+
+async def _put_spec(request: Request, control: MockControl) -> Any:
+    return control.load_spec(await _body(request), replace=True)
+
+
+async def _post_spec(request: Request, control: MockControl) -> Any:
+    return control.load_spec(await _body(request), replace=False)
+
+
+async def _get_spec(request: Request, control: MockControl) -> Any:
+    return control.get_spec()
+
+
+def _rule_routes(kind: str) -> list[BaseRoute]:
+    plural = f"{PREFIX}/{kind}s"
+
+    async def add(request: Request, control: MockControl) -> Any:
+        created = control.add_rule(kind, await _body(request))  # type: ignore[arg-type]
+        return {"id": created["id"], "name": created["name"]}
+
+    async def listing(request: Request, control: MockControl) -> Any:
+        return control.list_rules(kind)  # type: ignore[arg-type]
+
+    async def remove(request: Request, control: MockControl) -> Any:
+        control.remove_rule(kind, request.path_params["rule_id"])  # type: ignore[arg-type]
+        return None
+
+    return [
+        Route(plural, _endpoint(add, 201), methods=["POST"]),
+        Route(plural, _endpoint(listing), methods=["GET"]),
+        Route(plural + "/{rule_id}", _endpoint(remove), methods=["DELETE"]),
+    ]
+
+
+async def _get_requests(request: Request, control: MockControl) -> Any:
+    return control.requests(_filters(request))
+
+
+async def _delete_requests(request: Request, control: MockControl) -> Any:
+    control.clear_requests()
+    return None
+
+
+async def _unused(request: Request, control: MockControl) -> Any:
+    return control.unused()
+
+
+async def _unexpected(request: Request, control: MockControl) -> Any:
+    return control.unexpected()
+
+
+async def _reset(request: Request, control: MockControl) -> Any:
+    return control.reset()
+
+
+async def _openapi(request: Request, control: MockControl) -> Any:
+    return Response(admin_openapi_json(), media_type="application/json")
+
+
+async def _page(request: Request, control: MockControl) -> Any:
+    return HTMLResponse(journal_page())
+
+
+def admin_routes() -> list[BaseRoute]:
+    return [
+        Route(PREFIX + "/", _endpoint(_page), methods=["GET"]),
+        Route(PREFIX + "/openapi.json", _endpoint(_openapi), methods=["GET"]),
+        Route(PREFIX + "/info", _endpoint(_info), methods=["GET"]),
+        Route(PREFIX + "/spec", _endpoint(_put_spec), methods=["PUT"]),
+        Route(PREFIX + "/spec", _endpoint(_post_spec), methods=["POST"]),
+        Route(PREFIX + "/spec", _endpoint(_get_spec), methods=["GET"]),
+        *_rule_routes("script"),
+        *_rule_routes("fault"),
+        Route(PREFIX + "/requests", _endpoint(_get_requests), methods=["GET"]),
+        Route(PREFIX + "/requests", _endpoint(_delete_requests), methods=["DELETE"]),
+        Route(PREFIX + "/unused", _endpoint(_unused), methods=["GET"]),
+        Route(PREFIX + "/unexpected", _endpoint(_unexpected), methods=["GET"]),
+        Route(PREFIX + "/reset", _endpoint(_reset), methods=["POST"]),
+    ]

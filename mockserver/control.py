@@ -1,0 +1,212 @@
+"""The control service: everything that can be done to a running mock, as plain data in and out.
+
+Load or replace a spec, add, list and remove scripts and faults, query and count the journal, list
+unused rules and unexpected requests, reset. Every method takes and returns JSON-shaped values
+(dicts, lists, strings, numbers), never live state objects, so its clients can sit anywhere: the
+pytest fixture calls it in-process, the `/__admin` routes serve it over HTTP, and the remote-mode
+fixture and the journal page call those routes. A feature added here reaches every door at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from contracts.base import ClosedWireModel, JsonInt
+from contracts.chat import ChatExperimentRequest
+from mockserver.context import MockContext
+from mockserver.journal import JournalEntry, JournalQuery
+from mockserver.rules import RuleKind, UnknownRule, call_matches
+from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
+from mockserver.spec_errors import SpecError, validate
+from mockserver.state import Conflict
+
+CHAT_PATH = "/v4/chat-experiment"
+CLIENT_ERRORS = frozenset({400, 401, 404, 405, 409, 413, 415, 422})
+
+
+class ControlError(Exception):
+    """A control call that cannot be done: `status` as HTTP would say it, `problems` for a person."""
+
+    def __init__(self, status: int, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.status = status
+        self.problems = problems
+
+
+class RequestFilter(ClosedWireModel):
+    """Which journal entries to list. Every given filter must hold.
+
+    `chat`: only valid chat-experiment calls; the match fields (`message`, `message_regex`, `inputs`,
+    `config_id`, `call`) select chat calls as scripts and faults would (they imply `chat`)."""
+
+    experiment_id: str | None = None
+    path: str | None = None
+    status: JsonInt | None = Field(default=None, ge=100, le=599)
+    since: JsonInt | None = Field(default=None, ge=-1, description="Only entries with a larger `seq`.")
+    limit: JsonInt | None = Field(default=None, ge=0, description="At most this many (the newest).")
+    chat: bool = False
+    message: str | None = None
+    message_regex: str | None = None
+    inputs: dict[str, Any] | None = None
+    config_id: str | None = None
+    call: JsonInt | None = Field(default=None, ge=1)
+
+    def chat_match(self) -> RequestMatch | None:
+        fields = {k: getattr(self, k) for k in ("message", "message_regex", "inputs", "config_id", "call")}
+        given = {k: v for k, v in fields.items() if v is not None}
+        if not (self.chat or given):
+            return None
+        return RequestMatch.model_validate({**given, "experiment_id": self.experiment_id})
+
+
+def chat_call_matches(entry: JournalEntry, match: RequestMatch) -> bool:
+    """Whether a journaled request is a valid chat call that `match` selects."""
+    if entry.path != CHAT_PATH or entry.call is None:
+        return False
+    try:
+        request = ChatExperimentRequest.model_validate(entry.body)
+    except ValidationError:
+        return False
+    if match.config_id is not None and all(s[2] != match.config_id for s in entry.sample_records):
+        return False
+    return call_matches(match, request, entry.call)
+
+
+def describe(record: dict[str, Any]) -> str:
+    """One line per journaled request: what a person needs to see which call went wrong."""
+    body = record.get("body") if isinstance(record.get("body"), dict) else {}
+    assert isinstance(body, dict)
+    messages = body.get("messages") or []
+    last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
+    parts = [f"#{record['seq']} {record['method']} {record['path']} -> {record['status']}"]
+    if body.get("experiment_id"):
+        parts.append(f"experiment={body['experiment_id']}")
+    if last is not None:
+        parts.append(f"last message={str(last)[:60]!r}")
+    if record.get("faults"):
+        parts.append(f"faults={list(record['faults'])}")
+    scripted = [s["script"] for s in record.get("samples", []) if s.get("script")]
+    if scripted:
+        parts.append(f"scripts={scripted}")
+    return " ".join(parts)
+
+
+class MockControl:
+    """The control service over one tenant's world (`MockContext`)."""
+
+    def __init__(self, context: MockContext) -> None:
+        self.context = context
+
+    # --- the spec --------------------------------------------------------------------------------
+
+    def info(self) -> dict[str, Any]:
+        settings = self.context.settings
+        return {
+            "seed": settings.seed,
+            "strict": settings.strict,
+            "isolate_keys": settings.isolate_keys,
+            "state": self.context.state.summary(),
+            "scripts": len(self.context.rules.scripts),
+            "faults": len(self.context.rules.faults),
+            "journal": len(self.context.journal.entries()),
+        }
+
+    def load_spec(self, data: MockSpec | dict[str, Any], *, replace: bool = False) -> dict[str, list[str]]:
+        """Add a spec to the live world (`replace=False`), or make it the base spec and reset to it.
+
+        Returns the ids it created: projects, experiments, configs, scripts, faults (in order)."""
+        spec = self._validate(MockSpec, data, "")
+        try:
+            if replace:
+                return self.context.reset(spec)
+            return self.context.load(spec)
+        except Conflict as conflict:
+            raise ControlError(409, [str(conflict)]) from None
+
+    def get_spec(self) -> dict[str, Any]:
+        """The base spec: what `reset` returns to."""
+        return self.context.spec.model_dump(mode="json", exclude_none=True)
+
+    def reset(self) -> dict[str, list[str]]:
+        """Journal, counters, draws, scripts and faults back to the base spec."""
+        return self.context.reset()
+
+    # --- scripts and faults ----------------------------------------------------------------------
+
+    def add_rule(self, kind: RuleKind, data: ScriptSpec | FaultSpec | dict[str, Any]) -> dict[str, Any]:
+        rules = self.context.rules
+        if kind == "script":
+            rule = rules.add_script(self._validate(ScriptSpec, data, ""))
+        else:
+            rule = rules.add_fault(self._validate(FaultSpec, data, ""))
+        return rule.snapshot(kind)
+
+    def list_rules(self, kind: RuleKind) -> list[dict[str, Any]]:
+        return self.context.rules.snapshot(kind)
+
+    def remove_rule(self, kind: RuleKind, rule_id: str) -> None:
+        try:
+            self.context.rules.remove(kind, rule_id)
+        except UnknownRule as missing:
+            raise ControlError(404, [str(missing)]) from None
+
+    # --- the journal -----------------------------------------------------------------------------
+
+    def requests(self, filters: RequestFilter | dict[str, Any] | None = None) -> dict[str, Any]:
+        """`{"total": N, "requests": [...]}`: the entries that match, oldest first (`total` before `limit`)."""
+        wanted = self._validate(RequestFilter, filters or {}, "")
+        query = JournalQuery(experiment_id=wanted.experiment_id, path=wanted.path, status=wanted.status,
+                             since=wanted.since)
+        _, entries = self.context.journal.query(query)
+        match = wanted.chat_match()
+        if match is not None:
+            entries = [e for e in entries if chat_call_matches(e, match)]
+        total = len(entries)
+        if wanted.limit is not None:
+            entries = entries[-wanted.limit:] if wanted.limit else []
+        return {"total": total, "requests": [entry.as_dict() for entry in entries]}
+
+    def clear_requests(self) -> None:
+        self.context.journal.clear()
+
+    # --- what a strict test fails on -------------------------------------------------------------
+
+    def unused(self) -> list[dict[str, Any]]:
+        """Scripts and faults used fewer times than they were set up for."""
+        found = []
+        for kind in ("script", "fault"):
+            for rule in self.context.rules.snapshot(kind):  # type: ignore[arg-type]
+                times = rule["times"]
+                if rule["used"] == 0 or (times is not None and rule["used"] < times):
+                    verb = "answered" if kind == "script" else "fired"
+                    rule["problem"] = (f"{kind} {rule['name']!r} (matching {rule['match']}) {verb} "
+                                       f"{rule['used']} of {times if times is not None else 'any'} time(s)")
+                    found.append(rule)
+        return found
+
+    def unexpected(self) -> list[dict[str, Any]]:
+        """Requests nobody planned for: client errors no fault injected, and, when scripts are set up,
+        chat samples no script answered."""
+        scripted = bool(self.context.rules.scripts)
+        found = []
+        for entry in self.context.journal.entries():
+            if entry.status in CLIENT_ERRORS and not entry.faults:
+                reason = f"error: {entry.error}"
+            elif scripted and entry.path == CHAT_PATH and any(s[4] is None for s in entry.sample_records):
+                reason = "no script matched"
+            else:
+                continue
+            record = entry.as_dict()
+            found.append({"seq": entry.seq, "reason": reason, "request": describe(record)})
+        return found
+
+    # --- helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate(model: type[Any], data: Any, prefix: str) -> Any:
+        try:
+            return validate(model, data, prefix)
+        except SpecError as invalid:
+            raise ControlError(422, invalid.problems) from None
