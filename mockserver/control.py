@@ -111,6 +111,7 @@ class MockControl:
             "scripts": len(self.context.rules.scripts),
             "faults": len(self.context.rules.faults),
             "journal": len(self.context.journal.entries()),
+            "kept": self.context.budget.snapshot() if self.context.budget is not None else {},
         }
 
     def load_spec(self, data: MockSpec | dict[str, Any], *, replace: bool = False) -> dict[str, list[str]]:

@@ -86,6 +86,9 @@ class AdminInfo(BaseModel):
     scripts: int
     faults: int
     journal: int
+    kept: dict[str, int] = Field(default_factory=dict, description=(
+        "The server's byte budget for what it keeps (every journal and the memo tables): `limit`, `used`, "
+        "`items`, and `dropped` (items forgotten to make room since start)."))
 
 
 class AdminError(BaseModel):
