@@ -48,6 +48,8 @@ def redact_text(text: str) -> str:
 ENTRY_OVERHEAD = 1024
 HEADER_OVERHEAD = 160
 CHUNK_OVERHEAD = 40
+# Bodies up to this size keep their parsed form once read (the usual test request is a few hundred bytes).
+PARSED_BODY_KEPT_BYTES = 2048
 
 # What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason, script or None).
 SampleRecord = tuple[int, str, str, str, str | None]
@@ -90,8 +92,8 @@ class JournalEntry:
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
         size = ENTRY_OVERHEAD + len(self.raw_body) + len(self.response_bytes) + len(self.path) + len(self.query)
-        size += sum([len(name) + len(value) for name, value in self.raw_headers]) + HEADER_OVERHEAD * len(
-            self.raw_headers)
+        for name, value in self.raw_headers:  # a plain loop: the cheapest way over a few tuples
+            size += len(name) + len(value) + HEADER_OVERHEAD
         if self.stream_chunks:
             size += sum(map(len, self.stream_chunks)) + CHUNK_OVERHEAD * len(self.stream_chunks)
         return size
@@ -123,14 +125,19 @@ class JournalEntry:
 
     @property
     def body(self) -> Any:
-        """The request body as parsed JSON (provider keys redacted), or None if it was not JSON."""
-        if not self._body_parsed:
-            self._body_parsed = True
-            try:
-                self._body = redact_body(jsonio.loads(self.raw_body)) if self.raw_body else None
-            except (ValueError, UnicodeDecodeError, RecursionError):  # JsonRejected is a ValueError
-                self._body = None
-        return self._body
+        """The request body as parsed JSON (provider keys redacted), or None if it was not JSON.
+
+        Parsed when first read, and kept only for small bodies: the byte budget counts raw bytes, so a
+        large body read back (a journal listing) is parsed again rather than kept twice."""
+        if self._body_parsed:
+            return self._body
+        try:
+            body = redact_body(jsonio.loads(self.raw_body)) if self.raw_body else None
+        except (ValueError, UnicodeDecodeError, RecursionError):  # JsonRejected is a ValueError
+            body = None
+        if len(self.raw_body) <= PARSED_BODY_KEPT_BYTES:
+            self._body, self._body_parsed = body, True
+        return body
 
     @property
     def body_text(self) -> str:

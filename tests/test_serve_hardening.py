@@ -8,6 +8,7 @@ catch (20 s of refused clients, 30-40 s shutdowns), not performance measurements
 
 from __future__ import annotations
 
+import hmac
 import json
 import resource
 import signal
@@ -17,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from tests.helpers_process import serve_logged
 
@@ -166,3 +168,26 @@ def test_keys_can_come_from_the_environment(tmp_path: Path) -> None:
         assert client.post("/chat-experiment", headers={"X-API-KEY": "other-key"}, json=body).status_code == 200
         assert client.post("/chat-experiment", headers={"X-API-KEY": "any"}, json=body).status_code == 401
     assert SECRET not in log.read_text()
+
+
+def test_key_check_compares_every_key_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No early exit and no length or prefix leak: the sent key's hash is compared (with
+    `hmac.compare_digest`) against every configured key's hash, whichever key it is."""
+    from mockserver import auth
+
+    calls: list[tuple[int, int]] = []
+    compare = hmac.compare_digest
+
+    def counting(a: bytes, b: bytes) -> bool:
+        calls.append((len(a), len(b)))
+        return compare(a, b)
+
+    monkeypatch.setattr(auth.hmac, "compare_digest", counting)
+    keys = ("first-key", "second", "a-much-longer-third-key")
+    for sent, expected in [("first-key", True), ("a-much-longer-third-key", True), ("f", False), ("", False)]:
+        calls.clear()
+        assert auth.key_matches(sent, keys) is expected
+        assert calls == [(32, 32)] * len(keys)
+    # A non-ASCII key is sent as UTF-8; header values arrive decoded as latin-1.
+    assert auth.key_matches("é".encode().decode("latin-1"), ("é",))
+    assert not auth.key_matches("é", ("é",))
