@@ -25,6 +25,7 @@ from mockserver.server import (
 )
 from mockserver.settings import (
     DEFAULT_JOURNAL_LIMIT,
+    DEFAULT_LOG_LIMIT,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_KEPT_BYTES,
@@ -76,11 +77,14 @@ def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
         for experiment in project.experiments:
             first_experiment = first_experiment or experiment.id
             total = sum(c.weight for c in experiment.configs) or 1
-            lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}")
+            adaptive = ", adaptive sampling" if experiment.sampling == "adaptive" else ""
+            lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}{adaptive}")
             for config in experiment.configs:
-                share = 100 * config.weight / total
-                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, "
-                             f"weight {config.weight:g} ({share:.0f}%){'' if config.active else ', inactive'}")
+                share = f"weight {config.weight:g} ({100 * config.weight / total:.0f}%)"
+                if experiment.sampling == "adaptive":
+                    share = "drawn by feedback"
+                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, {share}"
+                             f"{'' if config.active else ', inactive'}{', timed' if config.timing else ''}")
     return lines, first_experiment
 
 
@@ -136,6 +140,8 @@ def main() -> None:
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1))
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
               help="Requests kept in the journal (0 = all).")
+@click.option("--log-limit", default=DEFAULT_LOG_LIMIT, show_default=True, type=click.IntRange(0),
+              help="Answer log ids remembered for feedback (0 = all); older ones get 404.")
 @click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
 @click.option("--isolate-keys", is_flag=True,
               help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
@@ -169,7 +175,8 @@ def main() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
-          max_body_bytes: int, journal_limit: int, stream_done_event: bool, isolate_keys: bool, max_tenants: int,
+          max_body_bytes: int, journal_limit: int, log_limit: int, stream_done_event: bool, isolate_keys: bool,
+          max_tenants: int,
           max_kept_bytes: int, max_prompt_bytes: int, max_answer_bytes: int, max_provisioned: int,
           header_timeout: float, body_timeout: float, idle_timeout: float, send_timeout: float,
           max_connections: int, max_header_bytes: int, shutdown_timeout: float, allowed_hosts: tuple[str, ...],
@@ -180,7 +187,7 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
                             journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
                             isolate_keys=isolate_keys, max_tenants=max_tenants, max_kept_bytes=max_kept_bytes,
                             max_prompt_bytes=max_prompt_bytes, max_answer_bytes=max_answer_bytes,
-                            max_provisioned=max_provisioned)
+                            max_provisioned=max_provisioned, log_limit=log_limit)
     options = ServerOptions(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
                             send_timeout=send_timeout, max_header_bytes=max_header_bytes,
                             max_connections=max_connections, shutdown_timeout=shutdown_timeout,

@@ -36,7 +36,8 @@ class MockContext:
         if self.budget is None:
             self.budget = ByteBudget(self.settings.max_kept_bytes)
         self.spec = self.settings.spec
-        self.state = MockState(seed=self.settings.seed, max_provisioned=self.settings.max_provisioned)
+        self.state = MockState(seed=self.settings.seed, max_provisioned=self.settings.max_provisioned,
+                               log_limit=self.settings.log_limit)
         self.rules = RuleBook()
         self.journal = Journal(limit=self.settings.journal_limit, budget=self.budget)
         self.size_limits = SizeLimits(self.settings.max_prompt_bytes, self.settings.max_answer_bytes)

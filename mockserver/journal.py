@@ -53,6 +53,8 @@ PARSED_BODY_KEPT_BYTES = 2048
 
 # What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason, script or None).
 SampleRecord = tuple[int, str, str, str, str | None]
+# Of each feedback item: (data_id, experiment_id, model_config_id, outcome: "success", "failure" or None).
+FeedbackRecord = tuple[str, str, str, str | None]
 
 
 @dataclass(slots=True)
@@ -79,6 +81,8 @@ class JournalEntry:
     sample_records: tuple[SampleRecord, ...] = ()
     call: int | None = None
     faults: tuple[str, ...] = ()
+    delays: tuple[float, ...] | None = None
+    feedback_records: tuple[FeedbackRecord, ...] = ()
     response_bytes: bytes = field(default=b"", repr=False)
     stream_chunks: list[bytes] | None = field(default=None, repr=False)
     events_planned: int | None = None
@@ -114,6 +118,11 @@ class JournalEntry:
         self.completed = False
         if self.error is None:
             self.error = reason
+
+    @property
+    def feedback(self) -> list[dict[str, Any]]:
+        keys = ("data_id", "experiment_id", "model_config_id", "outcome")
+        return [dict(zip(keys, record, strict=True)) for record in self.feedback_records]
 
     def add_response_chunk(self, chunk: bytes) -> None:
         if self.is_stream:
@@ -187,6 +196,8 @@ class JournalEntry:
             "samples": self.samples,
             "call": self.call,
             "faults": list(self.faults),
+            "delays": list(self.delays) if self.delays is not None else None,
+            "feedback": self.feedback,
             "stream_events": self.stream_events,
             "events_planned": self.events_planned,
             "response": self.response_body,
@@ -225,6 +236,7 @@ class Journal:
         self._lock = threading.Lock()
         self._next_seq = 0
         self.dropped = 0
+        self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
     def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
         """A new entry, journaled now (so a request that never ends is still listed)."""
@@ -269,6 +281,12 @@ class Journal:
             key._dropped = True
             self.dropped += 1
 
+    @property
+    def next_seq(self) -> int:
+        """The `seq` the next request gets (it starts over at 0 when the journal is cleared; see `epoch`)."""
+        with self._lock:
+            return self._next_seq
+
     def entries(self) -> list[JournalEntry]:
         with self._lock:
             return list(self._entries)
@@ -287,6 +305,7 @@ class Journal:
             self._entries.clear()
             self._next_seq = 0
             self.dropped = 0
+            self.epoch += 1
         for entry in entries:
             entry._dropped = True
         if self._budget is not None:

@@ -15,6 +15,7 @@ DEFAULT_MAX_KEPT_BYTES = 256 * MIB
 DEFAULT_MAX_PROMPT_BYTES = 8 * MIB
 DEFAULT_MAX_ANSWER_BYTES = 64 * MIB
 DEFAULT_MAX_PROVISIONED = 1_000
+DEFAULT_LOG_LIMIT = 100_000
 
 
 @dataclass
@@ -31,6 +32,7 @@ class MockSettings:
     first). max_prompt_bytes / max_answer_bytes: the largest rendered prompt and JSON answer the mock
     will produce (413 past them). max_provisioned: unknown experiment (and project) ids a world keeps
     at once; past it the least recently used provisioned one is forgotten.
+    log_limit: the most answer log ids remembered for feedback (0 = no limit); the oldest go first.
     """
 
     seed: int = DEFAULT_SEED
@@ -46,3 +48,4 @@ class MockSettings:
     max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_provisioned: int = DEFAULT_MAX_PROVISIONED
+    log_limit: int = DEFAULT_LOG_LIMIT

@@ -119,12 +119,15 @@ class HumanloopMock:
         project: str = "tests",
         project_id: str | None = None,
         positive_labels: Iterable[Mapping[str, str]] = (),
+        sampling: str = "weighted",
     ) -> str:
-        """Add an experiment with these configs (each may carry `weight` and `active`); returns its id."""
+        """Add an experiment with these configs (each may carry `weight`, `active` and `timing`); returns
+        its id. `sampling="adaptive"` draws by Thompson sampling on the feedback (`positive_labels`)."""
         experiment = {
             "name": name or id or "experiment",
             "configs": [_plain(c) if isinstance(c, ConfigSpec) else dict(c) for c in configs],
             "positive_labels": list(positive_labels),
+            "sampling": sampling,
         }
         if id is not None:
             experiment["id"] = id
@@ -132,6 +135,11 @@ class HumanloopMock:
         if project_id is not None:
             project_spec["id"] = project_id
         return self.load({"projects": [project_spec]})["experiments"][0]
+
+    def experiment_stats(self, experiment_id: str) -> dict[str, Any]:
+        """An experiment's `status`, `sampling`, `draws`, `logs`, `feedback` and, per config in `configs`,
+        `draws`, `trials_count`, `successes`, `failures`, `mean` and `spread` (docs/behaviour.md)."""
+        return self._control_call("experiment", experiment_id)
 
     def script(
         self,

@@ -44,6 +44,7 @@ EXPERIMENT = {"name": "exp", "positive_labels": [{"type": "binary", "value": "go
 UPDATE = {"name": "renamed", "positive_labels": [{"type": "binary", "value": "ok"}]}
 SCRIPT = {"name": "s", "match": {"message": "Hello"}, "answer": {"output": "Hi there", "chunks": ["Hi", " there"]}}
 FAULT = {"name": "f", "match": {"experiment_id": "exp_other"}, "status": 503, "detail": "busy"}
+FEEDBACK = {"type": "rating", "value": "good", "data_id": "data_unknown", "user": "u"}
 SPEC = {"projects": [{"name": "more", "experiments": [{"name": "e2", "configs": [{"model": "gpt-4o", "name": "c"}]}]}]}
 
 # (method, path, valid body): every route that takes a body, the mock's admin API included.
@@ -53,11 +54,13 @@ ROUTES = [
     ("POST", "/v4/model-configs", MODEL_CONFIG),
     ("POST", "/v4/projects/pr_demo/experiments", EXPERIMENT),
     ("PATCH", "/v4/experiments/exp_demo", UPDATE),
+    ("POST", "/v4/feedback", FEEDBACK),
     ("POST", "/__admin/scripts", SCRIPT),
     ("POST", "/__admin/faults", FAULT),
     ("POST", "/__admin/spec", SPEC),
 ]
-ADMIN_CREATED = {"/__admin/scripts": 201, "/__admin/faults": 201}
+# What each valid body gets (feedback on an unknown answer id is a 404 after the body is read).
+VALID_STATUS = {"/__admin/scripts": 201, "/__admin/faults": 201, "/v4/feedback": 404}
 
 
 def string_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
@@ -97,7 +100,7 @@ def send(client: TestClient, method: str, path: str, body: Any) -> Any:
 def test_every_case_is_a_valid_request_before_it_is_spoiled(client: TestClient) -> None:
     """So that each 422 below is about the hostile string, not about something else."""
     for method, path, body in ROUTES:
-        assert send(client, method, path, body).status_code == ADMIN_CREATED.get(path, 200), (method, path)
+        assert send(client, method, path, body).status_code == VALID_STATUS.get(path, 200), (method, path)
         client.post("/__admin/reset")
     assert len(CASES) >= 30
 
