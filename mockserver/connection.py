@@ -118,6 +118,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # --- parser callbacks ------------------------------------------------------------------------
 
+    def handle_websocket_upgrade(self) -> None:
+        """The connection becomes uvicorn's WebSocket protocol's: this one's timers must not touch it."""
+        self._refused = True
+        self._cancel_timers()
+        super().handle_websocket_upgrade()
+
     def on_headers_complete(self) -> None:
         self._awaiting_headers = False
         self._in_body = True

@@ -171,3 +171,12 @@ def test_any_host_passes_with_a_star() -> None:
     with BackgroundServer(create_app(MockSettings()), options=options) as server, connect(server) as sock:
         sock.sendall(b"GET /v4/healthz HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n")
         assert read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
+
+
+def test_a_websocket_upgrade_is_refused_cleanly_and_left_alone_by_the_timers(server: BackgroundServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(b"GET /v4/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        time.sleep(OPTIONS.body_timeout + 0.3)  # past every deadline of the HTTP layer
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 403 ") and answer.count(b"HTTP/1.1") == 1
