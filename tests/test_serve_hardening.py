@@ -191,3 +191,12 @@ def test_key_check_compares_every_key_in_constant_time(monkeypatch: pytest.Monke
     # A non-ASCII key is sent as UTF-8; header values arrive decoded as latin-1.
     assert auth.key_matches("é".encode().decode("latin-1"), ("é",))
     assert not auth.key_matches("é", ("é",))
+
+
+def test_every_serve_flag_is_documented() -> None:
+    from mockserver.cli import serve
+
+    flags = {opt for param in serve.params for opt in param.opts if opt.startswith("--")}
+    table = (Path(__file__).resolve().parents[1] / "docs" / "server.md").read_text()
+    missing = sorted(flag for flag in flags if f"| `{flag}`" not in table)
+    assert not missing, f"not in docs/server.md's flag table: {missing}"
