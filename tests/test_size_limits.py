@@ -112,3 +112,13 @@ def test_answer_limit_counts_every_sample_echoing_its_prompt(stream: bool) -> No
     else:
         assert four.status_code == 413, four.text[:300]
         assert "--max-answer-bytes" in four.json()["detail"]
+
+
+def test_filling_many_placeholders_matches_substituting_each() -> None:
+    """The template fill splits and joins (fast for 100,000 placeholders); it must equal substituting
+    each match, spaces inside braces, repeated and structured inputs included."""
+    from mockserver.pipeline.render import PLACEHOLDER, _fill, _text_of
+
+    inputs = {"a": "A", "b": {"k": [1, "é"]}, "long": "x" * 50}
+    for text in ["{{a}}", "no placeholders", "{{ a }}-{{b}}{{a}}{{ long }}!", "{{a}}" * 1000 + "{{b}}", "{{a}"]:
+        assert _fill(text, inputs) == PLACEHOLDER.sub(lambda m: _text_of(inputs[m.group(1)]), text)
