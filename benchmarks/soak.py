@@ -12,8 +12,9 @@ chat-experiment calls, `--concurrency` at a time, cycling through this mix (per 
 
 It prints the server's RSS at start, after a warm-up of 1,000 calls ("before"), every 10% of the run,
 and at the end ("after"), with its peak (VmHWM), then what the server says it keeps
-(`/__admin/info`: journal entries and the byte budget). Traffic goes to 127.0.0.1 only; the run stops
-by itself after `--requests` calls or `--max-seconds`, whichever comes first. Linux only (reads /proc).
+(`/__admin/info` and `/__admin/server`: journal entries, the byte budget). Traffic goes to
+127.0.0.1 only; the run stops by itself after `--requests` calls or `--max-seconds`, whichever comes
+first. Linux only (reads /proc).
 """
 
 from __future__ import annotations
@@ -131,7 +132,9 @@ def main() -> None:
                 rows.append((f"{done - WARM_UP:,} calls", done, *memory_mib(process.pid)))
             seconds = time.monotonic() - measured_from
             rows.append(("after", done, *memory_mib(process.pid)))
-            info = httpx.get(url.removesuffix("/v4") + "/__admin/info", headers=KEY, timeout=10).json()
+            admin = url.removesuffix("/v4") + "/__admin"
+            info = httpx.get(admin + "/info", headers=KEY, timeout=10).json()
+            info.update(httpx.get(admin + "/server", headers=KEY, timeout=10).json())
             health = httpx.get(url.removesuffix("/v4") + "/healthz", timeout=10).status_code
         finally:
             process.terminate()

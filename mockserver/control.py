@@ -111,7 +111,6 @@ class MockControl:
             "scripts": len(self.context.rules.scripts),
             "faults": len(self.context.rules.faults),
             "journal": len(self.context.journal.entries()),
-            "kept": self.context.budget.snapshot() if self.context.budget is not None else {},
             "journal_next_seq": self.context.journal.next_seq,
             "journal_epoch": self.context.journal.epoch,
         }

@@ -121,3 +121,15 @@ def test_provisioned_experiments_and_projects_are_capped() -> None:
         assert "exp_unknown_0" in state.experiments
         # Declared experiments are never forgotten.
         assert "exp_demo" in state.experiments
+
+
+def test_admin_server_reports_the_budget_the_same_for_every_tenant() -> None:
+    app = create_app(MockSettings(max_kept_bytes=3 * MIB, isolate_keys=True))
+    with TestClient(app) as client:
+        assert chat(client, 1, 1000) == 200
+        seen = [client.get("/__admin/server", headers={"X-API-KEY": key}).json() for key in ("k1", "k2")]
+    assert seen[0]["kept"] == seen[1]["kept"] and seen[0]["memo"] == seen[1]["memo"]
+    assert [s["tenants"] for s in seen] == [2, 3]  # the chat's key, then each asker's own world
+    kept = seen[0]["kept"]
+    assert kept["limit"] == 3 * MIB and 0 < kept["used"] <= kept["limit"] and kept["items"] >= 2
+    assert kept["used"] == app.state.tenants.budget.used and seen[0]["memo"]["chat-request"] == 1

@@ -90,13 +90,21 @@ class AdminInfo(BaseModel):
     scripts: int
     faults: int
     journal: int
-    kept: dict[str, int] = Field(default_factory=dict, description=(
-        "The server's byte budget for what it keeps (every journal and the memo tables): `limit`, `used`, "
-        "`items`, and `dropped` (items forgotten to make room since start)."))
     journal_next_seq: int = Field(description="The `seq` the next journaled request gets: when it grows, new "
                                               "requests arrived (read them with `GET /__admin/requests?since=`).")
     journal_epoch: int = Field(description="How often the journal was cleared (reset, `DELETE /__admin/requests`): "
                                            "when it changes, `seq` numbers started over.")
+
+
+class ServerInfo(BaseModel):
+    """What the whole server keeps, across tenants (not part of any tenant's deterministic state)."""
+
+    kept: dict[str, int] = Field(description=(
+        "The byte budget for what the server keeps after requests (every journal and the memo tables, "
+        "--max-kept-bytes): `limit`, `used`, `items`, and `dropped` (items forgotten to make room since start)."))
+    memo: dict[str, int] = Field(description="Entries per memo table.")
+    tenants: int = Field(description="Worlds kept for --isolate-keys (besides the shared one).")
+    tenants_evicted: int = Field(description="Worlds dropped since start to stay within --max-tenants.")
 
 
 class ConfigDraws(BaseModel):

@@ -161,6 +161,13 @@ async def _openapi(request: Request, control: MockControl) -> Any:
     return Response(admin_openapi_json(), media_type="application/json")
 
 
+async def _server(request: Request, control: MockControl) -> Any:
+    """Server-wide figures (memory kept, tenants): the same for every tenant that asks."""
+    tenants = request.app.state.tenants
+    return {"kept": tenants.budget.snapshot(), "memo": tenants.memo.sizes(), "tenants": tenants.count(),
+            "tenants_evicted": tenants.evicted}
+
+
 async def _experiments(request: Request, control: MockControl) -> Any:
     return control.experiments()
 
@@ -176,6 +183,7 @@ def admin_routes() -> list[BaseRoute]:
         Route(PREFIX + "/", _page, methods=["GET"]),
         Route(PREFIX + "/openapi.json", _endpoint(_openapi), methods=["GET"]),
         Route(PREFIX + "/info", _endpoint(_info), methods=["GET"]),
+        Route(PREFIX + "/server", _endpoint(_server), methods=["GET"]),
         Route(PREFIX + "/experiments", _endpoint(_experiments), methods=["GET"]),
         Route(PREFIX + "/spec", _endpoint(_put_spec), methods=["PUT"]),
         Route(PREFIX + "/spec", _endpoint(_post_spec), methods=["POST"]),
