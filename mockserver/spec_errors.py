@@ -35,9 +35,17 @@ class SpecError(ValueError):
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """` (did you mean 'message'?)` when one choice is close to `word`, else ''."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    """` (did you mean 'message'?)` when one choice is close to `word`, else ''.
+
+    A dotted choice (`match.call`) is compared by its last part, after the plain ones, so a key put
+    one level too high is pointed to where it belongs."""
+    choices = list(choices)
+    for pool in ([c for c in choices if "." not in c], [c for c in choices if "." in c]):
+        by_last = {choice.rsplit(".", 1)[-1]: choice for choice in pool}
+        close = difflib.get_close_matches(word, list(by_last), n=1, cutoff=0.6)
+        if close:
+            return f" (did you mean {by_last[close[0]]!r}?)"
+    return ""
 
 
 def key_path(loc: Loc | list[Any], prefix: str = "") -> str:
@@ -62,7 +70,8 @@ def _leaves(annotation: Any) -> list[Any]:
 
 
 def keys_at(model: type[BaseModel], loc: Loc) -> list[str]:
-    """The keys the object at `loc` (inside `model`) accepts; [] when that is not a model."""
+    """The keys the object at `loc` (inside `model`) accepts, and one level down as `match.call`;
+    [] when that is not a model."""
     current: list[Any] = [model]
     for part in loc:
         leaves = [leaf for annotation in current for leaf in _leaves(annotation)]
@@ -74,11 +83,19 @@ def keys_at(model: type[BaseModel], loc: Loc) -> list[str]:
             current = [m for m in models if m.__name__ == part]
         else:
             current = [m.model_fields[part].annotation for m in models if part in m.model_fields]
-    leaves = [leaf for annotation in current for leaf in _leaves(annotation)]
+    return _model_keys([leaf for annotation in current for leaf in _leaves(annotation)], nested=True)
+
+
+def _model_keys(leaves: list[Any], nested: bool) -> list[str]:
+    """The keys of the models among `leaves`, and (`nested`) those of their model fields as `field.key`."""
     keys: list[str] = []
     for leaf in leaves:
         if isinstance(leaf, type) and issubclass(leaf, BaseModel):
-            keys += [field.alias or name for name, field in leaf.model_fields.items()]
+            for name, field in leaf.model_fields.items():
+                key = field.alias or name
+                keys.append(key)
+                if nested:
+                    keys += [f"{key}.{inner}" for inner in _model_keys(_leaves(field.annotation), nested=False)]
     return keys
 
 

@@ -35,10 +35,13 @@ def test_failure_report_shows_seed_and_journal(pytester: pytest.Pytester) -> Non
 
 
 def test_no_section_for_tests_without_the_mock(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("def test_it():\n    assert False\n")
-    result = pytester.runpytest()
-    result.assert_outcomes(failed=1)
-    assert "replay with --humanloop-seed" not in result.stdout.str()
+    pytester.makepyfile("def test_plain():\n    assert False\n\n"
+                        "def test_mocked(humanloop_mock):\n    assert False\n")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert out.count("replay with --humanloop-seed") == 1  # the mocked test's section, not the plain one's
+    assert out.index("_ test_plain _") < out.index("_ test_mocked _") < out.index("- humanloop-mock -")
 
 
 def test_same_seed_same_answers_other_seed_different(pytester: pytest.Pytester,
