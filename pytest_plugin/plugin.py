@@ -51,6 +51,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("humanloop_url", "base URL of a running mock for remote mode (see --humanloop-url)", default="")
 
 
+# Packages of this distribution that hold no tests (see `pytest_load_initial_conftests`).
+NOT_REWRITTEN = ("mockserver", "contracts")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Keep pytest's assertion rewriter off `mockserver` and `contracts`.
+
+    pytest rewrites every package of a plugin's distribution, so a run that uses the mock would
+    parse and compile those ~130 modules through the rewriter instead of importing them, and on
+    every run where bytecode is not cached (PYTHONDONTWRITEBYTECODE, a read-only site-packages):
+    about 0.6 s of CPU per process (docs/performance.md). They hold no tests. pytest has no public
+    way to unmark a package, so this uses the rewriter's set of marked names when it is there and
+    does nothing otherwise (`--assert=plain`, or a pytest that keeps it elsewhere). Runs before
+    conftests are imported, so a conftest that imports the mock is covered too."""
+    marked = getattr(getattr(early_config.pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.difference_update(NOT_REWRITTEN)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")

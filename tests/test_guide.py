@@ -78,9 +78,18 @@ def test_the_guides_path_install_ships_a_working_plugin(tmp_path: Path) -> None:
 def test_the_installed_copy_is_the_one_in_use(humanloop_mock):
     import pytest_plugin
     assert pytest_plugin.__file__.startswith({str(target)!r})
+
+
+def test_the_mock_is_imported_as_it_is_not_through_the_assertion_rewriter(humanloop_mock):
+    import sys
+    loaders = {{name: type(module.__spec__.loader).__name__ for name, module in sys.modules.items()
+               if name.split(".")[0] in ("mockserver", "contracts", "pytest_plugin")}}
+    assert loaders["mockserver.app"] != "AssertionRewritingHook"
+    assert loaders["contracts.chat"] != "AssertionRewritingHook"
+    assert loaders["pytest_plugin.plugin"] == "AssertionRewritingHook"  # the plugin module itself stays rewritten
 """)
     env = {**os.environ, "PYTHONPATH": str(target)}
     env.pop("HUMANLOOP_MOCK_URL", None)
     done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_app.py"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0 and "2 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
+    assert done.returncode == 0 and "3 passed" in done.stdout, done.stdout[-3000:] + done.stderr[-2000:]
