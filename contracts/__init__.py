@@ -19,6 +19,7 @@ from contracts.experiments import (
     ExperimentResponse,
     UpdateExperimentRequest,
 )
+from contracts.feedback import FeedbackRequest, FeedbackResponse, FeedbackSubmitRequest, FeedbackSubmitResponse
 from contracts.messages import ChatMessageWithToolCall, ToolCall, ToolChoice
 
 __all__ = [
@@ -29,6 +30,10 @@ __all__ = [
     "ConfigResponse",
     "CreateExperimentRequest",
     "ExperimentResponse",
+    "FeedbackRequest",
+    "FeedbackResponse",
+    "FeedbackSubmitRequest",
+    "FeedbackSubmitResponse",
     "GetModelConfigResponse",
     "HTTPValidationError",
     "ModelConfigResponse",

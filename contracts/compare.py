@@ -67,6 +67,16 @@ class SchemaComparison:
                 labels.append(name or self._kind(resolved))
         return sorted(labels)
 
+    def _members(self, doc: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+        """A union's non-enum members by label (the first of each label), to compare pairwise."""
+        members: dict[str, Any] = {}
+        for member in schema.get("anyOf") or schema.get("oneOf") or []:
+            resolved, name, _ = self._normalise(doc, member)
+            if "enum" in resolved or "const" in resolved:
+                continue
+            members.setdefault(name or self._kind(resolved), member)
+        return members
+
     def compare(self, path: str, ours: Any, upstream: Any) -> None:
         o, o_name, _ = self._normalise(self.ours, ours)
         u, u_name, _ = self._normalise(self.upstream, upstream)
@@ -84,6 +94,10 @@ class SchemaComparison:
             u_labels = self._member_labels(self.upstream, u)
             if o_labels != u_labels:
                 self.differences.append(f"{path}: union members {o_labels} (upstream {u_labels})")
+                return
+            o_members, u_members = self._members(self.ours, o), self._members(self.upstream, u)
+            for label in sorted(set(o_members) & set(u_members)):
+                self.compare(f"{path}|{label}", o_members[label], u_members[label])
             return
         o_enum = o.get("enum") or ([o["const"]] if "const" in o else None)
         u_enum = u.get("enum") or ([u["const"]] if "const" in u else None)

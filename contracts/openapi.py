@@ -18,6 +18,7 @@ from contracts.chat import ChatExperimentRequest, ChatResponse
 from contracts.configs import GetModelConfigResponse, ProjectConfigResponse, ProjectModelConfigRequest
 from contracts.errors import ErrorResponse, HTTPValidationError
 from contracts.experiments import CreateExperimentRequest, ExperimentResponse, UpdateExperimentRequest
+from contracts.feedback import FeedbackSubmitRequest, FeedbackSubmitResponse
 
 SCHEMA_REF = "#/components/schemas/{model}"
 # Our class names that differ from the upstream component names (to avoid clashing with pydantic's).
@@ -26,7 +27,7 @@ SECURITY_SCHEME = "APIKeyHeader"
 
 ERROR_DESCRIPTIONS = {
     401: "Missing `X-API-KEY` header, or a key not on the server's allow-list.",
-    404: "Unknown project, experiment or model config (or an unknown experiment under `--strict`).",
+    404: "Unknown project, experiment, model config or log id (or an unknown experiment under `--strict`).",
     409: "A valid request that the experiment's current configs cannot serve (see docs/errors.md).",
     413: "The request body is larger than the server's limit.",
 }
@@ -92,6 +93,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "get", "/experiments/{experiment_id}/model-config", "Experiments_sample", "Sample",
         response=GetModelConfigResponse, errors=(401, 404, 409), path_params=(EXPERIMENT_ID,),
         tag="Experiments",
+    ),
+    Operation(
+        "post", "/feedback", "Feedback_feedback", "Feedback",
+        request=FeedbackSubmitRequest, response=FeedbackSubmitResponse, errors=(401, 404, 413), tag="Feedback",
     ),
     Operation("get", "/healthz", "Mock_health", "Liveness probe (mock only)", secured=False, errors=(), tag="Mock"),
 )

@@ -17,7 +17,7 @@ from mockserver.admin.routes import admin_routes
 from mockserver.errors import ApiError, error_response
 from mockserver.faults import ABORT_SCOPE_KEY, uvicorn_abort
 from mockserver.middleware import JournalMiddleware
-from mockserver.routes import chat, experiments, meta, model_configs
+from mockserver.routes import chat, experiments, feedback, meta, model_configs
 from mockserver.routes.common import Endpoint, Handler
 from mockserver.settings import MockSettings
 from mockserver.tenants import Tenants
@@ -36,6 +36,7 @@ HANDLERS: dict[str, Handler] = {
     "Experiments_update": experiments.update_experiment,
     "Experiments_delete": experiments.delete_experiment,
     "Experiments_sample": experiments.sample_config,
+    "Feedback_feedback": feedback.submit_feedback,
     "Mock_health": meta.healthz,
 }
 

@@ -17,6 +17,7 @@ from mockserver.rules import describe_match
 from mockserver.server import LOOPBACK, base_url, bind_socket, uvicorn_config
 from mockserver.settings import (
     DEFAULT_JOURNAL_LIMIT,
+    DEFAULT_LOG_LIMIT,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_TENANTS,
     DEFAULT_SEED,
@@ -59,11 +60,14 @@ def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
         for experiment in project.experiments:
             first_experiment = first_experiment or experiment.id
             total = sum(c.weight for c in experiment.configs) or 1
-            lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}")
+            adaptive = ", adaptive sampling" if experiment.sampling == "adaptive" else ""
+            lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}{adaptive}")
             for config in experiment.configs:
-                share = 100 * config.weight / total
-                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, "
-                             f"weight {config.weight:g} ({share:.0f}%){'' if config.active else ', inactive'}")
+                share = f"weight {config.weight:g} ({100 * config.weight / total:.0f}%)"
+                if experiment.sampling == "adaptive":
+                    share = "drawn by feedback"
+                lines.append(f"    config {config.id or config.name or config.model}: {config.model}, {share}"
+                             f"{'' if config.active else ', inactive'}{', timed' if config.timing else ''}")
     return lines, first_experiment
 
 
@@ -117,6 +121,8 @@ def main() -> None:
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1))
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
               help="Requests kept in the journal (0 = all).")
+@click.option("--log-limit", default=DEFAULT_LOG_LIMIT, show_default=True, type=click.IntRange(0),
+              help="Answer log ids remembered for feedback (0 = all); older ones get 404.")
 @click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
 @click.option("--isolate-keys", is_flag=True,
               help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
@@ -125,13 +131,13 @@ def main() -> None:
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
-          max_body_bytes: int, journal_limit: int, stream_done_event: bool, isolate_keys: bool, max_tenants: int,
-          log_level: str) -> None:
+          max_body_bytes: int, journal_limit: int, log_limit: int, stream_done_event: bool, isolate_keys: bool,
+          max_tenants: int, log_level: str) -> None:
     """Run the fake server (Ctrl-C stops it)."""
     spec = _load_or_exit(config_path) if config_path else default_spec()
     settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
                             journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
-                            isolate_keys=isolate_keys, max_tenants=max_tenants)
+                            isolate_keys=isolate_keys, max_tenants=max_tenants, log_limit=log_limit)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         sock = bind_socket(host, port)

@@ -29,7 +29,7 @@ class MockContext:
 
     def __post_init__(self) -> None:
         self.spec = self.settings.spec
-        self.state = MockState(seed=self.settings.seed)
+        self.state = MockState(seed=self.settings.seed, log_limit=self.settings.log_limit)
         self.rules = RuleBook()
         self.journal = Journal(limit=self.settings.journal_limit)
         self.reset()

@@ -20,7 +20,7 @@ from mockserver.journal import JournalEntry, JournalQuery
 from mockserver.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint
 from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
 from mockserver.spec_errors import SpecError, validate
-from mockserver.state import Conflict
+from mockserver.state import Conflict, NotFound
 
 CHAT_PATH = "/v4/chat-experiment"
 CLIENT_ERRORS = frozenset({400, 401, 404, 405, 409, 413, 415, 422})
@@ -132,6 +132,8 @@ class MockControl:
             "scripts": len(self.context.rules.scripts),
             "faults": len(self.context.rules.faults),
             "journal": len(self.context.journal.entries()),
+            "journal_next_seq": self.context.journal.next_seq,
+            "journal_epoch": self.context.journal.epoch,
         }
 
     def load_spec(self, data: MockSpec | dict[str, Any], *, replace: bool = False) -> dict[str, list[str]]:
@@ -153,6 +155,21 @@ class MockControl:
     def reset(self) -> dict[str, list[str]]:
         """Journal, counters, draws, scripts and faults back to the base spec."""
         return self.context.reset()
+
+    # --- experiments -----------------------------------------------------------------------------
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """Live experiments with their configs, weights, draws since reset and feedback statistics,
+        including experiments created at runtime (`POST /v4/projects/{id}/experiments`) or provisioned
+        on first use."""
+        return self.context.state.experiment_summaries()
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        """One experiment as `experiments` lists it (a 404 `ControlError` if there is none)."""
+        try:
+            return self.context.state.experiment_summary(experiment_id)
+        except NotFound as missing:
+            raise ControlError(404, [str(missing)]) from None
 
     # --- scripts and faults ----------------------------------------------------------------------
 

@@ -79,17 +79,30 @@ def malformed(event: bytes) -> bytes:
     return b"data: " + payload[: max(1, len(payload) // 2)] + b"\n\n"
 
 
-async def shaped_stream(events: list[bytes], plan: FaultPlan | None) -> AsyncIterator[bytes]:
-    """Yield the events, delayed, cut or damaged as the plan says."""
+def event_delays(count: int, plan: FaultPlan | None, timed: list[float] | None) -> list[float] | None:
+    """The pause before each of `count` events: a timing profile's (`timed`) plus a fault's delays.
+
+    None when no event pauses. A stream with pauses must be written event by event (`shaped_stream`),
+    never batched: the pauses are what a client under test observes."""
+    fault_first = plan.first_event_delay if plan is not None else 0.0
+    fault_next = plan.event_delay if plan is not None else 0.0
+    if timed is None and not (fault_first or fault_next):
+        return None
+    base = timed if timed is not None else [0.0] * count
+    return [round(d + (fault_first if i == 0 else fault_next), 6) for i, d in enumerate(base)]
+
+
+async def shaped_stream(events: list[bytes], plan: FaultPlan | None,
+                        delays: list[float] | None = None) -> AsyncIterator[bytes]:
+    """Yield the events one by one: each after its pause (`delays`, from `event_delays`), cut or
+    damaged as the fault plan says."""
     for number, event in enumerate(events, start=1):
-        if plan is not None:
-            if plan.cut_after_events is not None and number > plan.cut_after_events:
-                return
-            delay = plan.first_event_delay if number == 1 else plan.event_delay
-            if delay:
-                await asyncio.sleep(delay)
-            if plan.malformed_event == number:
-                event = malformed(event)
+        if plan is not None and plan.cut_after_events is not None and number > plan.cut_after_events:
+            return
+        if delays is not None and delays[number - 1]:
+            await asyncio.sleep(delays[number - 1])
+        if plan is not None and plan.malformed_event == number:
+            event = malformed(event)
         yield event
 
 

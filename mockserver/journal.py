@@ -42,6 +42,8 @@ def redact_text(text: str) -> str:
 
 # What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason, script or None).
 SampleRecord = tuple[int, str, str, str, str | None]
+# Of each feedback item: (data_id, experiment_id, model_config_id, outcome: "success", "failure" or None).
+FeedbackRecord = tuple[str, str, str, str | None]
 
 
 @dataclass(slots=True)
@@ -68,6 +70,8 @@ class JournalEntry:
     sample_records: tuple[SampleRecord, ...] = ()
     call: int | None = None
     faults: tuple[str, ...] = ()
+    delays: tuple[float, ...] | None = None
+    feedback_records: tuple[FeedbackRecord, ...] = ()
     response_bytes: bytes = field(default=b"", repr=False)
     stream_chunks: list[bytes] | None = field(default=None, repr=False)
     completed: bool = False
@@ -83,6 +87,11 @@ class JournalEntry:
     def samples(self) -> list[dict[str, Any]]:
         keys = ("index", "log_id", "model_config_id", "finish_reason", "script")
         return [dict(zip(keys, record, strict=True)) for record in self.sample_records]
+
+    @property
+    def feedback(self) -> list[dict[str, Any]]:
+        keys = ("data_id", "experiment_id", "model_config_id", "outcome")
+        return [dict(zip(keys, record, strict=True)) for record in self.feedback_records]
 
     def add_response_chunk(self, chunk: bytes) -> None:
         if self.is_stream:
@@ -149,6 +158,8 @@ class JournalEntry:
             "samples": self.samples,
             "call": self.call,
             "faults": list(self.faults),
+            "delays": list(self.delays) if self.delays is not None else None,
+            "feedback": self.feedback,
             "stream_events": self.stream_events,
             "response": self.response_body,
             "completed": self.completed,
@@ -182,6 +193,7 @@ class Journal:
         self._lock = threading.Lock()
         self._next_seq = 0
         self.dropped = 0
+        self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
     def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
         with self._lock:
@@ -200,6 +212,12 @@ class Journal:
             self._entries.append(entry)
             return entry
 
+    @property
+    def next_seq(self) -> int:
+        """The `seq` the next request gets (it starts over at 0 when the journal is cleared; see `epoch`)."""
+        with self._lock:
+            return self._next_seq
+
     def entries(self) -> list[JournalEntry]:
         with self._lock:
             return list(self._entries)
@@ -217,3 +235,4 @@ class Journal:
             self._entries.clear()
             self._next_seq = 0
             self.dropped = 0
+            self.epoch += 1

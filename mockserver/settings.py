@@ -10,6 +10,7 @@ DEFAULT_SEED = 0
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 DEFAULT_JOURNAL_LIMIT = 10_000
 DEFAULT_MAX_TENANTS = 256
+DEFAULT_LOG_LIMIT = 100_000
 
 
 @dataclass
@@ -22,6 +23,7 @@ class MockSettings:
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
     isolate_keys: each `X-API-KEY` gets its own world (state, counters, rules, journal), started from
     `spec`. max_tenants: with `isolate_keys`, the most worlds kept; the least recently used goes first.
+    log_limit: the most answer log ids remembered for feedback (0 = no limit); the oldest go first.
     """
 
     seed: int = DEFAULT_SEED
@@ -33,3 +35,4 @@ class MockSettings:
     spec: MockSpec = field(default_factory=default_spec)
     isolate_keys: bool = False
     max_tenants: int = DEFAULT_MAX_TENANTS
+    log_limit: int = DEFAULT_LOG_LIMIT

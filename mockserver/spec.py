@@ -18,6 +18,31 @@ from contracts.experiments import PositiveLabel
 from contracts.messages import ChatMessageWithToolCall
 
 
+class DelaySpec(ClosedWireModel):
+    """A seeded lognormal delay in seconds: half the draws are below `median`; `sigma` is the standard
+    deviation of its logarithm (0: always the median; 0.5: most draws within 0.37x..2.7x of it)."""
+
+    median: float = Field(ge=0, le=300)
+    sigma: float = Field(default=0.0, ge=0, le=3)
+    max: float | None = Field(default=None, ge=0, le=300, description="Cap on one delay (the tail is long).")
+
+
+class TimingSpec(ClosedWireModel):
+    """How a config's answers are paced, so a slow model can be told from a fast one (off by default).
+
+    `first_event`: the wait before a stream's first event (time to first token); `between_events`: the
+    wait before each later event. A JSON answer waits as long as its stream would have taken."""
+
+    first_event: DelaySpec | None = None
+    between_events: DelaySpec | None = None
+
+    @model_validator(mode="after")
+    def _says_something(self) -> TimingSpec:
+        if self.first_event is None and self.between_events is None:
+            raise ValueError("give first_event, between_events or both")
+        return self
+
+
 class ConfigSpec(ModelConfigFields, ClosedWireModel):
     """A model config inside an experiment. `weight` is relative to the experiment's other configs."""
 
@@ -25,6 +50,13 @@ class ConfigSpec(ModelConfigFields, ClosedWireModel):
     model: str = "gpt-4o"
     weight: float = Field(default=1.0, gt=0)
     active: bool = True
+    timing: TimingSpec | None = Field(default=None, description="Seeded delays for this config's answers.")
+
+
+# What a config spec says about the mock's behaviour rather than the config: not part of its content.
+BEHAVIOUR_KEYS = frozenset({"weight", "active", "timing"})
+
+SamplingPolicy = Literal["weighted", "adaptive"]
 
 
 class ExperimentSpec(ClosedWireModel):
@@ -32,6 +64,10 @@ class ExperimentSpec(ClosedWireModel):
     name: str
     configs: list[ConfigSpec] = Field(default_factory=list)
     positive_labels: list[PositiveLabel] = Field(default_factory=list)
+    sampling: SamplingPolicy = Field(
+        default="weighted",
+        description="weighted: draw by weight; adaptive: Thompson sampling on the feedback (positive_labels).",
+    )
 
 
 class ProjectSpec(ClosedWireModel):
@@ -174,7 +210,7 @@ class MockSpec(ClosedWireModel):
                 where = f"projects[{p_index}].experiments[{e_index}]"
                 claim("experiment", experiment.id, f"{where}.id", None)
                 for c_index, config in enumerate(experiment.configs):
-                    content = config.model_dump(exclude={"weight", "active"})
+                    content = config.model_dump(exclude=set(BEHAVIOUR_KEYS))
                     claim("config", config.id, f"{where}.configs[{c_index}].id", content)
         return self
 

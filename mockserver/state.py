@@ -11,15 +11,19 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
-from mockserver.determinism import KeyedStreams, make_id
+from contracts.feedback import FeedbackRequest
+from mockserver.determinism import KeyedStreams, logical_time, make_id
+from mockserver.draws import pick_thompson, pick_weighted
+from mockserver.feedback import LogFeedback, apply_feedback, outcome, posterior
 from mockserver.logsafe import printable
-from mockserver.pipeline.draw import pick_weighted
-from mockserver.spec import MockSpec, provisioned_configs
+from mockserver.settings import DEFAULT_LOG_LIMIT
+from mockserver.spec import MockSpec, SamplingPolicy, TimingSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
 
@@ -56,11 +60,28 @@ class ModelConfig:
 
 @dataclass
 class ExperimentConfig:
+    """A config's place in one experiment: how it is drawn, how it is paced, and how it did."""
+
     config_id: str
     weight: float
     active: bool
     tick: int
-    trials_count: int = 0
+    timing: TimingSpec | None = None
+    draws: int = 0
+    successes: int = 0
+    failures: int = 0
+    updated_tick: int = 0
+
+    @property
+    def trials_count(self) -> int:
+        """Logs of this config whose feedback counts (see `mockserver.feedback`)."""
+        return self.successes + self.failures
+
+    def statistics(self) -> tuple[float | None, float | None]:
+        """(mean, spread) of the success-rate posterior; (None, None) before any counted feedback."""
+        if not self.trials_count:
+            return None, None
+        return posterior(self.successes, self.failures)
 
 
 @dataclass
@@ -73,10 +94,45 @@ class Experiment:
     tick: int
     updated_tick: int
     provisioned: bool = False
+    sampling: SamplingPolicy = "weighted"
     draws: int = 0
+    logs: int = 0
+    feedback: int = 0
+    started: bool = False
 
     def active_configs(self) -> list[ExperimentConfig]:
         return [c for c in list(self.configs.values()) if c.active]
+
+    @property
+    def status(self) -> str:
+        """`Initialized` until a log of the experiment first has counted feedback, then `In progress`."""
+        return "In progress" if self.started else "Initialized"
+
+
+@dataclass(slots=True)
+class Log:
+    """An answered sample (`data[].id`) that got feedback: its experiment config and that feedback.
+
+    `counted` is what the log adds to its config's statistics now: True (a success), False (a
+    failure) or None (nothing). Samples without feedback are kept as a bare (experiment, config)
+    pair (`MockState.logs`): every answer makes one, so they must be cheap."""
+
+    experiment_id: str
+    config_id: str
+    feedback: LogFeedback = field(default_factory=dict)
+    counted: bool | None = None
+
+
+@dataclass(frozen=True)
+class FeedbackApplied:
+    """What one feedback item did: its id and time, and the log's experiment, config and outcome."""
+
+    id: str
+    created_at: str
+    data_id: str
+    experiment_id: str
+    config_id: str
+    counted: bool | None
 
 
 @dataclass(frozen=True)
@@ -86,6 +142,7 @@ class ChatTarget:
     project_id: str
     experiment_id: str
     configs: tuple[ModelConfig, ...]
+    timings: tuple[TimingSpec | None, ...] = ()
 
 
 def config_fingerprint(fields: ModelConfigFields) -> str:
@@ -104,6 +161,9 @@ class MockState:
     experiments: dict[str, Experiment] = field(default_factory=dict)
     deleted_experiments: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
+    logs: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # log id -> (experiment, config)
+    rated: dict[str, Log] = field(default_factory=dict)  # the logs that got feedback
+    log_limit: int = DEFAULT_LOG_LIMIT
     tick: int = 0
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     streams: KeyedStreams = field(init=False)
@@ -121,6 +181,8 @@ class MockState:
             self.experiments.clear()
             self.deleted_experiments.clear()
             self.counters.clear()
+            self.logs.clear()
+            self.rated.clear()
             self.streams = KeyedStreams(self.seed)
             self.tick = 0
 
@@ -143,11 +205,12 @@ class MockState:
                     if experiment_id in self.experiments:
                         raise Conflict(f"experiment {exp_spec.name!r} (id {experiment_id}) already exists")
                     self._add_experiment(project.id, exp_spec.name, exp_spec.positive_labels,
-                                         experiment_id=experiment_id)
+                                         experiment_id=experiment_id, sampling=exp_spec.sampling)
                     created["experiments"].append(experiment_id)
                     for config_spec in exp_spec.configs:
                         config = self._register_config(config_spec, project.id, config_id=config_spec.id)
-                        self._attach_config(experiment_id, config.id, config_spec.weight, config_spec.active)
+                        self._attach_config(experiment_id, config.id, config_spec.weight, config_spec.active,
+                                            config_spec.timing)
                         created["configs"].append(config.id)
         return created
 
@@ -270,23 +333,28 @@ class MockState:
 
     def _add_experiment(
         self, project_id: str, name: str, positive_labels: list[PositiveLabel], *,
-        experiment_id: str | None = None, provisioned: bool = False,
+        experiment_id: str | None = None, provisioned: bool = False, sampling: SamplingPolicy = "weighted",
     ) -> Experiment:
         new_id = experiment_id or self.streams.new_id("exp")
         self.tick += 1
         experiment = Experiment(
-            new_id, project_id, name, list(positive_labels), {}, self.tick, self.tick, provisioned=provisioned
+            new_id, project_id, name, list(positive_labels), {}, self.tick, self.tick, provisioned=provisioned,
+            sampling=sampling,
         )
         self.experiments[new_id] = experiment
         self.deleted_experiments.discard(new_id)
         return experiment
 
-    def _attach_config(self, experiment_id: str, config_id: str, weight: float = 1.0, active: bool = True) -> None:
+    def _attach_config(self, experiment_id: str, config_id: str, weight: float = 1.0, active: bool = True,
+                       timing: TimingSpec | None = None) -> None:
         experiment = self.experiment(experiment_id)
         self.config(config_id)
         self.tick += 1
-        experiment.configs[config_id] = ExperimentConfig(config_id, weight, active, self.tick)
+        experiment.configs[config_id] = ExperimentConfig(config_id, weight, active, self.tick, timing,
+                                                         updated_tick=self.tick)
         experiment.updated_tick = self.tick
+        if experiment.logs:  # a config back in the experiment: its earlier logs count again
+            self._recount(experiment)
 
     def update_experiment(
         self, experiment_id: str, *, name: str | None = None, positive_labels: list[PositiveLabel] | None = None,
@@ -304,6 +372,7 @@ class MockState:
                 experiment.name = name
             if positive_labels is not None:
                 experiment.positive_labels = list(positive_labels)
+                self._recount(experiment)
             for config_id in register or []:
                 if config_id not in experiment.configs:
                     self._attach_config(experiment.id, config_id)
@@ -355,16 +424,24 @@ class MockState:
 
     def draw_config(self, experiment_id: str) -> ModelConfig | None:
         """Draw one active config from the experiment's own seeded sequence (None if it has none)."""
+        entry = self._draw(experiment_id)
+        return None if entry is None else self.configs[entry.config_id]
+
+    def _draw(self, experiment_id: str) -> ExperimentConfig | None:
+        """The experiment's next draw, by its sampling policy, from its own seeded stream."""
         with self._lock:
             experiment = self.experiment(experiment_id)
             active = experiment.active_configs()
             if not active:
                 return None
-            unit = self.streams.stream("draw", experiment.id).random()  # the experiment's nth draw
+            rng = self.streams.stream("draw", experiment.id)
+            if experiment.sampling == "adaptive":
+                chosen = pick_thompson(rng, active)
+            else:
+                chosen = pick_weighted(rng.random(), active)
             experiment.draws += 1
-            chosen = pick_weighted(unit, active)
-            chosen.trials_count += 1
-            return self.configs[chosen.config_id]
+            chosen.draws += 1
+            return chosen
 
     def resolve_chat(
         self, *, experiment_id: str, project_id: str | None, project_name: str | None, strict: bool,
@@ -383,15 +460,131 @@ class MockState:
             experiment = self.experiment_for_use(experiment_id, strict=strict, project_hint=project)
             drawn = []
             for _ in range(num_samples):
-                config = self.draw_config(experiment.id)
-                if config is None:
+                entry = self._draw(experiment.id)
+                if entry is None:
                     raise Conflict(f"Experiment {experiment.id} has no active model configs to sample from.")
-                drawn.append(config)
+                drawn.append(entry)
             return ChatTarget(project.id if project is not None else experiment.project_id, experiment.id,
-                              tuple(drawn))
+                              tuple(self.configs[e.config_id] for e in drawn), tuple(e.timing for e in drawn))
+
+    # --- logs and feedback -----------------------------------------------------------------------
+
+    def new_logs(self, experiment_id: str, config_ids: list[str]) -> list[str]:
+        """Log ids for a chat answer's samples (one per config drawn), remembered for feedback.
+
+        The oldest logs are forgotten past `log_limit`; what their feedback added to the statistics stays."""
+        with self._lock:
+            experiment = self.experiments.get(experiment_id)
+            if experiment is not None:
+                experiment.logs += len(config_ids)
+            ids = []
+            logs = self.logs
+            for config_id in config_ids:
+                log_id = self.streams.new_id("data")
+                logs[log_id] = (experiment_id, config_id)
+                ids.append(log_id)
+            while self.log_limit and len(logs) > self.log_limit:
+                forgotten, _ = logs.popitem(last=False)
+                self.rated.pop(forgotten, None)
+            return ids
+
+    def submit_feedback(self, items: list[FeedbackRequest]) -> list[FeedbackApplied]:
+        """`POST /feedback`: apply every item, or none when one names a log the mock does not know.
+
+        Raises `NotFound` naming the first unknown `data_id` (and its position in a list)."""
+        with self._lock:
+            for position, item in enumerate(items):
+                if item.data_id not in self.logs:
+                    where = f" (item {position})" if len(items) > 1 else ""
+                    raise NotFound(f"Datapoint {item.data_id} not found{where}: feedback needs the id of an answer "
+                                   "this mock gave (a chat-experiment response's data[].id) since its last reset.")
+            self.tick += 1
+            applied = []
+            for item in items:
+                log = self.rated.get(item.data_id)
+                if log is None:
+                    log = self.rated[item.data_id] = Log(*self.logs[item.data_id])
+                apply_feedback(log.feedback, str(item.type), item.value, bool(item.unset))
+                experiment = self.experiments.get(log.experiment_id)
+                if experiment is not None:
+                    experiment.feedback += 1
+                    self._count(experiment, log)
+                applied.append(FeedbackApplied(
+                    self.streams.new_id("ann"), item.created_at or logical_time(self.tick), item.data_id,
+                    log.experiment_id, log.config_id, log.counted,
+                ))
+            return applied
+
+    def _count(self, experiment: Experiment, log: Log) -> None:
+        """Bring what `log` adds to its config's statistics up to date with its feedback."""
+        entry = experiment.configs.get(log.config_id)
+        new = outcome(log.feedback, experiment.positive_labels) if entry is not None else None
+        if entry is None or new == log.counted:
+            log.counted = new
+            return
+        if log.counted is True:
+            entry.successes -= 1
+        elif log.counted is False:
+            entry.failures -= 1
+        if new is True:
+            entry.successes += 1
+        elif new is False:
+            entry.failures += 1
+        log.counted = new
+        entry.updated_tick = self.tick
+        experiment.started = experiment.started or entry.trials_count > 0
+
+    def _recount(self, experiment: Experiment) -> None:
+        """Statistics from scratch, from the logs the mock remembers (after positive_labels or configs change)."""
+        for entry in experiment.configs.values():
+            entry.successes = entry.failures = 0
+        for log in self.rated.values():
+            if log.experiment_id == experiment.id and log.feedback:
+                log.counted = None
+                self._count(experiment, log)
+
+    def experiment_summaries(self) -> list[dict[str, Any]]:
+        """Every live experiment (from the spec, created at runtime or provisioned) with its configs,
+        their weights, how often each was drawn since reset and its feedback statistics, as plain data
+        (for `/__admin/experiments`)."""
+        with self._lock:
+            return [self._experiment_summary(experiment) for experiment in self.experiments.values()]
+
+    def experiment_summary(self, experiment_id: str) -> dict[str, Any]:
+        """One experiment as `experiment_summaries` lists it (`NotFound` if there is none)."""
+        with self._lock:
+            return self._experiment_summary(self.experiment(experiment_id))
+
+    def _experiment_summary(self, experiment: Experiment) -> dict[str, Any]:
+        active_weight = sum(entry.weight for entry in experiment.configs.values() if entry.active)
+        configs = []
+        for entry in experiment.configs.values():
+            config = self.configs.get(entry.config_id)
+            mean, spread = entry.statistics()
+            configs.append({
+                "id": entry.config_id,
+                "name": config.fields.name if config is not None else None,
+                "model": config.fields.model if config is not None else None,
+                "weight": entry.weight,
+                "active": entry.active,
+                "share": entry.weight / active_weight if entry.active and active_weight else 0.0,
+                "draws": entry.draws,
+                "trials_count": entry.trials_count,
+                "successes": entry.successes,
+                "failures": entry.failures,
+                "mean": mean,
+                "spread": spread,
+                "timing": entry.timing.model_dump(mode="json", exclude_none=True) if entry.timing else None,
+            })
+        return {"id": experiment.id, "name": experiment.name, "project_id": experiment.project_id,
+                "provisioned": experiment.provisioned, "status": experiment.status, "sampling": experiment.sampling,
+                "positive_labels": [label.model_dump() for label in experiment.positive_labels],
+                "draws": experiment.draws, "logs": experiment.logs, "feedback": experiment.feedback,
+                "configs": configs}
 
     def summary(self) -> dict[str, Any]:
         """Counts of what this state holds (for the admin API)."""
         with self._lock:
             return {"projects": len(self.projects), "experiments": len(self.experiments),
-                    "configs": len(self.configs), "chat_calls": self.counters.get("chat-call", 0)}
+                    "configs": len(self.configs), "chat_calls": self.counters.get("chat-call", 0),
+                    "logs": len(self.logs)}

@@ -73,23 +73,24 @@ def experiment_response(state: MockState, experiment: Experiment) -> dict[str, A
     configs = []
     for entry in list(experiment.configs.values()):
         config = state.configs[entry.config_id]
+        mean, spread = entry.statistics()
         configs.append({
-            "mean": None,
-            "spread": None,
+            "mean": mean,
+            "spread": spread,
             "trials_count": entry.trials_count,
             "active": entry.active,
             "id": config.id,
             "display_name": config.fields.name or config.fields.model,
             "config": model_config_response(config),
             "created_at": logical_time(entry.tick),
-            "updated_at": logical_time(entry.tick),
+            "updated_at": logical_time(entry.updated_tick),
             "weight": entry.weight,
         })
     return {
         "id": experiment.id,
         "project_id": experiment.project_id,
         "name": experiment.name,
-        "status": "In progress" if any(c["trials_count"] for c in configs) else "Initialized",
+        "status": experiment.status,
         "configs": configs,
         "metric": _metric(experiment),
         "positive_labels": [label.model_dump() for label in experiment.positive_labels],

@@ -6,6 +6,7 @@ Both speak the same plain-data methods, so `HumanloopMock` does not care which i
 from __future__ import annotations
 
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
@@ -16,6 +17,7 @@ class ControlClient(Protocol):
     def info(self) -> dict[str, Any]: ...
     def load_spec(self, data: Any, *, replace: bool = False) -> dict[str, list[str]]: ...
     def get_spec(self) -> dict[str, Any]: ...
+    def experiment(self, experiment_id: str) -> dict[str, Any]: ...
     def add_rule(self, kind: Any, data: Any) -> dict[str, Any]: ...
     def list_rules(self, kind: Any) -> list[dict[str, Any]]: ...
     def remove_rule(self, kind: Any, rule_id: str) -> None: ...
@@ -74,6 +76,9 @@ class RemoteControl:
 
     def get_spec(self) -> dict[str, Any]:
         return self._call("GET", "/spec")
+
+    def experiment(self, experiment_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/experiments/{quote(experiment_id, safe='')}")
 
     def add_rule(self, kind: Any, data: Any) -> dict[str, Any]:
         created = self._call("POST", f"/{kind}s", json=_as_json(data))

@@ -135,12 +135,15 @@ class HumanloopMock:
         project: str = "tests",
         project_id: str | None = None,
         positive_labels: Iterable[Mapping[str, str]] = (),
+        sampling: str = "weighted",
     ) -> str:
-        """Add an experiment with these configs (each may carry `weight` and `active`); returns its id."""
+        """Add an experiment with these configs (each may carry `weight`, `active` and `timing`); returns
+        its id. `sampling="adaptive"` draws by Thompson sampling on the feedback (`positive_labels`)."""
         experiment = {
             "name": name or id or "experiment",
             "configs": _items(configs, ConfigSpec),
             "positive_labels": _items(positive_labels),
+            "sampling": sampling,
         }
         if id is not None:
             experiment["id"] = id
@@ -150,6 +153,11 @@ class HumanloopMock:
         spec = validate(MockSpec, {"projects": [project_spec]}, title=call_title("add_experiment"),
                         relocate=experiment_keywords)
         return self._control_call("load_spec", spec)["experiments"][0]
+
+    def experiment_stats(self, experiment_id: str) -> dict[str, Any]:
+        """An experiment's `status`, `sampling`, `draws`, `logs`, `feedback` and, per config in `configs`,
+        `draws`, `trials_count`, `successes`, `failures`, `mean` and `spread` (docs/behaviour.md)."""
+        return self._control_call("experiment", experiment_id)
 
     @takes_keywords(*ANSWER_KEYWORDS, *MATCH_KEYWORDS)
     def script(

@@ -26,8 +26,8 @@ URL_ENV = "HUMANLOOP_MOCK_URL"
 
 HANDLE_KEY = pytest.StashKey["HumanloopMock"]()
 MARKERS = {
-    "humanloop_experiment": "humanloop_experiment(id=None, configs=[...], name=None, project='tests'): "
-                            "add an experiment for this test",
+    "humanloop_experiment": "humanloop_experiment(id=None, configs=[...], name=None, project='tests', "
+                            "positive_labels=(), sampling='weighted'): add an experiment for this test",
     "humanloop_script": "humanloop_script(output=None, **answer_and_match): script an answer for this test",
     "humanloop_fault": "humanloop_fault(status=None, **effects_and_match): inject a fault for this test",
     "humanloop_spec": "humanloop_spec(spec): add a whole spec (the config-file shape) for this test",

@@ -77,3 +77,16 @@ def test_check_config_lists_what_the_file_declares() -> None:
     assert result.exit_code == 0, result.output
     assert "config_friendly: gpt-4o, weight 3 (60%)" in result.output
     assert "config_tools: gpt-4o, weight 1 (20%), inactive" in result.output
+
+
+def test_adaptive_example_declares_sampling_and_timing() -> None:
+    spec = load_spec(EXAMPLES / "adaptive.yaml")
+    experiment = spec.projects[0].experiments[0]
+    assert experiment.sampling == "adaptive" and [label.type for label in experiment.positive_labels] == [
+        "rating", "action"]
+    large = experiment.configs[0].timing
+    assert large is not None and large.first_event is not None and large.first_event.median == 0.8
+    result = CliRunner().invoke(main, ["check-config", str(EXAMPLES / "adaptive.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "exp_learn, adaptive sampling" in result.output
+    assert "config_large: gpt-4o, drawn by feedback, timed" in result.output

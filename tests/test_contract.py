@@ -16,7 +16,7 @@ from tests.conftest import REFERENCE
 CHAT_DOC = "v4-openapi-2024-08-05.json"
 EXPERIMENTS_DOC = "v4-openapi-2024-05-27.json"
 ROUTES_BY_DOCUMENT = {
-    CHAT_DOC: ["/chat-experiment", "/model-configs"],
+    CHAT_DOC: ["/chat-experiment", "/model-configs", "/feedback"],
     EXPERIMENTS_DOC: [
         "/projects/{project_id}/experiments",
         "/experiments/{experiment_id}",
@@ -31,6 +31,17 @@ KNOWN_DIFFERENCES = {
         "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
         "'mock', 'openai', 'openai_azure', 'replicate'])":
             "providers of both upstream generations are accepted (2024-05-27 also had ai21 and langchain)",
+        # The same provider list inside the ConfigResponse union of the register and sample responses.
+        "ModelConfigRequest.provider: enum ['ai21', 'anthropic', 'cohere', 'google', 'groq', 'langchain', "
+        "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
+        "'mock', 'openai', 'openai_azure', 'replicate'])":
+            "providers of both upstream generations are accepted",
+        "ModelConfigResponse.provider: enum ['ai21', 'anthropic', 'cohere', 'google', 'groq', 'langchain', "
+        "'mock', 'openai', 'openai_azure', 'replicate'] (upstream ['anthropic', 'cohere', 'google', 'groq', "
+        "'mock', 'openai', 'openai_azure', 'replicate'])":
+            "providers of both upstream generations are accepted",
+        "FeedbackRequest: required ['data_id', 'type'] (upstream ['type'])":
+            "feedback is for existing log ids (upstream's description); without one there is nothing to attach it to",
     },
     EXPERIMENTS_DOC: {
         "ExperimentConfigResponse.weight: only in ours":
@@ -109,6 +120,12 @@ def test_comparison_notices_a_removed_property_and_a_changed_type() -> None:
     found = schema_differences(ours, CHAT_DOC)
     assert "ChatExperimentRequest.session_id: missing from ours" in found
     assert "ChatExperimentRequest.num_samples: type string (upstream integer)" in found
+
+
+def test_comparison_looks_inside_union_members() -> None:
+    ours = openapi_document()  # the feedback body is "one FeedbackRequest or a list of them"
+    del ours["components"]["schemas"]["FeedbackRequest"]["properties"]["user"]
+    assert "FeedbackRequest.user: missing from ours" in schema_differences(ours, CHAT_DOC)
 
 
 def test_document_describes_streaming_security_and_errors() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from starlette.testclient import TestClient
@@ -44,15 +45,25 @@ def test_create_list_update_sample_delete(client: TestClient) -> None:
         seen[sampled.json()["config"]["model"]] += 1
     assert set(seen) == {"gpt-4o", "gpt-4o-mini"} and min(seen.values()) > 60
 
+    # Draws are not trials: trials_count counts logs with feedback (docs/behaviour.md).
     after = client.get(f"/v4/projects/{project_id}/experiments", headers=KEY).json()[0]
-    assert after["status"] == "In progress"
-    assert sum(c["trials_count"] for c in after["configs"]) == 200
+    assert after["status"] == "Initialized"
+    assert [c["trials_count"] for c in after["configs"]] == [0, 0]
+    assert [c["mean"] for c in after["configs"]] == [None, None]
 
     deregistered = client.patch(f"/v4/experiments/{experiment.id}", headers=KEY,
                                 json={"config_ids_to_deregister": [first["config"]["id"]]}).json()
     assert [c["id"] for c in deregistered["configs"]] == [second["config"]["id"]]
     reply = client.post("/v4/chat-experiment", json=chat_body(experiment_id=experiment.id), headers=KEY).json()
     assert reply["data"][0]["model_config_id"] == second["config"]["id"]
+    rated = client.post("/v4/feedback", headers=KEY,
+                        json={"type": "rating", "value": "good", "data_id": reply["data"][0]["id"]})
+    assert rated.status_code == 200, rated.text
+    listing = client.get(f"/v4/projects/{project_id}/experiments", headers=KEY)
+    started = listing.json()[0]
+    ExperimentResponse.model_validate_json(json.dumps(started))
+    assert started["status"] == "In progress"
+    assert [(c["trials_count"], c["mean"]) for c in started["configs"]] == [(1, 2 / 3)]
 
     deleted = client.delete(f"/v4/experiments/{experiment.id}", headers=KEY)
     assert deleted.status_code == 204 and deleted.content == b""

@@ -27,7 +27,8 @@ def guide_tests() -> list[str]:
 def test_the_guide_has_the_tests_a_newcomer_needs() -> None:
     text = "\n".join(guide_tests())
     for needed in ("humanloop_mock.script(", "humanloop_mock.fault(429", "chat_experiment_stream(",
-                   "num_samples=2", "assert_sent(", "assert_called("):
+                   "num_samples=2", "assert_sent(", "assert_called(", "client.feedback(", "experiment_stats(",
+                   '"timing":'):
         assert needed in text, needed
 
 

@@ -63,6 +63,10 @@ class JournalRecord(BaseModel):
     samples: list[dict[str, Any]] = Field(description="index, log_id, model_config_id, finish_reason, script.")
     call: int | None = Field(description="The chat call's number since reset (null for other requests).")
     faults: list[str]
+    delays: list[float] | None = Field(
+        description="Timing profiles: seconds paused before each stream event, or before a JSON body (one item).")
+    feedback: list[dict[str, Any]] = Field(
+        description="POST /feedback: data_id, experiment_id, model_config_id, outcome (success, failure or null).")
     stream_events: list[str]
     response: Any = Field(description="The JSON response body (null for streams).")
     completed: bool
@@ -87,6 +91,46 @@ class AdminInfo(BaseModel):
     scripts: int
     faults: int
     journal: int
+    journal_next_seq: int = Field(description="The `seq` the next journaled request gets: when it grows, new "
+                                              "requests arrived (read them with `GET /__admin/requests?since=`).")
+    journal_epoch: int = Field(description="How often the journal was cleared (reset, `DELETE /__admin/requests`): "
+                                           "when it changes, `seq` numbers started over.")
+
+
+class ConfigDraws(BaseModel):
+    """One config of an experiment: its weight, how often it was drawn since reset, and what its
+    feedback says (docs/behaviour.md, "Experiments that learn")."""
+
+    id: str
+    name: str | None
+    model: str | None
+    weight: float
+    active: bool
+    share: float = Field(description="`weight` over the sum of the active configs' weights (0 when inactive): "
+                                     "the expected fraction of draws under `weighted` sampling.")
+    draws: int
+    trials_count: int = Field(description="Logs with counted feedback (successes + failures).")
+    successes: int
+    failures: int
+    mean: float | None = Field(description="Mean of Beta(1 + successes, 1 + failures); null before any trial.")
+    spread: float | None = Field(description="Standard deviation of that posterior; null before any trial.")
+    timing: dict[str, Any] | None = Field(description="The config's timing profile, if it has one.")
+
+
+class ExperimentSummary(BaseModel):
+    """A live experiment: from the spec, created at runtime, or provisioned on first use."""
+
+    id: str
+    name: str
+    project_id: str
+    provisioned: bool = Field(description="Created by the mock on first use of an unknown id.")
+    status: Literal["Initialized", "In progress"]
+    sampling: Literal["weighted", "adaptive"]
+    positive_labels: list[dict[str, str]]
+    draws: int = Field(description="Configs drawn from it since reset (one per sample).")
+    logs: int = Field(description="Answer log ids it produced since reset (samples answered).")
+    feedback: int = Field(description="Feedback items received on its logs since reset.")
+    configs: list[ConfigDraws]
 
 
 class AdminError(BaseModel):

@@ -16,6 +16,7 @@ from pydantic.json_schema import models_json_schema
 from mockserver.admin.models import (
     AdminError,
     AdminInfo,
+    ExperimentSummary,
     LoadedIds,
     RequestsPage,
     RuleCreated,
@@ -75,7 +76,7 @@ def _filter_parameters() -> list[dict[str, Any]]:
 @cache
 def _build() -> str:
     models: list[type[BaseModel]] = [MockSpec, ScriptSpec, FaultSpec, LoadedIds, RuleCreated, RuleInfo, UnusedRule,
-                                     RequestsPage, UnexpectedRequest, AdminInfo, AdminError]
+                                     RequestsPage, UnexpectedRequest, AdminInfo, ExperimentSummary, AdminError]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     paths: dict[str, Any] = {
         "/__admin/spec": {
@@ -84,6 +85,12 @@ def _build() -> str:
             "post": _op("Add a spec to the live world (until the next reset); returns the ids created",
                         response=_ref(LoadedIds), body=MockSpec, errors=(401, 409, 413, 422)),
             "get": _op("The base spec", response=_ref(MockSpec)),
+        },
+        "/__admin/experiments/{experiment_id}": {
+            "get": _op("One live experiment, as `/__admin/experiments` lists it",
+                       response=_ref(ExperimentSummary), errors=(401, 404),
+                       parameters=[{"name": "experiment_id", "in": "path", "required": True,
+                                    "schema": {"type": "string"}}]),
         },
         **_rule_paths("script", ScriptSpec),
         **_rule_paths("fault", FaultSpec),
@@ -98,6 +105,8 @@ def _build() -> str:
                                                                                       many=True))},
         "/__admin/reset": {"post": _op("Journal, counters, draws, scripts and faults back to the base spec",
                                        response=_ref(LoadedIds))},
+        "/__admin/experiments": {"get": _op("Live experiments with their configs, weights and draws since reset",
+                                            response=_ref(ExperimentSummary, many=True))},
         "/__admin/info": {"get": _op("Seed, mode and counts of this tenant", response=_ref(AdminInfo))},
         "/__admin/": {"get": {"summary": "The journal page (HTML)", "tags": ["Admin"],
                               "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},

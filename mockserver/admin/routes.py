@@ -16,7 +16,7 @@ from starlette.routing import BaseRoute, Route
 
 from mockserver import jsonio
 from mockserver.admin.openapi import admin_openapi_json
-from mockserver.admin.page import journal_page
+from mockserver.admin.page import journal_page, page_headers
 from mockserver.auth import check_api_key
 from mockserver.control import ControlError, MockControl
 from mockserver.errors import ApiError, error_response
@@ -96,6 +96,10 @@ async def _info(request: Request, control: MockControl) -> Any:
     return control.info()
 
 
+async def _experiment(request: Request, control: MockControl) -> Any:
+    return control.experiment(request.path_params["experiment_id"])
+
+
 async def _put_spec(request: Request, control: MockControl) -> Any:
     return control.load_spec(await _body(request), replace=True)
 
@@ -154,18 +158,26 @@ async def _openapi(request: Request, control: MockControl) -> Any:
     return Response(admin_openapi_json(), media_type="application/json")
 
 
-async def _page(request: Request, control: MockControl) -> Any:
-    return HTMLResponse(journal_page())
+async def _experiments(request: Request, control: MockControl) -> Any:
+    return control.experiments()
+
+
+async def _page(request: Request) -> Response:
+    """The journal page. Served without a key: it holds no data, and a browser's address bar cannot
+    send `X-API-KEY`; its own fetches send the key typed into it."""
+    return HTMLResponse(journal_page(), headers=page_headers())
 
 
 def admin_routes() -> list[BaseRoute]:
     return [
-        Route(PREFIX + "/", _endpoint(_page), methods=["GET"]),
+        Route(PREFIX + "/", _page, methods=["GET"]),
         Route(PREFIX + "/openapi.json", _endpoint(_openapi), methods=["GET"]),
         Route(PREFIX + "/info", _endpoint(_info), methods=["GET"]),
+        Route(PREFIX + "/experiments", _endpoint(_experiments), methods=["GET"]),
         Route(PREFIX + "/spec", _endpoint(_put_spec), methods=["PUT"]),
         Route(PREFIX + "/spec", _endpoint(_post_spec), methods=["POST"]),
         Route(PREFIX + "/spec", _endpoint(_get_spec), methods=["GET"]),
+        Route(PREFIX + "/experiments/{experiment_id}", _endpoint(_experiment), methods=["GET"]),
         *_rule_routes("script"),
         *_rule_routes("fault"),
         Route(PREFIX + "/requests", _endpoint(_get_requests), methods=["GET"]),

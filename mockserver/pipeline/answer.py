@@ -12,6 +12,7 @@ from typing import Any
 from contracts.chat import ChatExperimentRequest
 from contracts.configs import ModelConfigFields
 from mockserver.pipeline.generate import Generation
+from mockserver.spec import TimingSpec
 
 
 @dataclass(slots=True)
@@ -65,3 +66,4 @@ class ChatAnswer:
     session_id: str | None
     samples: list[SampleAnswer]
     tick: int
+    timings: tuple[TimingSpec | None, ...] = ()  # per sample: its config's timing profile, if any

@@ -116,6 +116,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
     except Conflict as conflict:
         raise ApiError(409, str(conflict)) from None
     rules = context.rules
+    log_ids = state.new_logs(target.experiment_id, [config.id for config in target.configs])
     samples = []
     for index, config in enumerate(target.configs):
         script = rules.take_script(request, call, config.id) if rules.scripts else None
@@ -133,7 +134,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
             chunks = tuple(scripted.chunks) if scripted.chunks is not None else None
             script_name = rule.name
         samples.append(SampleAnswer(
-            index, state.new_id("data"), config.id, config.fields, config.fingerprint, prompt.messages,
+            index, log_ids[index], config.id, config.fields, config.fingerprint, prompt.messages,
             generation, usage, wire, chunks, script_name,
         ))
     return ChatAnswer(
@@ -143,4 +144,5 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
         session_id=resolve_session(seed, target.project_id, request),
         samples=samples,
         tick=state.next_tick(),
+        timings=target.timings,
     )

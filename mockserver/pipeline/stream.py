@@ -73,26 +73,39 @@ def encode_event(payload: dict[str, Any]) -> bytes:
     return b"data: " + jsonio.dumps(payload) + b"\n\n"
 
 
-def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
-    """Every event of the stream, in order (a script's `chunks` fix its sample's deltas)."""
-    envelope = response_envelope(answer)
+def interleave(answer: ChatAnswer, seed: int) -> list[tuple[SampleAnswer, str, bool]]:
+    """The stream's events in order, as (sample, delta, is the sample's last event). A script's
+    `chunks` fix its sample's deltas."""
     queues: dict[int, list[str]] = {}
     for sample in answer.samples:
         deltas = sample.chunks or split_deltas(sample.generation.text)
         queues[sample.index] = list(deltas)
     by_index = {s.index: s for s in answer.samples}
     rng = derive_random(seed, "interleave", answer.samples[0].log_id)
-    events = []
+    order = []
     while queues:
         index = rng.choice(sorted(queues))
         delta = queues[index].pop(0)
         last = not queues[index]
         if last:
             del queues[index]
-        sample = by_index[index]
+        order.append((by_index[index], delta, last))
+    return order
+
+
+def encode_events(answer: ChatAnswer, order: list[tuple[SampleAnswer, str, bool]]) -> list[bytes]:
+    """Every event of the stream, written as `interleave` ordered them."""
+    envelope = response_envelope(answer)
+    events = []
+    for sample, delta, last in order:
         event = dict(envelope)
         event["data"] = [_event_item(sample, delta, last)]
         event["usage"] = sample.usage if last else None
         event["provider_responses"] = [_provider_chunk(answer, sample, delta, last)]
         events.append(encode_event(event))
     return events
+
+
+def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
+    """Every event of the stream, in order."""
+    return encode_events(answer, interleave(answer, seed))
