@@ -39,6 +39,8 @@ def test_scripted(humanloop_mock):
     assert reply.json()["data"][0]["output"] == "Paris."
 """
 OPT_OUT = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:faker", "-p", "no:anyio")
+SUITES = {"plain": ("plain tests only", ["test_plain.py"]),
+          "mock": ("with the mock", ["test_plain.py", "test_mocked.py"])}
 WAYS: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "default": ((), {}),
     "opt-out": (OPT_OUT, {}),
@@ -63,13 +65,15 @@ def run(project: Path, files: list[str], extra: tuple[str, ...], env: dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--suite", choices=["plain", "mock"], action="append",
+                        help="only these suites (default: both)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         (project / "pytest.ini").write_text("[pytest]\n")
         (project / "test_plain.py").write_text(PLAIN)
         (project / "test_mocked.py").write_text(MOCKED)
-        suites = {"plain tests only": ["test_plain.py"], "with the mock": ["test_plain.py", "test_mocked.py"]}
+        suites = {label: files for key, (label, files) in SUITES.items() if key in (args.suite or SUITES)}
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for suite, files in suites.items():
             for extra, env in WAYS.values():

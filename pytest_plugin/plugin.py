@@ -31,7 +31,8 @@ MARKERS = {
     "humanloop_script": "humanloop_script(output=None, **answer_and_match): script an answer for this test",
     "humanloop_fault": "humanloop_fault(status=None, **effects_and_match): inject a fault for this test",
     "humanloop_spec": "humanloop_spec(spec): add a whole spec (the config-file shape) for this test",
-    "humanloop_strict": "humanloop_strict(on=True): fail at teardown on unused scripts or unexpected requests",
+    "humanloop_strict": "humanloop_strict(on=True): fail at teardown on unused scripts or unexpected requests "
+                        "(on: True/False or 'true'/'false'/'on'/'off'/'1'/'0')",
 }
 
 
