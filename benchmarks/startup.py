@@ -1,7 +1,8 @@
 """What a downstream test run pays at start-up for the pytest plugins this package's dependencies bring.
 
-    python -m benchmarks.startup [--rounds 7]
+    python benchmarks/startup.py [--rounds 7] [--suite plain|mock] [--no-bytecode]
 
+Run it with the Python of the environment to measure (it needs only the standard library there).
 Installing humanloop-mock installs Faker, Schemathesis (and with it Hypothesis) and, through
 Starlette and httpx, anyio; each registers a pytest plugin that every pytest process imports. This
 times `pytest` on a tiny generated project (two plain tests and one that uses `humanloop_mock`),
@@ -11,9 +12,13 @@ run as a whole process, in three ways, interleaved round by round:
 - `opt-out`: `-p no:schemathesis -p no:hypothesispytest -p no:faker -p no:anyio` (docs/testing-guide.md);
 - `baseline`: plugin autoloading off, only this package's plugin (`-p pytest_plugin.plugin`).
 
-Each way runs once over the plain tests only (a run that does not touch the mock) and once over all
-three. Figures are medians of CPU seconds (user + system, from the kernel's accounting of the
-child) and wall seconds, and the ratio to the baseline of the same round.
+Each way runs over the plain tests only (a run that does not touch the mock) and over all three.
+`--no-bytecode` measures a machine where bytecode is not cached (PYTHONDONTWRITEBYTECODE=1, as many
+container images set, or a read-only site-packages): the runs may not write bytecode, and pytest's
+cached rewritten modules (`__pycache__/*-pytest-*.pyc` in site-packages) are deleted first; without
+it, bytecode may be written and the warm-up run fills the caches. Figures are medians of CPU seconds
+(user + system, from the kernel's accounting of the child) and wall seconds, and the ratio to the
+baseline of the same round.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import argparse
 import json
 import os
 import resource
+import site
 import statistics
 import subprocess
 import sys
@@ -62,12 +68,25 @@ def run(project: Path, files: list[str], extra: tuple[str, ...], env: dict[str, 
     return cpu, wall
 
 
+def forget_rewritten_modules() -> int:
+    """Delete pytest's cached assertion-rewritten modules in site-packages; returns how many."""
+    found = [pyc for root in site.getsitepackages() for pyc in Path(root).glob("**/__pycache__/*-pytest-*.pyc")]
+    for pyc in found:
+        pyc.unlink()
+    return len(found)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--suite", choices=["plain", "mock"], action="append",
                         help="only these suites (default: both)")
+    parser.add_argument("--no-bytecode", action="store_true", help="as where bytecode is not cached")
     args = parser.parse_args()
+    bytecode = {"PYTHONDONTWRITEBYTECODE": "1"} if args.no_bytecode else {}
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    if args.no_bytecode:
+        print(f"deleted {forget_rewritten_modules()} cached rewritten modules", file=sys.stderr)
     with tempfile.TemporaryDirectory() as folder:
         project = Path(folder)
         (project / "pytest.ini").write_text("[pytest]\n")
@@ -77,10 +96,10 @@ def main() -> None:
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         for suite, files in suites.items():
             for extra, env in WAYS.values():
-                run(project, files, extra, env)  # warm-up (bytecode caches)
+                run(project, files, extra, {**env, **bytecode})  # warm-up (fills the caches it may)
             for _ in range(args.rounds):
                 for way, (extra, env) in WAYS.items():
-                    samples.setdefault((suite, way), []).append(run(project, files, extra, env))
+                    samples.setdefault((suite, way), []).append(run(project, files, extra, {**env, **bytecode}))
     report = {}
     for (suite, way), runs in samples.items():
         baseline = samples[(suite, "baseline")]
