@@ -63,7 +63,7 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
     pytest rewrites every package of a plugin's distribution, so a run that uses the mock would
     parse and compile those ~130 modules through the rewriter instead of importing them, and on
     every run where bytecode is not cached (PYTHONDONTWRITEBYTECODE, a read-only site-packages):
-    about 0.6 s of CPU per process (docs/performance.md). They hold no tests. pytest has no public
+    about 0.2 s of CPU per process (docs/performance.md). They hold no tests. pytest has no public
     way to unmark a package, so this uses the rewriter's set of marked names when it is there and
     does nothing otherwise (`--assert=plain`, or a pytest that keeps it elsewhere). Runs before
     conftests are imported, so a conftest that imports the mock is covered too."""
