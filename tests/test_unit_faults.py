@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from mockserver.faults import FaultPlan, malformed, plan_faults, shaped_stream
+from mockserver.faults import FaultPlan, event_delays, malformed, plan_faults, shaped_stream
 from mockserver.rules import Rule
 from mockserver.spec import FaultSpec
 
@@ -21,9 +21,9 @@ def fired(*specs: dict[str, Any]) -> list[Rule[FaultSpec]]:
 EVENTS = [b'data: {"n": %d, "text": "event number %d"}\n\n' % (n, n) for n in range(1, 6)]
 
 
-def shaped(plan: FaultPlan | None) -> list[bytes]:
+def shaped(plan: FaultPlan | None, delays: list[float] | None = None) -> list[bytes]:
     async def collect() -> list[bytes]:
-        return [event async for event in shaped_stream(EVENTS, plan)]
+        return [event async for event in shaped_stream(EVENTS, plan, delays)]
 
     return asyncio.run(collect())
 
@@ -82,16 +82,25 @@ def test_cut_and_malformed_events() -> None:
     assert damaged[:2] == EVENTS[:2] and damaged[3:] == EVENTS[3:] and damaged[2] == malformed(EVENTS[2])
 
 
-def test_delays_are_exactly_what_the_plan_says(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_event_delays_are_the_faults_plus_a_timing_profile() -> None:
+    plan = plan_faults(fired({"first_event_delay": 0.3, "event_delay": 0.05}))
+    assert event_delays(4, None, None) is None  # nothing pauses: the stream may go out in one write
+    assert event_delays(4, plan_faults(fired({"latency": 1})), None) is None
+    assert event_delays(4, plan, None) == [0.3, 0.05, 0.05, 0.05]
+    assert event_delays(3, None, [0.1, 0.2, 0.0]) == [0.1, 0.2, 0.0]
+    assert event_delays(3, plan, [0.1, 0.2, 0.0]) == [0.4, 0.25, 0.05]  # the two add up, exactly
+
+
+def test_the_stream_waits_exactly_the_delays_and_none_after_a_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
 
     async def record(seconds: float) -> None:
         waits.append(seconds)
 
     monkeypatch.setattr("mockserver.faults.asyncio.sleep", record)
-    assert shaped(plan_faults(fired({"first_event_delay": 0.3, "event_delay": 0.05, "cut_after_events": 4}))) \
-        == EVENTS[:4]
+    plan = plan_faults(fired({"first_event_delay": 0.3, "event_delay": 0.05, "cut_after_events": 4}))
+    assert shaped(plan, event_delays(len(EVENTS), plan, None)) == EVENTS[:4]
     assert waits == [0.3, 0.05, 0.05, 0.05]  # no jitter, and none after the cut
     waits.clear()
-    shaped(plan_faults(fired({"event_delay": 0.1})))
-    assert waits == [0.1] * 4  # the first event waits only for first_event_delay
+    assert shaped(None, [0.0, 0.1, 0.0, 0.0, 0.2]) == EVENTS
+    assert waits == [0.1, 0.2]  # a zero pause is no sleep at all

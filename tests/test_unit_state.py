@@ -74,7 +74,7 @@ def test_draws_follow_weights_and_skip_inactive_configs() -> None:
     assert abs(drawn["config_heavy"] / 4000 - 0.75) < 0.03
     experiment = state.experiment("exp_unit")
     assert experiment.draws == 4000
-    assert experiment.configs["config_heavy"].trials_count == drawn["config_heavy"]
+    assert experiment.configs["config_heavy"].draws == drawn["config_heavy"]
 
 
 def test_the_nth_draw_depends_only_on_seed_and_experiment() -> None:
