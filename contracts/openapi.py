@@ -56,15 +56,29 @@ class Operation:
     path_params: tuple[PathParam, ...] = field(default_factory=tuple)
     secured: bool = True
     tag: str = "Chats"
+    examples: tuple[tuple[str, str, dict[str, Any]], ...] = ()  # request bodies: (name, summary, value)
 
 
 PROJECT_ID = PathParam("project_id", "String ID of project. Starts with `pr_`.")
 EXPERIMENT_ID = PathParam("experiment_id", "String ID of experiment. Starts with `exp_`.")
 
+_HELLO = [{"role": "user", "content": "Hello"}]
+# Valid requests for the demo experiment, as the official clients send them: a JSON answer, and streams
+# (which generated bodies rarely reach: most random bodies are invalid or name unknown experiments).
+CHAT_EXAMPLES: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("json", "One sample as JSON",
+     {"experiment_id": "exp_demo", "messages": _HELLO, "provider_api_keys": {}}),
+    ("stream", "One sample, streamed",
+     {"experiment_id": "exp_demo", "messages": _HELLO, "provider_api_keys": {}, "stream": True}),
+    ("stream_samples", "Three samples, streamed and interleaved",
+     {"experiment_id": "exp_demo", "messages": _HELLO, "provider_api_keys": {}, "stream": True, "num_samples": 3}),
+)
+
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "post", "/chat-experiment", "Chats_createExperiment", "Chat Experiment",
         request=ChatExperimentRequest, response=ChatResponse, streams=True, errors=(401, 404, 409, 413),
+        examples=CHAT_EXAMPLES,
     ),
     Operation(
         "post", "/model-configs", "ModelConfigs_register", "Register",
@@ -160,6 +174,10 @@ def _operation_object(op: Operation) -> dict[str, Any]:
         ]
     if op.request is not None:
         operation["requestBody"] = {"required": True, "content": _json_content(_ref(op.request))}
+        if op.examples:
+            operation["requestBody"]["content"]["application/json"]["examples"] = {
+                name: {"summary": summary, "value": value} for name, summary, value in op.examples
+            }
     operation["security"] = [{SECURITY_SCHEME: []}] if op.secured else []
     return operation
 

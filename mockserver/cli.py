@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 import click
 import uvicorn
 
+from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.config_file import ConfigFileError, load_spec
@@ -177,6 +178,8 @@ def _load_or_exit(path: str) -> MockSpec:
     except ConfigFileError as error:
         raise click.ClickException(str(error)) from None
 
+
+main.add_command(check_command)
 
 if __name__ == "__main__":
     main()
