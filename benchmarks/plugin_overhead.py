@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 
 from mockserver import MockSettings, create_app
+from mockserver.control import MockControl
 from mockserver.server import BackgroundServer
 from pytest_plugin import HumanloopMock
 
@@ -53,7 +54,7 @@ def session_start_and_stop(repeat: int) -> tuple[float, float]:
 def request_latencies(count: int) -> dict[str, float]:
     app = create_app(MockSettings())
     with BackgroundServer(app) as server:
-        mock = HumanloopMock(app, server.base_url)
+        mock = HumanloopMock(MockControl(app.state.mock), server.base_url, app=app)
         with mock.httpx_client() as in_process, httpx.Client(base_url=server.base_url, headers=mock.headers) as socket:
             for client in (in_process, socket):  # warm-up
                 client.post("/chat-experiment", json=BODY)
@@ -71,7 +72,7 @@ def request_latencies(count: int) -> dict[str, float]:
 def reset_cost(repeat: int) -> float:
     app = create_app(MockSettings())
     with BackgroundServer(app) as server:
-        mock = HumanloopMock(app, server.base_url)
+        mock = HumanloopMock(MockControl(app.state.mock), server.base_url, app=app)
         with httpx.Client(base_url=server.base_url, headers=mock.headers) as client:
             for _ in range(20):  # a test's worth of state and journal to clear
                 client.post("/chat-experiment", json=BODY)

@@ -23,6 +23,8 @@ class RuleInfo(BaseModel):
     id: str
     kind: Literal["script", "fault"]
     name: str = Field(description="What reports call it: its `name`, else `script #N` / `fault #N`.")
+    label: str = Field(description="What reports call it: the name and the match, "
+                                   "e.g. `script #1 matching message='capital'`.")
     match: str = Field(description="What it matches, e.g. `message='capital'`, or `every call`.")
     used: int
     times: int | None = Field(description="How many uses it was set up for (null: always).")
@@ -30,7 +32,10 @@ class RuleInfo(BaseModel):
 
 
 class UnusedRule(RuleInfo):
-    problem: str
+    problem: str = Field(description="A sentence for a person: the rule's label, and how often it was used "
+                                     "of how often it was set up for.")
+    hint: str | None = Field(default=None, description="Why it missed a call, when only letter case was in the "
+                                                       "way (`message=` and `message_regex=` are case-sensitive).")
 
 
 class RuleCreated(BaseModel):
