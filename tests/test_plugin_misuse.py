@@ -102,7 +102,7 @@ def test_capital(humanloop_mock):
     humanloop_mock.fault(503, name="outage", experiment_id="exp_other")
     chat(humanloop_mock, "What is the capital of France?")
 """)
-    result = pytester.runpytest("--humanloop-seed", "3")
+    result = pytester.runpytest("--humanloop-seed", "3", "-rN")  # no short summary (untruncated in CI)
     result.assert_outcomes(passed=1, errors=1)
     out = result.stdout.str()
     assert "During handling of the above exception" not in out
