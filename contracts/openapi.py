@@ -29,7 +29,7 @@ ERROR_DESCRIPTIONS = {
     401: "Missing `X-API-KEY` header, or a key not on the server's allow-list.",
     404: "Unknown project, experiment, model config or log id (or an unknown experiment under `--strict`).",
     409: "A valid request that the experiment's current configs cannot serve (see docs/errors.md).",
-    413: "The request body is larger than the server's limit.",
+    413: "The request body, or the prompt or answer it would make, is larger than the server's limits.",
 }
 
 

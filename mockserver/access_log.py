@@ -5,7 +5,8 @@ which cost the default server about a third of its throughput. This log formats 
 same style and writes what gathered in the last `FLUSH_EVERY` seconds with a single write, so a
 busy server makes about 20 writes a second however many requests it answers, and a person watching
 sees each line at once. Lines say what the client sent and what it got (method, path, status, and
-the reason for an error answer); headers, bodies and keys are never written.
+the reason for an error answer); headers, bodies and keys are never written, and what the client
+chose (the path, the query, an id in an error) is escaped (`logsafe`): one request, one line.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import asyncio
 import sys
 from http import HTTPStatus
 from typing import Any, TextIO
+
+from mockserver.logsafe import ARG_LIMIT, printable
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 FLUSH_EVERY = 0.05  # seconds
@@ -26,8 +29,7 @@ def _detail_text(detail: Any) -> str:
         location = ".".join(str(part) for part in first.get("loc", ()))
         more = f" (+{len(detail) - 1} more)" if len(detail) > 1 else ""
         return f"{location}: {first.get('msg', '')}{more}"
-    text = str(detail)
-    return text if len(text) <= 200 else text[:197] + "..."
+    return str(detail)
 
 
 class AccessLog:
@@ -41,11 +43,11 @@ class AccessLog:
         client = scope.get("client")
         where = f"{client[0]}:{client[1]}" if client else "-"
         query = scope.get("query_string", b"")
-        target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+        target = printable(scope["path"] + ("?" + query.decode("latin-1") if query else ""), ARG_LIMIT)
         line = (f'INFO:     {where} - "{scope["method"]} {target} HTTP/{scope.get("http_version", "1.1")}" '
                 f"{status} {_PHRASES.get(status, '')}")
         if error is not None:
-            line += " - " + _detail_text(error)
+            line += " - " + printable(_detail_text(error))
         if not self._pending:
             try:
                 asyncio.get_running_loop().call_later(FLUSH_EVERY, self.flush)

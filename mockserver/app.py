@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -14,10 +15,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
 from contracts.openapi import OPERATIONS
+from mockserver import logsafe
 from mockserver.access_log import AccessLog
 from mockserver.admin.routes import admin_routes
+from mockserver.connection import CONNECTION_SCOPE_KEY
 from mockserver.errors import ApiError, error_response
-from mockserver.faults import TRANSPORT_SCOPE_KEY, server_transport
 from mockserver.middleware import Journaling, JournalMiddleware
 from mockserver.routes import chat, experiments, feedback, meta, model_configs
 from mockserver.routes.common import CONTEXT_SCOPE_KEY, Endpoint, Handler
@@ -81,7 +83,7 @@ UNEXPECTED = ApiError(500, "Internal error in humanloop-mock; please report it w
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     """A bug in the mock: logged with its traceback, answered as JSON (never an HTML page)."""
-    log.exception("Unexpected error handling %s %s", request.method, request.url.path)
+    log.exception("Unexpected error handling %s %s", request.method, request.url.path)  # escaped: logsafe
     return error_response(UNEXPECTED)
 
 
@@ -89,8 +91,9 @@ class MockApp(Starlette):
     """Starlette for the mock's own pages, unknown paths and paths with parameters; the API's fixed
     paths (`POST /v4/chat-experiment` above all) are served directly, without Starlette's middleware
     stack and router on their way: the same journaling (`Journaling`), the same endpoint, the same
-    error answers, about half the cost per request. Outermost, it also keeps the connection's transport,
-    so the reset fault can drop the connection (Starlette wraps `send` before any middleware)."""
+    error answers, about half the cost per request. Outermost, it also keeps the server's request
+    cycle, so the reset fault can drop the connection and the journal can tell whether the client is
+    still there (Starlette wraps `send` before any middleware)."""
 
     def __init__(self, *, tenants: Tenants, journaling: Journaling, direct: dict[tuple[str, str], Endpoint],
                  **starlette: Any) -> None:
@@ -100,37 +103,55 @@ class MockApp(Starlette):
         self.direct = direct
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            if TRANSPORT_SCOPE_KEY not in scope:
-                scope[TRANSPORT_SCOPE_KEY] = server_transport(send)
+        if scope["type"] != "http":
+            await super().__call__(scope, receive, send)
+            return
+        connection = getattr(send, "__self__", None)
+        if connection is not None and hasattr(connection, "disconnected"):  # uvicorn's request cycle
+            scope[CONNECTION_SCOPE_KEY] = connection
+        try:
             endpoint = self.direct.get((scope["method"], scope["path"]))
             if endpoint is not None:
                 await self._direct(endpoint, scope, receive, send)
-                return
-        await super().__call__(scope, receive, send)
+            else:
+                await super().__call__(scope, receive, send)
+        finally:
+            # The cycle points at this scope: left in it, the two would form a reference cycle, and
+            # every request would leave garbage for the collector (which cost more than the rest of
+            # the app put together) and keep its body and answer alive until then.
+            scope.pop(CONNECTION_SCOPE_KEY, None)
 
     async def _direct(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
         context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
         journaling = self.journaling
         entry = await journaling.open(scope, receive, context)
+        if entry is None:
+            return  # the client left before its body ended
         try:
             if entry.body_truncated:
                 response = journaling.too_large(entry)
             else:  # the body was read: what the route may still receive is the server's own messages
                 response = await endpoint.respond(Request(scope, receive))
             await journaling.deliver(response, entry, scope, receive, send)
+        except asyncio.CancelledError:  # the server stopped the answer
+            if not entry.completed:
+                entry.client_left = True
+            raise
         except Exception:
             # What Starlette's error middleware and `_unexpected_error` do for routed paths.
-            log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])
+            log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])  # escaped: logsafe
             if entry.status is not None:
                 raise  # the answer has started: only dropping the connection is left
             await journaling.deliver(error_response(UNEXPECTED), entry, scope, receive, send)
+        finally:
+            journaling.finish(entry, scope, context)
 
 
 def create_app(settings: MockSettings | None = None) -> Starlette:
     """A new mock application. `app.state.tenants` holds its worlds; `app.state.mock` is the shared one
     (the only one without `isolate_keys`); `app.state.access_log` is `serve`'s access log, if on."""
+    logsafe.install()
     tenants = Tenants(settings or MockSettings())
     access_log = AccessLog() if tenants.settings.access_log else None
     journaling = Journaling(tenants.settings.max_body_bytes, access_log)

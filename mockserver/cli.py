@@ -8,23 +8,40 @@ import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import click
-import uvicorn
 
 from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.config_file import ConfigFileError, load_spec
 from mockserver.rules import describe_match
-from mockserver.server import LOOPBACK, base_url, bind_socket, uvicorn_config
+from mockserver.server import (
+    LOOPBACK,
+    MockServer,
+    ServerOptions,
+    base_url,
+    bind_socket,
+    connection_cap,
+    raise_open_file_limit,
+    uvicorn_config,
+)
 from mockserver.settings import (
     DEFAULT_JOURNAL_LIMIT,
     DEFAULT_LOG_LIMIT,
+    DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_KEPT_BYTES,
+    DEFAULT_MAX_PROMPT_BYTES,
+    DEFAULT_MAX_PROVISIONED,
     DEFAULT_MAX_TENANTS,
     DEFAULT_SEED,
     MockSettings,
 )
 from mockserver.spec import MockSpec, default_spec
+
+log = logging.getLogger("humanloop_mock")
+_DEFAULTS = ServerOptions()
+API_KEY_ENV = "HUMANLOOP_MOCK_API_KEYS"
+_SECONDS = click.FloatRange(min=0, min_open=True)
 
 
 def _version() -> str:
@@ -119,7 +136,9 @@ def main() -> None:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Decides every id, draw and text.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML, YAML or JSON spec file.")
-@click.option("--api-key", "api_keys", multiple=True, help="Accept only this X-API-KEY (repeatable).")
+@click.option("--api-key", "api_keys", multiple=True, envvar=API_KEY_ENV,
+              help=f"Accept only this X-API-KEY (repeatable; or space-separated in ${API_KEY_ENV}, which "
+                   "keeps keys out of the process list).")
 @click.option("--strict", is_flag=True, help="Unknown experiment/project ids get 404, like the real service.")
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1))
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
@@ -131,30 +150,70 @@ def main() -> None:
               help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
 @click.option("--max-tenants", default=DEFAULT_MAX_TENANTS, show_default=True, type=click.IntRange(1),
               help="With --isolate-keys: worlds kept; the least recently used is dropped first.")
+@click.option("--max-kept-bytes", default=DEFAULT_MAX_KEPT_BYTES, show_default=True, type=click.IntRange(1),
+              help="Bytes every journal and the memo tables keep together (oldest dropped first).")
+@click.option("--max-prompt-bytes", default=DEFAULT_MAX_PROMPT_BYTES, show_default=True, type=click.IntRange(1),
+              help="Largest rendered prompt (template with inputs, plus messages); larger gets 413.")
+@click.option("--max-answer-bytes", default=DEFAULT_MAX_ANSWER_BYTES, show_default=True, type=click.IntRange(1),
+              help="Largest JSON answer; a request whose answer would be larger gets 413.")
+@click.option("--max-provisioned", default=DEFAULT_MAX_PROVISIONED, show_default=True, type=click.IntRange(1),
+              help="Unknown experiment/project ids kept at once (least recently used forgotten).")
+@click.option("--header-timeout", default=_DEFAULTS.header_timeout, show_default=True, type=_SECONDS,
+              help="Seconds for a request's headers to arrive (then 408).")
+@click.option("--body-timeout", default=_DEFAULTS.body_timeout, show_default=True, type=_SECONDS,
+              help="Seconds for a request's body to arrive (then 408).")
+@click.option("--idle-timeout", default=_DEFAULTS.idle_timeout, show_default=True, type=_SECONDS,
+              help="Seconds an idle keep-alive connection stays open.")
+@click.option("--send-timeout", default=_DEFAULTS.send_timeout, show_default=True, type=_SECONDS,
+              help="Seconds a client may read nothing of an answer before it is dropped.")
+@click.option("--max-connections", default=_DEFAULTS.max_connections, show_default=True, type=click.IntRange(1),
+              help="Open connections at once; more get 503 (lowered to fit the open-file limit).")
+@click.option("--max-header-bytes", default=_DEFAULTS.max_header_bytes, show_default=True,
+              type=click.IntRange(256), help="Largest request line plus headers; larger get 431.")
+@click.option("--shutdown-timeout", default=_DEFAULTS.shutdown_timeout, show_default=True,
+              type=click.FloatRange(min=0),
+              help="Seconds open answers get after SIGTERM/SIGINT (a second signal exits at once).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True,
+              help="Also answer this Host header when bound to loopback (repeatable; '*' turns the check off).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One line per request on stdout (at log level info or debug).")
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
           max_body_bytes: int, journal_limit: int, log_limit: int, stream_done_event: bool, isolate_keys: bool,
-          max_tenants: int, log_level: str, access_log: bool) -> None:
-    """Run the fake server (Ctrl-C stops it)."""
+          max_tenants: int,
+          max_kept_bytes: int, max_prompt_bytes: int, max_answer_bytes: int, max_provisioned: int,
+          header_timeout: float, body_timeout: float, idle_timeout: float, send_timeout: float,
+          max_connections: int, max_header_bytes: int, shutdown_timeout: float, allowed_hosts: tuple[str, ...],
+          log_level: str, access_log: bool) -> None:
+    """Run the fake server (Ctrl-C stops it; a second Ctrl-C stops it at once)."""
     spec = _load_or_exit(config_path) if config_path else default_spec()
     settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
                             journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
-                            isolate_keys=isolate_keys, max_tenants=max_tenants, log_limit=log_limit,
+                            isolate_keys=isolate_keys, max_tenants=max_tenants, max_kept_bytes=max_kept_bytes,
+                            max_prompt_bytes=max_prompt_bytes, max_answer_bytes=max_answer_bytes,
+                            max_provisioned=max_provisioned, log_limit=log_limit,
                             access_log=access_log and log_level in ("debug", "info"))
+    options = ServerOptions(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
+                            send_timeout=send_timeout, max_header_bytes=max_header_bytes,
+                            max_connections=max_connections, shutdown_timeout=shutdown_timeout,
+                            allowed_hosts=allowed_hosts)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         sock = bind_socket(host, port)
     except OSError as error:
         raise click.ClickException(f"cannot bind {host}:{port}: {error.strerror}") from None
+    open_files = raise_open_file_limit()
+    cap = connection_cap(options, open_files)
+    if cap < max_connections:
+        log.warning("Open-file limit is %d: serving at most %d connections at once (not %d).",
+                    open_files, cap, max_connections)
     click.echo(banner(settings, base_url(host, sock.getsockname()[1])))
     sys.stdout.flush()
     app = create_app(settings)
-    server = uvicorn.Server(uvicorn_config(app, log_level=log_level))
+    config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
     try:
-        server.run(sockets=[sock])
+        MockServer(config).run(sockets=[sock])
     finally:
         if app.state.access_log is not None:
             app.state.access_log.flush()  # the last lines, written after the loop stopped

@@ -9,8 +9,9 @@ from typing import Any
 
 import yaml
 
+from mockserver import jsonio
 from mockserver.spec import MockSpec
-from mockserver.spec_errors import SpecError, validate
+from mockserver.spec_errors import SpecError, key_path, validate
 
 
 class ConfigFileError(ValueError):
@@ -21,12 +22,18 @@ def _parse(path: Path) -> Any:
     text = path.read_text(encoding="utf-8")
     suffix = path.suffix.lower()
     if suffix == ".toml":
-        return tomllib.loads(text)
-    if suffix in (".yaml", ".yml"):
-        return yaml.safe_load(text)
-    if suffix == ".json":
-        return json.loads(text)
-    raise ConfigFileError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml, .yml or .json")
+        data = tomllib.loads(text)
+    elif suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(text)
+    elif suffix == ".json":
+        data = json.loads(text)
+    else:
+        raise ConfigFileError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml, .yml or .json")
+    bad = jsonio.lone_surrogate_path(data)  # YAML and JSON escapes can make one; nothing can write it back
+    if bad is not None:
+        raise ConfigFileError(f"{path}: {key_path(bad)}: a lone UTF-16 surrogate (\\ud800-\\udfff) is not "
+                              "valid Unicode")
+    return data
 
 
 def spec_from_data(data: Any, source: Path | str = "<config>") -> MockSpec:

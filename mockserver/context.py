@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mockserver.budget import ByteBudget
 from mockserver.determinism import SeededFaker
 from mockserver.journal import Journal
 from mockserver.memo import Memo
+from mockserver.pipeline.limits import SizeLimits
 from mockserver.rules import RuleBook
 from mockserver.settings import MockSettings
 from mockserver.spec import MockSpec
@@ -26,12 +28,19 @@ class MockContext:
     state: MockState = field(init=False)
     rules: RuleBook = field(init=False)
     journal: Journal = field(init=False)
+    # The byte budget every world's journal shares with the memo tables (`Tenants` passes the server's).
+    budget: ByteBudget | None = None
+    size_limits: SizeLimits = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.budget is None:
+            self.budget = ByteBudget(self.settings.max_kept_bytes)
         self.spec = self.settings.spec
-        self.state = MockState(seed=self.settings.seed, log_limit=self.settings.log_limit)
+        self.state = MockState(seed=self.settings.seed, max_provisioned=self.settings.max_provisioned,
+                               log_limit=self.settings.log_limit)
         self.rules = RuleBook()
-        self.journal = Journal(limit=self.settings.journal_limit)
+        self.journal = Journal(limit=self.settings.journal_limit, budget=self.budget)
+        self.size_limits = SizeLimits(self.settings.max_prompt_bytes, self.settings.max_answer_bytes)
         self.reset()
 
     @property
@@ -44,6 +53,10 @@ class MockContext:
         created["scripts"] = [self.rules.add_script(script).id for script in spec.scripts]
         created["faults"] = [self.rules.add_fault(fault).id for fault in spec.faults]
         return created
+
+    def release(self) -> None:
+        """This world is dropped (a tenant evicted): give back what its journal held in the budget."""
+        self.journal.clear()
 
     def reset(self, spec: MockSpec | None = None) -> dict[str, list[str]]:
         """Back to the base spec (replaced by `spec` if given): state, counters, draws, rules and journal."""

@@ -17,7 +17,7 @@ from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
 from mockserver.context import MockContext
 from mockserver.journal import JournalEntry, JournalQuery
-from mockserver.rules import RuleKind, UnknownRule, call_matches
+from mockserver.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint
 from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
 from mockserver.spec_errors import SpecError, validate
 from mockserver.state import Conflict, NotFound
@@ -61,21 +61,42 @@ class RequestFilter(ClosedWireModel):
         return RequestMatch.model_validate({**given, "experiment_id": self.experiment_id})
 
 
+def chat_request(entry: JournalEntry) -> ChatExperimentRequest | None:
+    """The chat-experiment request a journal entry holds, or None if it is not a valid chat call."""
+    if entry.path != CHAT_PATH or entry.call is None:
+        return None
+    try:
+        return ChatExperimentRequest.model_validate(entry.body)
+    except ValidationError:
+        return None
+
+
+def drew_config(entry: JournalEntry, match: RequestMatch) -> bool:
+    return match.config_id is None or any(s[2] == match.config_id for s in entry.sample_records)
+
+
 def chat_call_matches(entry: JournalEntry, match: RequestMatch) -> bool:
     """Whether a journaled request is a valid chat call that `match` selects."""
-    if entry.path != CHAT_PATH or entry.call is None:
-        return False
-    try:
-        request = ChatExperimentRequest.model_validate(entry.body)
-    except ValidationError:
-        return False
-    if match.config_id is not None and all(s[2] != match.config_id for s in entry.sample_records):
-        return False
-    return call_matches(match, request, entry.call)
+    request = chat_request(entry)
+    return request is not None and drew_config(entry, match) and call_matches(match, request, entry.call)
 
 
-def describe(record: dict[str, Any]) -> str:
-    """One line per journaled request: what a person needs to see which call went wrong."""
+def rule_hint(rule: Rule[Any], entries: list[JournalEntry]) -> str | None:
+    """A reason an unused rule missed a call, when it only missed by letter case."""
+    for entry in entries:
+        request = chat_request(entry)
+        if request is not None and drew_config(entry, rule.spec.match):
+            hint = case_hint(rule.spec.match, request, entry.call)
+            if hint is not None:
+                return hint
+    return None
+
+
+def describe(record: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+    """One line per journaled request: what a person needs to see which call went wrong.
+
+    `labels` maps rule names to what reports call them (`fault #1 matching call=2`)."""
+    labels = labels or {}
     body = record.get("body") if isinstance(record.get("body"), dict) else {}
     assert isinstance(body, dict)
     messages = body.get("messages") or []
@@ -86,10 +107,10 @@ def describe(record: dict[str, Any]) -> str:
     if last is not None:
         parts.append(f"last message={str(last)[:60]!r}")
     if record.get("faults"):
-        parts.append(f"faults={list(record['faults'])}")
+        parts.append("faults=[" + ", ".join(labels.get(name, name) for name in record["faults"]) + "]")
     scripted = [s["script"] for s in record.get("samples", []) if s.get("script")]
     if scripted:
-        parts.append(f"scripts={scripted}")
+        parts.append("scripts=[" + ", ".join(labels.get(name, name) for name in scripted) + "]")
     return " ".join(parts)
 
 
@@ -190,23 +211,37 @@ class MockControl:
 
     # --- what a strict test fails on -------------------------------------------------------------
 
+    def labels(self) -> dict[str, str]:
+        """Rule name -> what reports call it (`script #1 matching message='Capital'`)."""
+        rules = self.context.rules
+        labels = {rule.name: rule.label("script") for rule in rules.scripts}
+        return labels | {rule.name: rule.label("fault") for rule in rules.faults}
+
     def unused(self) -> list[dict[str, Any]]:
-        """Scripts and faults used fewer times than they were set up for."""
+        """Scripts and faults used fewer times than they were set up for, each with a `problem`
+        sentence naming it by its match, and a `hint` when it missed a call only by letter case."""
+        rules = self.context.rules
+        entries = self.context.journal.entries()
         found = []
-        for kind in ("script", "fault"):
-            for rule in self.context.rules.snapshot(kind):  # type: ignore[arg-type]
-                times = rule["times"]
-                if rule["used"] == 0 or (times is not None and rule["used"] < times):
-                    verb = "answered" if kind == "script" else "fired"
-                    rule["problem"] = (f"{kind} {rule['name']!r} (matching {rule['match']}) {verb} "
-                                       f"{rule['used']} of {times if times is not None else 'any'} time(s)")
-                    found.append(rule)
+        for kind, in_force in (("script", rules.scripts), ("fault", rules.faults)):
+            for rule in in_force:
+                snapshot = rule.snapshot(kind)  # type: ignore[arg-type]
+                if not rule.unused:
+                    continue
+                times = snapshot["times"]
+                verb = "answered" if kind == "script" else "fired"
+                problem = f"{snapshot['label']} {verb} {snapshot['used']} of {times if times is not None else 'any'} " \
+                          "time(s)"
+                snapshot["problem"] = problem
+                snapshot["hint"] = rule_hint(rule, entries)
+                found.append(snapshot)
         return found
 
     def unexpected(self) -> list[dict[str, Any]]:
         """Requests nobody planned for: client errors no fault injected, and, when scripts are set up,
         chat samples no script answered."""
         scripted = bool(self.context.rules.scripts)
+        labels = self.labels()
         found = []
         for entry in self.context.journal.entries():
             if entry.status in CLIENT_ERRORS and not entry.faults:
@@ -216,7 +251,7 @@ class MockControl:
             else:
                 continue
             record = entry.as_dict()
-            found.append({"seq": entry.seq, "reason": reason, "request": describe(record)})
+            found.append({"seq": entry.seq, "reason": reason, "request": describe(record, labels)})
         return found
 
     # --- helpers ---------------------------------------------------------------------------------

@@ -59,6 +59,10 @@ class KeyedStreams:
             rng = self._streams[key] = random.Random(derive_int(self.seed, "stream", *key))
             return rng
 
+    def forget(self, *key: object) -> None:
+        """Drop a key's stream; used again, it starts from its first value."""
+        self._streams.pop(key, None)
+
     def new_id(self, prefix: str) -> str:
         """The next id of a kind: `prefix_` and 21 base-62 characters."""
         raw = self.stream("id", prefix).getrandbits(8 * ID_LENGTH).to_bytes(ID_LENGTH, "big")

@@ -16,17 +16,15 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from mockserver.connection import CONNECTION_SCOPE_KEY
 from mockserver.errors import ApiError
 from mockserver.rules import Rule
 from mockserver.spec import FaultSpec
 
-# Set in the ASGI scope by whoever can drop the connection (the plugin's in-process transport); a
-# callable taking no arguments. Under uvicorn the app keeps the connection's transport instead, from
-# which `transport_abort` makes that callable when (rarely) it is needed. Not the server's `send`:
-# the scope would then reference its own request cycle, and every request would leave a reference
-# cycle for the garbage collector (which cost more than the rest of the app put together).
+# Set in the ASGI scope by whoever can drop the connection without uvicorn (the plugin's in-process
+# transport); a callable taking no arguments. Under uvicorn, the request cycle the app keeps in the scope
+# (`CONNECTION_SCOPE_KEY`) leads to the connection's transport, which `transport_abort` drops.
 ABORT_SCOPE_KEY = "humanloop_mock.abort_connection"
-TRANSPORT_SCOPE_KEY = "humanloop_mock.transport"
 
 DEFAULT_DETAILS = {
     429: "Rate limit exceeded (injected by humanloop-mock).",
@@ -124,11 +122,6 @@ async def shaped_stream(events: list[bytes], plan: FaultPlan | None,
         yield event
 
 
-def server_transport(raw_send: Send) -> Any:
-    """The transport of the connection uvicorn serves this request on (None when not under uvicorn)."""
-    return getattr(getattr(raw_send, "__self__", None), "transport", None)
-
-
 def transport_abort(transport: Any) -> Callable[[], None] | None:
     """How to drop the connection of `transport` (None if it cannot be dropped)."""
     if transport is None or not hasattr(transport, "abort"):
@@ -148,7 +141,8 @@ class ConnectionDrop:
     """An ASGI 'response' that drops the connection, then waits for the server to notice."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        abort = scope.get(ABORT_SCOPE_KEY) or transport_abort(scope.get(TRANSPORT_SCOPE_KEY))
+        connection = scope.get(CONNECTION_SCOPE_KEY)
+        abort = scope.get(ABORT_SCOPE_KEY) or transport_abort(getattr(connection, "transport", None))
         if abort is None:
             raise RuntimeError("the reset fault needs uvicorn or the plugin's in-process transport")
         abort()

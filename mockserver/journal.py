@@ -13,6 +13,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from mockserver import jsonio
+from mockserver.budget import ByteBudget
+
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 _PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
@@ -39,6 +42,14 @@ def redact_body(body: Any) -> Any:
 def redact_text(text: str) -> str:
     return _PROVIDER_KEYS_TEXT.sub(lambda m: m.group(1) + '{"[redacted]": "[redacted]"}', text)
 
+
+# Memory an entry holds beyond its raw bytes (CPython 3.11, measured): the slotted entry and its small
+# fields; each header's tuple and two bytes objects; each stream chunk's bytes object.
+ENTRY_OVERHEAD = 1024
+HEADER_OVERHEAD = 160
+CHUNK_OVERHEAD = 40
+# Bodies up to this size keep their parsed form once read (the usual test request is a few hundred bytes).
+PARSED_BODY_KEPT_BYTES = 2048
 
 # What the journal keeps of each sample: (index, log_id, model_config_id, finish_reason, script or None).
 SampleRecord = tuple[int, str, str, str, str | None]
@@ -74,9 +85,22 @@ class JournalEntry:
     feedback_records: tuple[FeedbackRecord, ...] = ()
     response_bytes: bytes = field(default=b"", repr=False)
     stream_chunks: list[bytes] | None = field(default=None, repr=False)
+    events_planned: int | None = None
     completed: bool = False
+    client_left: bool = False
     _body: Any = field(default=None, repr=False)
     _body_parsed: bool = field(default=False, repr=False)
+    _budget_token: int | None = field(default=None, repr=False)
+    _dropped: bool = field(default=False, repr=False)
+
+    def kept_bytes(self) -> int:
+        """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
+        size = ENTRY_OVERHEAD + len(self.raw_body) + len(self.response_bytes) + len(self.path) + len(self.query)
+        for name, value in self.raw_headers:  # a plain loop: the cheapest way over a few tuples
+            size += len(name) + len(value) + HEADER_OVERHEAD
+        if self.stream_chunks:
+            size += sum(map(len, self.stream_chunks)) + CHUNK_OVERHEAD * len(self.stream_chunks)
+        return size
 
     @property
     def headers(self) -> dict[str, str]:
@@ -87,6 +111,13 @@ class JournalEntry:
     def samples(self) -> list[dict[str, Any]]:
         keys = ("index", "log_id", "model_config_id", "finish_reason", "script")
         return [dict(zip(keys, record, strict=True)) for record in self.sample_records]
+
+    def mark_dropped(self, reason: str) -> None:
+        """The connection was dropped with part of the answer unsent: the client did not get it all."""
+        self.client_left = True
+        self.completed = False
+        if self.error is None:
+            self.error = reason
 
     @property
     def feedback(self) -> list[dict[str, Any]]:
@@ -103,14 +134,19 @@ class JournalEntry:
 
     @property
     def body(self) -> Any:
-        """The request body as parsed JSON (provider keys redacted), or None if it was not JSON."""
-        if not self._body_parsed:
-            self._body_parsed = True
-            try:
-                self._body = redact_body(json.loads(self.raw_body)) if self.raw_body else None
-            except (ValueError, UnicodeDecodeError, RecursionError):
-                self._body = None
-        return self._body
+        """The request body as parsed JSON (provider keys redacted), or None if it was not JSON.
+
+        Parsed when first read, and kept only for small bodies: the byte budget counts raw bytes, so a
+        large body read back (a journal listing) is parsed again rather than kept twice."""
+        if self._body_parsed:
+            return self._body
+        try:
+            body = redact_body(jsonio.loads(self.raw_body)) if self.raw_body else None
+        except (ValueError, UnicodeDecodeError, RecursionError):  # JsonRejected is a ValueError
+            body = None
+        if len(self.raw_body) <= PARSED_BODY_KEPT_BYTES:
+            self._body, self._body_parsed = body, True
+        return body
 
     @property
     def body_text(self) -> str:
@@ -123,7 +159,9 @@ class JournalEntry:
 
     @property
     def stream_events(self) -> list[str]:
-        """The `data` of every SSE event sent, in order (empty for a JSON response)."""
+        """The `data` of every SSE event handed to the connection while the client was still there,
+        in order (empty for a JSON response). Compare with `events_planned` to see how far a stream
+        got; the last few may still have been in flight when a client left."""
         if not self.stream_chunks:
             return []
         text = b"".join(self.stream_chunks).decode("utf-8", errors="replace")
@@ -161,8 +199,10 @@ class JournalEntry:
             "delays": list(self.delays) if self.delays is not None else None,
             "feedback": self.feedback,
             "stream_events": self.stream_events,
+            "events_planned": self.events_planned,
             "response": self.response_body,
             "completed": self.completed,
+            "client_left": self.client_left,
         }
 
 
@@ -186,16 +226,21 @@ class JournalQuery:
 
 
 class Journal:
-    """A bounded list of entries (oldest dropped past `limit`; 0 keeps everything)."""
+    """A bounded list of entries: oldest dropped past `limit` entries (0: no count limit), and past the
+    byte budget it shares with the memo tables (see `budget`)."""
 
-    def __init__(self, limit: int = 0) -> None:
-        self._entries: deque[JournalEntry] = deque(maxlen=limit or None)
+    def __init__(self, limit: int = 0, budget: ByteBudget | None = None) -> None:
+        self._entries: deque[JournalEntry] = deque()
+        self._limit = limit
+        self._budget = budget
         self._lock = threading.Lock()
         self._next_seq = 0
         self.dropped = 0
         self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
     def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
+        """A new entry, journaled now (so a request that never ends is still listed)."""
+        oldest = None
         with self._lock:
             entry = JournalEntry(
                 seq=self._next_seq,
@@ -207,10 +252,34 @@ class Journal:
                 body_truncated=truncated,
             )
             self._next_seq += 1
-            if self._entries.maxlen is not None and len(self._entries) == self._entries.maxlen:
+            if self._limit and len(self._entries) >= self._limit:
+                oldest = self._entries.popleft()
+                oldest._dropped = True
                 self.dropped += 1
             self._entries.append(entry)
-            return entry
+        if oldest is not None and self._budget is not None:
+            self._budget.release(oldest._budget_token)
+        return entry
+
+    def finish(self, entry: JournalEntry) -> None:
+        """The exchange is over (answered, or the client left): charge what the entry keeps."""
+        if self._budget is not None and not entry._dropped and entry._budget_token is None:
+            entry._budget_token = self._budget.charge(self, entry, entry.kept_bytes())
+
+    def forget(self, key: Any) -> None:
+        """Drop `key` (an entry) to make room in the byte budget."""
+        with self._lock:
+            if self._entries and self._entries[0] is key:
+                self._entries.popleft()
+            else:
+                for index, entry in enumerate(self._entries):
+                    if entry is key:
+                        del self._entries[index]
+                        break
+                else:
+                    return
+            key._dropped = True
+            self.dropped += 1
 
     @property
     def next_seq(self) -> int:
@@ -232,7 +301,12 @@ class Journal:
 
     def clear(self) -> None:
         with self._lock:
+            entries = list(self._entries)
             self._entries.clear()
             self._next_seq = 0
             self.dropped = 0
             self.epoch += 1
+        for entry in entries:
+            entry._dropped = True
+        if self._budget is not None:
+            self._budget.release_many([e._budget_token for e in entries if e._budget_token is not None])

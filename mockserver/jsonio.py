@@ -1,17 +1,92 @@
-"""JSON out, fast: orjson where it can, the standard library where it cannot.
+"""JSON in and out: strict in (what the mock can always write back), fast out.
 
-orjson writes the same compact bytes as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`
+Out: orjson writes the same compact bytes as `json.dumps(..., ensure_ascii=False, separators=(",", ":"))`
 about 15 times faster, which is most of a chat response's cost. It refuses integers beyond 64 bits,
-so those (rare) bodies fall back to the standard library. Parsing stays on the standard library:
-orjson reads huge integers as floats, which would change what a client sent.
+so those (rare) bodies fall back to the standard library.
+
+In: the standard library (orjson reads huge integers as floats, which would change what a client
+sent), made strict about the two things it accepts but nothing can write back as UTF-8 JSON: a lone
+surrogate escape (`"\\ud800"`) and a number too large for a double (`1e400`, read as infinity).
+Both are refused with `JsonRejected` naming where they are, so no later step meets them.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from typing import Any
 
 import orjson
+
+# Only a body holding one of these escapes can decode to a lone surrogate; checking for it first keeps
+# the usual body (no such escape) to one fast byte scan.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class JsonRejected(ValueError):
+    """Valid JSON syntax the mock refuses: `loc` is the path inside the document, `msg` says why, and
+    `kind` is the 422 item type (pydantic v1 style)."""
+
+    def __init__(self, loc: list[str | int], msg: str, kind: str = "value_error.jsondecode") -> None:
+        super().__init__(msg)
+        self.loc = loc
+        self.msg = msg
+        self.kind = kind
+
+
+def _reject_constant(name: str) -> Any:
+    raise JsonRejected([], f"{name} is not valid JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise JsonRejected([], f"number {text[:40]} is out of range (larger than a double can hold)")
+    return value
+
+
+def lone_surrogate_path(value: Any, path: list[str | int] | None = None) -> list[str | int] | None:
+    """The path to the first string (or key) holding a lone surrogate, or None."""
+    path = path or []
+    if isinstance(value, str):
+        return None if value.isascii() or _encodes(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not _encodes(key):
+                return [*path, key.encode("utf-8", "backslashreplace").decode("ascii")]
+            found = lone_surrogate_path(item, [*path, key])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found = lone_surrogate_path(item, [*path, index])
+            if found is not None:
+                return found
+    return None
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def loads(body: bytes | str) -> Any:
+    """Parse JSON, refusing NaN/Infinity, numbers beyond a double, and lone surrogates (`JsonRejected`).
+
+    Raises `json.JSONDecodeError` for bad syntax and `ValueError`/`RecursionError` for the rest.
+    """
+    value = json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    if b"\\u" in raw and _SURROGATE_ESCAPE.search(raw):
+        path = lone_surrogate_path(value, [])
+        if path is not None:
+            raise JsonRejected(path, "string holds a lone UTF-16 surrogate (\\ud800-\\udfff), which is not "
+                                     "valid Unicode", "value_error.unicode")
+    return value
 
 
 def dumps(value: Any) -> bytes:

@@ -1,19 +1,25 @@
-"""ASGI middleware that picks the request's tenant, reads each body once (enforcing the size limit)
-and journals the exchange in that tenant's journal.
+"""Journaling: each request's tenant, its body (read once, within the size limit) and its journal entry,
+then what it was answered, as it is sent.
 
-It sits outside routing, so requests to unknown paths, with wrong methods or over the size limit are
-journaled too: nothing a client sends is lost. The mock's own control paths (`/__admin`, the root
-`/healthz`) are not part of what a client sent to the API, and are not journaled.
+`JournalMiddleware` applies it to every path Starlette routes, and `MockApp` to the API's fixed paths it
+serves itself: both journal alike. It sits outside routing, so requests to unknown paths, with wrong
+methods or over the size limit are journaled too: nothing a client sends is lost. The mock's own
+control paths (`/__admin`, the root `/healthz`) are not part of what a client sent to the API, and are
+not journaled. It also notes when the client leaves: before its body arrived (or was cut off by the
+body timeout), or while the answer was going out, and how much of the answer had been handed to the
+connection by then.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.access_log import AccessLog
+from mockserver.connection import CLOSED_BY_SCOPE_KEY, CONNECTION_SCOPE_KEY, ON_DROP_SCOPE_KEY
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import JournalEntry
@@ -25,54 +31,61 @@ UNJOURNALED_PATHS = frozenset({"/healthz"})
 # Responses whose whole body is known when they are returned (Starlette's base class, and ours).
 _PLAIN_RESPONSES = frozenset({Response, JSONBytes})
 
+CLIENT_LEFT = "The client disconnected before sending the whole body."
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The whole body, or (what fits, True) once it passes `limit` bytes."""
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
+    """(the body, whether it passed `limit` bytes, whether the client left before it ended)."""
     first = await receive()
     if first["type"] == "http.request" and not first.get("more_body", False):
         body = first.get("body", b"")
         if len(body) <= limit:
-            return body, False  # the common case: the whole body in one message
+            return body, False, False  # the common case: the whole body in one message
     return await _read_rest(scope, first, receive, limit)
 
 
-async def _read_rest(scope: Scope, first: Message, receive: Receive, limit: int) -> tuple[bytes, bool]:
+async def _read_rest(scope: Scope, first: Message, receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
     for name, value in scope.get("headers", []):
         if name == b"content-length" and value.isdigit() and int(value) > limit:
-            return b"", True
+            return b"", True, False
     chunks: list[bytes] = []
     size = 0
     message = first
     while True:
         if message["type"] != "http.request":
-            break
+            return b"".join(chunks), False, True
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             chunks.append(chunk[: max(0, limit - (size - len(chunk)))])
-            return b"".join(chunks), True
+            return b"".join(chunks), True, False
         chunks.append(chunk)
         if not message.get("more_body", False):
-            break
+            return b"".join(chunks), False, False
         message = await receive()
-    return b"".join(chunks), False
 
 
 class Journaling:
-    """What every journaled request goes through: read the body once, open its journal entry, and
-    record the answer as it is sent. Used by the middleware (every path Starlette routes) and by the
-    app's direct routes (`MockApp`), so both journal alike."""
+    """What every journaled request goes through (see the module doc)."""
 
     def __init__(self, max_body_bytes: int, access_log: AccessLog | None = None) -> None:
         self.max_body_bytes = max_body_bytes
         self.access_log = access_log
 
-    async def open(self, scope: Scope, receive: Receive, context: MockContext) -> JournalEntry:
-        """Read the body (up to the limit) and journal the request; routes find both in the scope."""
-        body, too_large = await _read_body(scope, receive, self.max_body_bytes)
-        entry = context.journal.open(scope, body, too_large)
+    async def open(self, scope: Scope, receive: Receive, context: MockContext) -> JournalEntry | None:
+        """Read the body (up to the limit) and journal the request; routes find both in the scope.
+        None when the client left before its body ended (journaled as such; nothing to answer)."""
+        journal = context.journal
+        body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
+        entry = journal.open(scope, body, too_large or left)
+        if left:
+            entry.client_left = True
+            entry.error = scope.get(CLOSED_BY_SCOPE_KEY) or CLIENT_LEFT
+            journal.finish(entry)
+            return None
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
+        scope[ON_DROP_SCOPE_KEY] = entry.mark_dropped
         return entry
 
     def too_large(self, entry: JournalEntry) -> Response:
@@ -91,16 +104,20 @@ class Journaling:
 
     def recording(self, scope: Scope, entry: JournalEntry, send: Send) -> Send:
         """`send`, noting in the entry what is sent (status, content type, body or events, the end)."""
+        connection = scope.get(CONNECTION_SCOPE_KEY)
 
         async def journaling_send(message: Message) -> None:
             if message["type"] == "http.response.start":
                 self._started(scope, entry, message["status"], message.get("headers", ()))
             elif message["type"] == "http.response.body":
-                chunk = message.get("body", b"")
-                if chunk:
-                    entry.add_response_chunk(chunk)
-                if not message.get("more_body", False):
-                    entry.completed = True
+                if connection is not None and connection.disconnected:
+                    entry.client_left = True  # the server drops what is sent now: do not record it as sent
+                else:
+                    chunk = message.get("body", b"")
+                    if chunk:
+                        entry.add_response_chunk(chunk)
+                    if not message.get("more_body", False):
+                        entry.completed = True
             await send(message)
 
         return journaling_send
@@ -115,11 +132,39 @@ class Journaling:
             return
         self._started(scope, entry, response.status_code, response.raw_headers)
         await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
-        body = response.body
-        if body:
-            entry.add_response_chunk(bytes(body))
-        entry.completed = True
-        await send({"type": "http.response.body", "body": body})
+        connection = scope.get(CONNECTION_SCOPE_KEY)
+        if connection is not None and connection.disconnected:
+            entry.client_left = True
+        else:
+            body = response.body
+            if body:
+                entry.add_response_chunk(bytes(body))
+            entry.completed = True
+        await send({"type": "http.response.body", "body": response.body})
+
+    def finish(self, entry: JournalEntry, scope: Scope, context: MockContext) -> None:
+        """The exchange is over: note a client that left, and close the entry."""
+        connection = scope.get(CONNECTION_SCOPE_KEY)
+        if not entry.completed and connection is not None and connection.disconnected:
+            entry.client_left = True
+        if entry.client_left and entry.error is None:
+            entry.error = scope.get(CLOSED_BY_SCOPE_KEY)
+        context.journal.finish(entry)
+
+    async def serve(self, app: ASGIApp, entry: JournalEntry, scope: Scope, receive: Receive, send: Send,
+                    context: MockContext) -> None:
+        """Run `app` for a journaled request (or answer 413), recording its answer."""
+        try:
+            if entry.body_truncated:
+                await self.deliver(self.too_large(entry), entry, scope, receive, send)
+            else:
+                await app(scope, replaying(entry.raw_body, receive), self.recording(scope, entry, send))
+        except asyncio.CancelledError:  # the server or an in-process client stopped the answer
+            if not entry.completed:
+                entry.client_left = True
+            raise
+        finally:
+            self.finish(entry, scope, context)
 
     def logged(self, scope: Scope, send: Send) -> Send:
         """`send`, noting the answer in the access log only (for the mock's own, unjournaled paths)."""
@@ -164,9 +209,6 @@ class JournalMiddleware:
         if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
             await self.app(scope, receive, self.journaling.logged(scope, send))
             return
-        journaling = self.journaling
-        entry = await journaling.open(scope, receive, context)
-        if entry.body_truncated:
-            await journaling.deliver(journaling.too_large(entry), entry, scope, receive, send)
-            return
-        await self.app(scope, replaying(entry.raw_body, receive), journaling.recording(scope, entry, send))
+        entry = await self.journaling.open(scope, receive, context)
+        if entry is not None:
+            await self.journaling.serve(self.app, entry, scope, receive, send, context)

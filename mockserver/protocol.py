@@ -1,11 +1,11 @@
-"""uvicorn's httptools protocol, with the writes of one event-loop pass gathered into one.
+"""The server's HTTP protocol writes what one pass of the event loop produced with one system call.
 
 uvicorn writes a response's status line and headers, then its body, each with its own `send` system
 call the moment the app hands it over. On loopback each of those calls also runs the receiving side's
-network stack, so a small JSON answer costs two of them where one would do. This protocol gives
-uvicorn a transport that collects what is written during one pass of the event loop and writes it
-with a single call at the end of the pass: the same bytes, in the same order, never later than the
-pass that produced them (a timed stream's events still leave one by one, at their own time).
+network stack, so a small JSON answer costs two of them where one would do. `gathering(protocol)`
+gives the protocol a transport that collects what is written during one pass of the event loop and
+writes it with a single call at the end of the pass: the same bytes, in the same order, never later
+than the pass that produced them (a timed stream's events still leave one by one, at their own time).
 """
 
 from __future__ import annotations
@@ -13,10 +13,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-try:
-    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-except ImportError:  # no httptools (or a uvicorn that moved it): uvicorn's own choice, unchanged
-    HttpToolsProtocol = None  # type: ignore[assignment,misc]
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 
 class GatheringTransport:
@@ -53,16 +50,14 @@ class GatheringTransport:
         return getattr(self._transport, name)
 
 
-if HttpToolsProtocol is not None:
+def gathering(protocol: type[HttpToolsProtocol]) -> type[HttpToolsProtocol]:
+    """`protocol` (uvicorn's httptools protocol or a subclass) writing through a `GatheringTransport`."""
 
-    class GatheringHttpToolsProtocol(HttpToolsProtocol):
-        """uvicorn's httptools protocol writing through a `GatheringTransport`."""
-
+    class Gathering(protocol):  # type: ignore[valid-type,misc]
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
-            self.transport = GatheringTransport(transport, self.loop)  # type: ignore[assignment]
+            if not transport.is_closing():  # not refused at once (e.g. too many connections)
+                self.transport = GatheringTransport(transport, self.loop)
 
-
-def http_protocol() -> type[asyncio.Protocol] | str:
-    """What `uvicorn.Config(http=...)` should get: our protocol, or uvicorn's own choice without httptools."""
-    return GatheringHttpToolsProtocol if HttpToolsProtocol is not None else "auto"
+    Gathering.__name__ = Gathering.__qualname__ = f"Gathering{protocol.__name__}"
+    return Gathering

@@ -42,11 +42,18 @@ class Rule(Generic[SpecT]):
         """Used fewer times than it was set up for (never used, for one that applies always)."""
         return self.used == 0 or (self.spec.times is not None and self.used < self.spec.times)
 
+    def label(self, kind: RuleKind) -> str:
+        """What reports call it: `script #1 matching message='Capital'` (`script 'greeting' matching ...`
+        when it was given a name), so a reader sees which rule without looking up its number."""
+        who = f"{kind} {self.spec.name!r}" if self.spec.name else self.name
+        return f"{who} matching {describe_match(self.spec.match)}"
+
     def snapshot(self, kind: RuleKind) -> dict[str, Any]:
         return {
             "id": self.id,
             "kind": kind,
             "name": self.name,
+            "label": self.label(kind),
             "match": describe_match(self.spec.match),
             "used": self.used,
             "times": self.spec.times,
@@ -83,6 +90,31 @@ def call_matches(match: RequestMatch, request: ChatExperimentRequest, call: int 
     missing = object()
     return match.inputs is None or all(request.inputs.get(key, missing) == value
                                        for key, value in match.inputs.items())
+
+
+def case_hint(match: RequestMatch, request: ChatExperimentRequest, call: int | None) -> str | None:
+    """Why a `message`/`message_regex` rule missed a call it would have met ignoring case, or None.
+
+    Matching is case-sensitive on purpose (it is what the text says); this only explains a miss."""
+    if match.message is None and match.message_regex is None:
+        return None
+    text = last_user_text(request)
+    relaxed = match.model_copy(update={"message": None, "message_regex": None})
+    if not call_matches(relaxed, request, call):
+        return None
+    message, pattern = match.message, match.message_regex
+    if (message is not None and message.lower() not in text.lower()) or \
+            (pattern is not None and re.search(pattern, text, re.IGNORECASE) is None):
+        return None  # it would miss whatever the case
+    quoted = repr(text if len(text) <= 60 else text[:57] + "...")
+    if message is not None and message not in text:
+        start = text.lower().find(message.lower())
+        return (f"message= is case-sensitive: call #{call} ({quoted}) has {text[start:start + len(message)]!r}; "
+                f"message_regex={'(?i)' + re.escape(message)!r} ignores case")
+    if pattern is not None and re.search(pattern, text) is None:
+        return (f"message_regex= is case-sensitive: call #{call} ({quoted}) matches it only ignoring case; "
+                "start the pattern with (?i) to ignore case")
+    return None
 
 
 class RuleBook:

@@ -7,9 +7,14 @@ from dataclasses import dataclass, field
 from mockserver.spec import MockSpec, default_spec
 
 DEFAULT_SEED = 0
-DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+MIB = 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = 8 * MIB
 DEFAULT_JOURNAL_LIMIT = 10_000
 DEFAULT_MAX_TENANTS = 256
+DEFAULT_MAX_KEPT_BYTES = 256 * MIB
+DEFAULT_MAX_PROMPT_BYTES = 8 * MIB
+DEFAULT_MAX_ANSWER_BYTES = 64 * MIB
+DEFAULT_MAX_PROVISIONED = 1_000
 DEFAULT_LOG_LIMIT = 100_000
 
 
@@ -23,6 +28,10 @@ class MockSettings:
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
     isolate_keys: each `X-API-KEY` gets its own world (state, counters, rules, journal), started from
     `spec`. max_tenants: with `isolate_keys`, the most worlds kept; the least recently used goes first.
+    max_kept_bytes: what every journal and the memo tables keep, together, at most (oldest dropped
+    first). max_prompt_bytes / max_answer_bytes: the largest rendered prompt and JSON answer the mock
+    will produce (413 past them). max_provisioned: unknown experiment (and project) ids a world keeps
+    at once; past it the least recently used provisioned one is forgotten.
     log_limit: the most answer log ids remembered for feedback (0 = no limit); the oldest go first.
     access_log: print one line per request to stdout (`serve` turns it on; tests have the journal).
     """
@@ -37,4 +46,8 @@ class MockSettings:
     spec: MockSpec = field(default_factory=default_spec)
     isolate_keys: bool = False
     max_tenants: int = DEFAULT_MAX_TENANTS
+    max_kept_bytes: int = DEFAULT_MAX_KEPT_BYTES
+    max_prompt_bytes: int = DEFAULT_MAX_PROMPT_BYTES
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_provisioned: int = DEFAULT_MAX_PROVISIONED
     log_limit: int = DEFAULT_LOG_LIMIT

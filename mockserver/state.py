@@ -165,8 +165,12 @@ class MockState:
     rated: dict[str, Log] = field(default_factory=dict)  # the logs that got feedback
     log_limit: int = DEFAULT_LOG_LIMIT
     tick: int = 0
+    max_provisioned: int = 0  # provisioned experiments (and projects) kept at once; 0: no limit
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     streams: KeyedStreams = field(init=False)
+    # Ids provisioned on first use, least recently used first.
+    _provisioned: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
+    _provisioned_projects: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         self.streams = KeyedStreams(self.seed)
@@ -181,6 +185,8 @@ class MockState:
             self.experiments.clear()
             self.deleted_experiments.clear()
             self.counters.clear()
+            self._provisioned.clear()
+            self._provisioned_projects.clear()
             self.logs.clear()
             self.rated.clear()
             self.streams = KeyedStreams(self.seed)
@@ -393,7 +399,10 @@ class MockState:
         """The experiment a request samples from; unknown ids are provisioned unless `strict`."""
         with self._lock:
             if experiment_id in self.experiments:
-                return self.experiments[experiment_id]
+                experiment = self.experiments[experiment_id]
+                if experiment.provisioned:
+                    self._touch_provisioned(self._provisioned, experiment_id)
+                return experiment
             if strict or experiment_id in self.deleted_experiments:
                 raise NotFound(f"Experiment {experiment_id} not found.")
             project = project_hint or self._ensure_project(name=PROVISIONED_PROJECT_NAME)
@@ -404,12 +413,72 @@ class MockState:
                 config_id = make_id("config", 0, "provisioned", experiment_id, index)
                 config = self._register_config(spec, project.id, config_id=config_id)
                 self._attach_config(experiment_id, config.id)
+            self._touch_provisioned(self._provisioned, experiment_id)
             log.warning(
                 "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
                 printable(experiment_id),
                 ", ".join(experiment.configs),
             )
             return experiment
+
+    def _project_for_use(self, *, project_id: str | None = None, name: str | None = None) -> Project:
+        """The project a chat call names, provisioned if unknown (and counted like provisioned experiments)."""
+        if project_id is not None:
+            known = self.projects.get(project_id)
+        else:
+            known = next((p for p in self.projects.values() if p.name == name), None)
+        if known is not None:
+            if known.id in self._provisioned_projects:
+                self._touch_provisioned(self._provisioned_projects, known.id)
+            return known
+        project = self._ensure_project(name=name, project_id=project_id)
+        self._touch_provisioned(self._provisioned_projects, project.id)
+        return project
+
+    # --- forgetting what was provisioned ---------------------------------------------------------
+
+    def _touch_provisioned(self, order: OrderedDict[str, None], key: str) -> None:
+        """Mark `key` as just used; past `max_provisioned`, forget the least recently used."""
+        if not self.max_provisioned:
+            return
+        order[key] = None
+        order.move_to_end(key)
+        while len(order) > self.max_provisioned:
+            oldest = next(iter(order))
+            if order is self._provisioned:
+                self._forget_experiment(oldest)
+            else:
+                self._forget_project(oldest)
+
+    def _forget_experiment(self, experiment_id: str) -> None:
+        """Forget a provisioned experiment, its built-in configs (unless another experiment uses
+        them) and its draw sequence: used again, it is provisioned afresh."""
+        self._provisioned.pop(experiment_id, None)
+        experiment = self.experiments.pop(experiment_id, None)
+        if experiment is None:
+            return
+        self.streams.forget("draw", experiment_id)
+        still_used = {c for e in self.experiments.values() for c in e.configs}
+        for config_id in experiment.configs:
+            if config_id not in still_used:
+                self.configs.pop(config_id, None)
+        project = self.projects.get(experiment.project_id)
+        if project is not None and project.active_experiment_id == experiment_id:
+            project.active_experiment_id = None
+
+    def _forget_project(self, project_id: str) -> None:
+        """Forget a provisioned project with the provisioned experiments in it. A project someone has
+        since created experiments or registered configs in is kept (it is no longer just provisioned)."""
+        self._provisioned_projects.pop(project_id, None)
+        inside = [e for e in self.experiments.values() if e.project_id == project_id]
+        built_in = {config_id for e in inside for config_id in e.configs}
+        adopted = any(not e.provisioned for e in inside) or any(
+            c.project_id == project_id and c.id not in built_in for c in self.configs.values())
+        if adopted:
+            return
+        for experiment in inside:
+            self._forget_experiment(experiment.id)
+        self.projects.pop(project_id, None)
 
     def delete_experiment(self, experiment_id: str) -> None:
         with self._lock:
@@ -453,10 +522,9 @@ class MockState:
         with self._lock:
             project: Project | None = None
             if project_id is not None:
-                project = (self.project(project_id) if project_id in self.projects or strict
-                           else self._ensure_project(project_id=project_id))
+                project = self.project(project_id) if strict else self._project_for_use(project_id=project_id)
             elif project_name is not None:
-                project = self._ensure_project(name=project_name)
+                project = self._project_for_use(name=project_name)
             experiment = self.experiment_for_use(experiment_id, strict=strict, project_hint=project)
             drawn = []
             for _ in range(num_samples):

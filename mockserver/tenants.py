@@ -15,6 +15,8 @@ from collections import OrderedDict
 
 from starlette.types import Scope
 
+from mockserver.auth import key_matches
+from mockserver.budget import ByteBudget
 from mockserver.context import MockContext
 from mockserver.determinism import SeededFaker
 from mockserver.memo import Memo
@@ -35,9 +37,12 @@ class Tenants:
 
     def __init__(self, settings: MockSettings) -> None:
         self.settings = settings
-        self.memo = Memo()
+        # One byte budget for everything the server keeps after a request: every world's journal and
+        # the shared memo tables (see `budget`).
+        self.budget = ByteBudget(settings.max_kept_bytes)
+        self.memo = Memo(budget=self.budget)
         self.faker = SeededFaker()
-        self.shared = MockContext(settings, memo=self.memo, faker=self.faker)
+        self.shared = MockContext(settings, memo=self.memo, faker=self.faker, budget=self.budget)
         self._by_key: OrderedDict[str, MockContext] = OrderedDict()
         self._lock = threading.Lock()
         self.evicted = 0
@@ -45,17 +50,17 @@ class Tenants:
     def for_key(self, key: str | None) -> MockContext:
         """The world of this key (created from the spec on first use)."""
         settings = self.settings
-        if not settings.isolate_keys or not key or (settings.api_keys and key not in settings.api_keys):
+        if not settings.isolate_keys or not key or (settings.api_keys and not key_matches(key, settings.api_keys)):
             return self.shared
         with self._lock:
             context = self._by_key.get(key)
             if context is not None:
                 self._by_key.move_to_end(key)
                 return context
-            context = MockContext(settings, memo=self.memo, faker=self.faker)
+            context = MockContext(settings, memo=self.memo, faker=self.faker, budget=self.budget)
             self._by_key[key] = context
             while len(self._by_key) > max(1, settings.max_tenants):
-                self._by_key.popitem(last=False)
+                self._by_key.popitem(last=False)[1].release()
                 self.evicted += 1
             return context
 
@@ -69,5 +74,8 @@ class Tenants:
     def reset_all(self) -> None:
         """Every world back to the spec; isolated worlds are dropped (they start afresh on next use)."""
         with self._lock:
+            dropped = list(self._by_key.values())
             self._by_key.clear()
+        for context in dropped:
+            context.release()
         self.shared.reset()

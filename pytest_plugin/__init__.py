@@ -11,15 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_plugin.handle import HumanloopMock, MockRequestError
+    from pytest_plugin.plugin import HumanloopMockWarning
     from pytest_plugin.transport import MockAsyncTransport, MockTransport
 
 _EXPORTS = {
     "HumanloopMock": "pytest_plugin.handle",
     "MockRequestError": "pytest_plugin.handle",
+    "HumanloopMockWarning": "pytest_plugin.plugin",
     "MockAsyncTransport": "pytest_plugin.transport",
     "MockTransport": "pytest_plugin.transport",
 }
-__all__ = ["HumanloopMock", "MockAsyncTransport", "MockRequestError", "MockTransport"]
+__all__ = ["HumanloopMock", "HumanloopMockWarning", "MockAsyncTransport", "MockRequestError", "MockTransport"]
 
 
 def __getattr__(name: str) -> Any:

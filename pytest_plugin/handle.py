@@ -16,12 +16,17 @@ from typing import Any
 import httpx
 
 from mockserver.control import ControlError, describe
-from mockserver.spec import ConfigSpec, RequestMatch, ScriptedAnswer
+from mockserver.spec import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
+from mockserver.spec_errors import SpecError, validate
+from pytest_plugin.arguments import call_title, drop_leading, experiment_keywords, takes_keywords
 from pytest_plugin.control_client import ControlClient
 from pytest_plugin.records import RecordedRequest
 from pytest_plugin.transport import MockAsyncTransport, MockTransport
 
 _MATCH_FIELDS = frozenset(RequestMatch.model_fields)
+MATCH_KEYWORDS = tuple(RequestMatch.model_fields)
+ANSWER_KEYWORDS = tuple(name for name in ScriptedAnswer.model_fields if name != "output")
+EFFECT_KEYWORDS = tuple(name for name in FaultSpec.model_fields if name not in ("name", "match", "times", "status"))
 DEFAULT_API_KEY = "humanloop-mock-test-key"
 
 
@@ -41,6 +46,15 @@ def _answer(value: str | Mapping[str, Any] | ScriptedAnswer) -> Any:
     if isinstance(value, str):
         return {"output": value}
     return dict(value)
+
+
+def _items(values: Any, model: type | None = None) -> Any:
+    """A list of plain items from any iterable of dicts or models (anything else is left for the
+    spec's validation to name, e.g. a single dict where a list belongs)."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+        return values
+    return [_plain(v) if model is not None and isinstance(v, model) else (dict(v) if isinstance(v, Mapping) else v)
+            for v in values]
 
 
 def _plain(value: Any) -> Any:
@@ -94,7 +108,7 @@ class HumanloopMock:
             return getattr(self.control, method)(*args, **kwargs)
         except ControlError as failed:
             if failed.status in (404, 409, 422):
-                raise ValueError("humanloop-mock: " + "; ".join(failed.problems)) from None
+                raise SpecError(failed.problems, "humanloop-mock refused it") from None
             raise
 
     # --- setting up ------------------------------------------------------------------------------
@@ -104,12 +118,14 @@ class HumanloopMock:
         if spec is None:
             self._control_call("reset")
         else:
-            self._control_call("load_spec", _plain(spec), replace=True)
+            self._control_call("load_spec", validate(MockSpec, _plain(spec), title=call_title("reset")),
+                               replace=True)
 
     def load(self, spec: Any) -> dict[str, list[str]]:
         """Add everything a spec declares (the config-file shape) to what the mock knows; returns the ids."""
-        return self._control_call("load_spec", _plain(spec))
+        return self._control_call("load_spec", validate(MockSpec, _plain(spec), title=call_title("load")))
 
+    @takes_keywords()
     def add_experiment(
         self,
         id: str | None = None,
@@ -125,8 +141,8 @@ class HumanloopMock:
         its id. `sampling="adaptive"` draws by Thompson sampling on the feedback (`positive_labels`)."""
         experiment = {
             "name": name or id or "experiment",
-            "configs": [_plain(c) if isinstance(c, ConfigSpec) else dict(c) for c in configs],
-            "positive_labels": list(positive_labels),
+            "configs": _items(configs, ConfigSpec),
+            "positive_labels": _items(positive_labels),
             "sampling": sampling,
         }
         if id is not None:
@@ -134,13 +150,16 @@ class HumanloopMock:
         project_spec: dict[str, Any] = {"name": project, "experiments": [experiment]}
         if project_id is not None:
             project_spec["id"] = project_id
-        return self.load({"projects": [project_spec]})["experiments"][0]
+        spec = validate(MockSpec, {"projects": [project_spec]}, title=call_title("add_experiment"),
+                        relocate=experiment_keywords)
+        return self._control_call("load_spec", spec)["experiments"][0]
 
     def experiment_stats(self, experiment_id: str) -> dict[str, Any]:
         """An experiment's `status`, `sampling`, `draws`, `logs`, `feedback` and, per config in `configs`,
         `draws`, `trials_count`, `successes`, `failures`, `mean` and `spread` (docs/behaviour.md)."""
         return self._control_call("experiment", experiment_id)
 
+    @takes_keywords(*ANSWER_KEYWORDS, *MATCH_KEYWORDS)
     def script(
         self,
         output: str | None = None,
@@ -168,8 +187,10 @@ class HumanloopMock:
             data["answer"] = _answer(answer_fields)
         if times != "default":
             data["times"] = times
-        return self._add_rule("script", data)
+        spec = validate(ScriptSpec, data, title=call_title("script"), relocate=drop_leading("match", "answer"))
+        return self._add_rule("script", spec)
 
+    @takes_keywords(*EFFECT_KEYWORDS, *MATCH_KEYWORDS)
     def fault(self, status: int | None = None, *, times: int | None = 1, name: str | None = None,
               **options: Any) -> RuleRef:
         """Break matching calls: `status` (with `retry_after`, `detail`), `latency`, `first_event_delay`,
@@ -181,9 +202,10 @@ class HumanloopMock:
             data["status"] = status
         if name is not None:
             data["name"] = name
-        return self._add_rule("fault", data)
+        spec = validate(FaultSpec, data, title=call_title("fault"), relocate=drop_leading("match"))
+        return self._add_rule("fault", spec)
 
-    def _add_rule(self, kind: str, data: dict[str, Any]) -> RuleRef:
+    def _add_rule(self, kind: str, data: ScriptSpec | FaultSpec) -> RuleRef:
         created = self._control_call("add_rule", kind, data)
         return RuleRef(kind, created["id"], created["name"], self.control)
 
@@ -227,12 +249,9 @@ class HumanloopMock:
         """Every request since the last reset, in order, whatever its fate."""
         return [RecordedRequest.from_dict(r) for r in self._control_call("requests")["requests"]]
 
+    @takes_keywords(*MATCH_KEYWORDS)
     def chat_calls(self, **match: Any) -> list[RecordedRequest]:
         """Valid chat-experiment calls (answered or faulted), filtered by match keywords."""
-        unknown = set(match) - _MATCH_FIELDS
-        if unknown:
-            raise TypeError(f"chat_calls() got unexpected keyword(s) {sorted(unknown)}; "
-                            f"match on {sorted(_MATCH_FIELDS)}")
         found = self._control_call("requests", {"chat": True, **match})
         return [RecordedRequest.from_dict(r) for r in found["requests"]]
 
@@ -244,9 +263,12 @@ class HumanloopMock:
         return calls[-1]
 
     def summary(self) -> str:
-        lines = [describe(e.as_dict()) for e in self.requests] or ["(no requests)"]
+        labels = {rule["name"]: rule.get("label", rule["name"])
+                  for kind in ("script", "fault") for rule in self._control_call("list_rules", kind)}
+        lines = [describe(e.as_dict(), labels) for e in self.requests] or ["(no requests)"]
         return "requests the mock received:\n  " + "\n  ".join(lines)
 
+    @takes_keywords(*MATCH_KEYWORDS)
     def assert_called(self, times: int, **match: Any) -> list[RecordedRequest]:
         """Exactly `times` chat-experiment calls matched (`experiment_id=`, `message=`, ...)."""
         calls = self.chat_calls(**match)
@@ -273,7 +295,8 @@ class HumanloopMock:
 
     def unused(self) -> list[str]:
         """Scripts and faults that were not used as many times as they were set up for."""
-        return [rule["problem"] for rule in self._control_call("unused")]
+        return [rule["problem"] + (f"\n    hint: {rule['hint']}" if rule.get("hint") else "")
+                for rule in self._control_call("unused")]
 
     def unexpected(self) -> list[str]:
         """Requests the test did not plan for: client errors it did not inject, and, when the test

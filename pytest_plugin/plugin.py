@@ -31,7 +31,8 @@ MARKERS = {
     "humanloop_script": "humanloop_script(output=None, **answer_and_match): script an answer for this test",
     "humanloop_fault": "humanloop_fault(status=None, **effects_and_match): inject a fault for this test",
     "humanloop_spec": "humanloop_spec(spec): add a whole spec (the config-file shape) for this test",
-    "humanloop_strict": "humanloop_strict(on=True): fail at teardown on unused scripts or unexpected requests",
+    "humanloop_strict": "humanloop_strict(on=True): fail at teardown on unused scripts or unexpected requests "
+                        "(on: True/False or 'true'/'false'/'on'/'off'/'1'/'0')",
 }
 
 
@@ -49,6 +50,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("humanloop_strict", "strict mode for every test", type="bool", default=False)
     parser.addini("humanloop_config", "config file (TOML/YAML/JSON) loaded before every test", default="")
     parser.addini("humanloop_url", "base URL of a running mock for remote mode (see --humanloop-url)", default="")
+
+
+# Packages of this distribution that hold no tests (see `pytest_load_initial_conftests`).
+NOT_REWRITTEN = ("mockserver", "contracts")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
+    """Keep pytest's assertion rewriter off `mockserver` and `contracts`.
+
+    pytest rewrites every package of a plugin's distribution, so a run that uses the mock would
+    parse and compile those ~130 modules through the rewriter instead of importing them, and on
+    every run where bytecode is not cached (PYTHONDONTWRITEBYTECODE, a read-only site-packages):
+    about 0.2 s of CPU per process (docs/performance.md). They hold no tests. pytest has no public
+    way to unmark a package, so this uses the rewriter's set of marked names when it is there and
+    does nothing otherwise (`--assert=plain`, or a pytest that keeps it elsewhere). Runs before
+    conftests are imported, so a conftest that imports the mock is covered too."""
+    marked = getattr(getattr(early_config.pluginmanager, "rewrite_hook", None), "_must_rewrite", None)
+    if isinstance(marked, set):
+        marked.difference_update(NOT_REWRITTEN)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -145,24 +166,107 @@ def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: Mock
         yield MockSession(MockControl(app.state.mock), server.base_url, DEFAULT_API_KEY, app=app, seed=seed)
 
 
-def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
-    for marker in reversed(list(node.iter_markers("humanloop_spec"))):
-        for spec in marker.args:
-            handle.load(spec)
-    for marker in reversed(list(node.iter_markers("humanloop_experiment"))):
-        handle.add_experiment(*marker.args, **marker.kwargs)
-    for marker in reversed(list(node.iter_markers("humanloop_script"))):
-        handle.script(*marker.args, **marker.kwargs)
-    for marker in reversed(list(node.iter_markers("humanloop_fault"))):
-        handle.fault(*marker.args, **marker.kwargs)
+class HumanloopMockWarning(pytest.PytestWarning):
+    """A humanloop-mock marker that cannot do anything (its test does not use the fixture)."""
+
+
+STRICT_WORDS = {"true": True, "on": True, "1": True, "false": False, "off": False, "0": False}
+_OWNER_KEY = pytest.StashKey[tuple[bool, str]]()
+
+
+def marker_call(marker: pytest.Mark) -> str:
+    """The marker as it was written: `@pytest.mark.humanloop_fault(500, on_call=2)`."""
+    given = [repr(a) for a in marker.args] + [f"{k}={v!r}" for k, v in marker.kwargs.items()]
+    return f"@pytest.mark.{marker.name}" + (f"({', '.join(given)})" if given else "")
+
+
+def strict_value(marker: pytest.Mark) -> bool:
+    """What `humanloop_strict` says: bare is on; `on=`/one value may be a bool or true/false/on/off/1/0."""
+    from mockserver.spec_errors import did_you_mean
+
+    written = marker_call(marker)
+    unknown = [key for key in marker.kwargs if key != "on"]
+    if unknown:
+        raise pytest.UsageError(f"{written}: unknown keyword {unknown[0]!r}{did_you_mean(unknown[0], ['on'])}; "
+                                "it takes one value, on=True or on=False")
+    values = [*marker.args, *marker.kwargs.values()]
+    if len(values) > 1:
+        raise pytest.UsageError(f"{written}: takes one value (on=True or on=False), got {len(values)}")
+    if not values:
+        return True
+    value = values[0]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in STRICT_WORDS:
+        return STRICT_WORDS[value.strip().lower()]
+    raise pytest.UsageError(f"{written}: cannot read {value!r} as on or off; give True or False, "
+                            "or one of the strings true/false/on/off/1/0")
 
 
 def _strict(request: pytest.FixtureRequest) -> bool:
     marker = request.node.get_closest_marker("humanloop_strict")
     if marker is not None:
-        return bool(marker.args[0]) if marker.args else True
+        return strict_value(marker)
     option = request.config.getoption("--humanloop-strict")
     return bool(option) or bool(request.config.getini("humanloop_strict"))
+
+
+def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
+    """Apply the setup markers, outermost first; a marker the handle refuses is a usage error naming it."""
+    from mockserver.spec_errors import SpecError
+
+    calls = [("humanloop_spec", None), ("humanloop_experiment", handle.add_experiment),
+             ("humanloop_script", handle.script), ("humanloop_fault", handle.fault)]
+    for name, method in calls:
+        for marker in reversed(list(node.iter_markers(name))):
+            try:
+                if method is None:
+                    for spec in marker.args:
+                        handle.load(spec)
+                    if marker.kwargs:
+                        raise TypeError(f"takes specs as positional values, not keywords {sorted(marker.kwargs)}")
+                else:
+                    method(*marker.args, **marker.kwargs)
+            except SpecError as refused:
+                raise pytest.UsageError(str(SpecError(refused.problems, f"{marker_call(marker)}: invalid arguments",
+                                                      refused.note))) from None
+            except TypeError as wrong:
+                raise pytest.UsageError(f"{marker_call(marker)}: {wrong}\n  it takes: {MARKERS[name]}") from None
+
+
+def _uses_mock(item: pytest.Item) -> bool:
+    return "humanloop_mock" in getattr(item, "fixturenames", ())
+
+
+def _owner_status(owner: pytest.Node, session: pytest.Session) -> tuple[bool, str]:
+    """For a module or class carrying a mock marker: does any of its tests use the mock, and which
+    test is its first (the one that warns, so a module warns once)."""
+    if _OWNER_KEY not in owner.stash:
+        under = [item for item in session.items if owner in item.listchain()]
+        owner.stash[_OWNER_KEY] = (any(_uses_mock(item) for item in under), under[0].nodeid if under else "")
+    return owner.stash[_OWNER_KEY]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Warn about a mock marker on a test that does not use `humanloop_mock` (it would do nothing).
+
+    A marker on the test itself warns for that test; one on a module or class warns once, and only
+    when none of its tests uses the mock (a module may mix tests with and without it)."""
+    if _uses_mock(item):
+        return
+    seen: set[str] = set()
+    for owner, marker in item.iter_markers_with_node():
+        if marker.name not in MARKERS or marker.name in seen:
+            continue
+        seen.add(marker.name)
+        if owner is item:
+            where = f"{item.name} does not use the humanloop_mock fixture"
+        else:
+            used, first = _owner_status(owner, item.session)
+            if used or first != item.nodeid:
+                continue
+            where = f"no test in {owner.name} uses the humanloop_mock fixture"
+        item.warn(HumanloopMockWarning(f"@pytest.mark.{marker.name} does nothing here: {where}"))
 
 
 @pytest.fixture
@@ -174,13 +278,18 @@ def humanloop_mock(humanloop_mock_server: MockSession, request: pytest.FixtureRe
     handle = HumanloopMock(session.control, session.base_url, api_key=session.api_key, app=session.app,
                            seed=session.seed)
     handle.reset()
-    handle.strict = _strict(request)
-    _apply_markers(handle, request.node)
     request.node.stash[HANDLE_KEY] = handle
+    try:
+        handle.strict = _strict(request)
+        _apply_markers(handle, request.node)
+    except pytest.UsageError as misuse:
+        pytest.fail(str(misuse), pytrace=False)
     yield handle
     if handle.strict:
+        failure = None
         try:
             handle.verify()
         except MockRequestError as problems:
-            pytest.fail(f"{problems}\n(seed {handle.seed}: replay with --humanloop-seed {handle.seed})",
-                        pytrace=False)
+            failure = str(problems)  # failed below, outside the handler: one report, not a chained pair
+        if failure is not None:
+            pytest.fail(failure, pytrace=False)  # the report's humanloop-mock section gives seed and journal

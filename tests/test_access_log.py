@@ -48,6 +48,14 @@ def test_lines_look_like_uvicorns_and_say_why_an_error_happened() -> None:
     ]
 
 
+def test_what_the_client_chose_is_escaped_one_request_one_line() -> None:
+    stream = io.StringIO()
+    AccessLog(stream).request({**SCOPE, "path": "/v4/x\nINFO:     forged 200 OK", "query_string": b"a=\x1b[31m"},
+                              404, "Experiment e\r\nx not found.")
+    (line,) = stream.getvalue().splitlines()
+    assert "\\n" in line and "\\x1b" in line and "\\r\\n" in line
+
+
 def test_a_busy_loop_writes_once_per_interval_not_once_per_request() -> None:
     stream = CountingStream()
     log = AccessLog(stream)

@@ -48,6 +48,10 @@ def test_served_spec_samples_only_active_configs_and_renders_templates() -> None
      "[[projects.experiments]]\nname = 'b'\nid = 'exp_1'\n", "experiment id 'exp_1' is also used"),
     ("projects = [", "cannot parse"),
     ("speed = 1\n", "speed: unknown key"),
+    ("[[projects]]\nname = 'p'\n[[projects.experiments]]\nnmae = 'e'\n",
+     "projects[0].experiments[0].nmae: unknown key (did you mean 'name'?)"),
+    ("[[scripts]]\nmessage = 'hi'\nanswer = {output = 'x'}\n",
+     "scripts[0].message: unknown key (did you mean 'match.message'?)"),
 ])
 def test_bad_config_names_the_offending_key(tmp_path: Path, text: str, expected: str) -> None:
     path = tmp_path / "bad.toml"

@@ -236,7 +236,10 @@ def test_journal_records_body_headers_configs_status_and_events(humanloop_mock: 
     assert entry.status == 200 and entry.headers["x-api-key"] == "[redacted]"
     assert humanloop_mock.api_key not in json.dumps(entry.as_dict())
     assert entry.body["provider_api_keys"] == {"openai": "[redacted]"} and entry.body["num_samples"] == 2
-    assert [s["model_config_id"] for s in entry.samples] == [s["model_config_id"] for s in entry.samples if s]
+    streamed_configs = {item["index"]: item["model_config_id"]
+                        for event in entry.stream_events for item in json.loads(event)["data"]}
+    assert {s["index"]: s["model_config_id"] for s in entry.samples} == streamed_configs  # what each sample drew
+    assert set(streamed_configs) == {0, 1} and all(c.startswith("config_demo") for c in streamed_configs.values())
     assert set(joined_outputs("".join(f"data: {e}\n\n" for e in entry.stream_events).encode())) == {0, 1}
 
 

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
+from pytest_plugin.plugin import URL_ENV
+
 pytest_plugins = ["pytester"]
+
+
+@pytest.fixture(autouse=True)
+def in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These inner sessions start their own mock, whatever mode the outer run is in."""
+    monkeypatch.delenv(URL_ENV, raising=False)
 
 CHAT = """
 def chat(mock, **extra):
@@ -35,10 +43,13 @@ def test_failure_report_shows_seed_and_journal(pytester: pytest.Pytester) -> Non
 
 
 def test_no_section_for_tests_without_the_mock(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile("def test_it():\n    assert False\n")
-    result = pytester.runpytest()
-    result.assert_outcomes(failed=1)
-    assert "replay with --humanloop-seed" not in result.stdout.str()
+    pytester.makepyfile("def test_plain():\n    assert False\n\n"
+                        "def test_mocked(humanloop_mock):\n    assert False\n")
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    out = result.stdout.str()
+    assert out.count("replay with --humanloop-seed") == 1  # the mocked test's section, not the plain one's
+    assert out.index("_ test_plain _") < out.index("_ test_mocked _") < out.index("- humanloop-mock -")
 
 
 def test_same_seed_same_answers_other_seed_different(pytester: pytest.Pytester,
@@ -56,6 +67,27 @@ def test_same_seed_same_answers_other_seed_different(pytester: pytest.Pytester,
         pytester.runpytest("--humanloop-seed", seed).assert_outcomes(passed=1)
     outputs = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(outputs) == 3 and outputs[0] == outputs[1] != outputs[2]
+
+
+def test_declared_ids_stay_whatever_the_seed_while_log_ids_follow_it(pytester: pytest.Pytester,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/behaviour.md: a declared config's id comes from its content, so a test can name it under any seed."""
+    out = pytester.path / "ids.txt"
+    monkeypatch.setenv("HUMANLOOP_TEST_OUT", str(out))
+    pytester.makepyfile(CHAT + (
+        "import json, os, pathlib, pytest\n"
+        "@pytest.mark.humanloop_experiment('exp_ids', configs=[{'model': 'gpt-4o', 'temperature': 0.3}])\n"
+        "def test_it(humanloop_mock):\n"
+        "    data = chat(humanloop_mock, experiment_id='exp_ids').json()['data'][0]\n"
+        "    path = pathlib.Path(os.environ['HUMANLOOP_TEST_OUT'])\n"
+        "    line = json.dumps([data['model_config_id'], data['id']])\n"
+        "    path.write_text((path.read_text() if path.exists() else '') + line + '\\n')\n"
+    ))
+    for seed in ("1", "2"):
+        pytester.runpytest("--humanloop-seed", seed).assert_outcomes(passed=1)
+    (config_1, log_1), (config_2, log_2) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert config_1 == config_2 and config_1.startswith("config_")
+    assert log_1 != log_2
 
 
 def test_state_is_reset_between_tests(pytester: pytest.Pytester) -> None:
@@ -91,7 +123,7 @@ def test_used(humanloop_mock):
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines([
         "*humanloop-mock strict mode:*",
-        "*script 'script #1' (matching message='nobody asks this') answered 0 of 1 time(s)*",
+        "*script #1 matching message='nobody asks this' answered 0 of 1 time(s)*",
     ])
 
 
@@ -129,7 +161,7 @@ def test_lenient(humanloop_mock):
 """)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*fault 'fault #1' (matching every call) fired 0 of 1 time(s)*"])
+    result.stdout.fnmatch_lines(["*fault #1 matching every call fired 0 of 1 time(s)*"])
 
 
 def test_markers_declare_experiments_scripts_faults_and_specs(pytester: pytest.Pytester) -> None:

@@ -6,7 +6,8 @@ import asyncio
 from typing import Any
 
 from mockserver import MockSettings, create_app
-from mockserver.protocol import GatheringTransport, http_protocol
+from mockserver.connection import GuardedHttpProtocol
+from mockserver.protocol import GatheringTransport
 from mockserver.server import uvicorn_config
 
 
@@ -85,7 +86,7 @@ def test_everything_else_is_the_real_transports() -> None:
     run(scenario)
 
 
-def test_the_server_uses_it() -> None:
+def test_the_server_uses_it_over_the_connection_guard() -> None:
     config = uvicorn_config(create_app(MockSettings()))
-    assert config.http is http_protocol()
-    assert not isinstance(config.http, str)  # httptools is installed with uvicorn[standard]
+    assert isinstance(config.http, type) and issubclass(config.http, GuardedHttpProtocol)
+    assert config.http.__name__ == "GatheringGuardedHttpProtocol"

@@ -64,6 +64,7 @@ def test_streams_two_samples_and_assembles_them_by_index(assistant, humanloop_mo
     assert texts == {0: "First answer.", 1: "Second answer."}
     call = humanloop_mock.last_chat
     assert call.body["num_samples"] == 2 and call.body["stream"] is True
+    assert len(call.samples) == 2
     assert {s["model_config_id"] for s in call.samples} <= {"config_fast", "config_smart"}
 
 

@@ -23,6 +23,8 @@ class RuleInfo(BaseModel):
     id: str
     kind: Literal["script", "fault"]
     name: str = Field(description="What reports call it: its `name`, else `script #N` / `fault #N`.")
+    label: str = Field(description="What reports call it: the name and the match, "
+                                   "e.g. `script #1 matching message='capital'`.")
     match: str = Field(description="What it matches, e.g. `message='capital'`, or `every call`.")
     used: int
     times: int | None = Field(description="How many uses it was set up for (null: always).")
@@ -30,7 +32,10 @@ class RuleInfo(BaseModel):
 
 
 class UnusedRule(RuleInfo):
-    problem: str
+    problem: str = Field(description="A sentence for a person: the rule's label, and how often it was used "
+                                     "of how often it was set up for.")
+    hint: str | None = Field(default=None, description="Why it missed a call, when only letter case was in the "
+                                                       "way (`message=` and `message_regex=` are case-sensitive).")
 
 
 class RuleCreated(BaseModel):
@@ -62,9 +67,13 @@ class JournalRecord(BaseModel):
         description="Timing profiles: seconds paused before each stream event, or before a JSON body (one item).")
     feedback: list[dict[str, Any]] = Field(
         description="POST /feedback: data_id, experiment_id, model_config_id, outcome (success, failure or null).")
-    stream_events: list[str]
+    stream_events: list[str] = Field(description="The `data` of each event handed to the connection while the "
+                                                 "client was still there.")
+    events_planned: int | None = Field(default=None, description="Events the stream was to have (null for JSON).")
     response: Any = Field(description="The JSON response body (null for streams).")
-    completed: bool
+    completed: bool = Field(description="The whole answer was handed to the connection.")
+    client_left: bool = Field(default=False, description="The client disconnected (or was cut off by a timeout) "
+                                                         "before it had the whole answer; `error` says which.")
 
 
 class RequestsPage(BaseModel):
@@ -90,6 +99,17 @@ class AdminInfo(BaseModel):
                                               "requests arrived (read them with `GET /__admin/requests?since=`).")
     journal_epoch: int = Field(description="How often the journal was cleared (reset, `DELETE /__admin/requests`): "
                                            "when it changes, `seq` numbers started over.")
+
+
+class ServerInfo(BaseModel):
+    """What the whole server keeps, across tenants (not part of any tenant's deterministic state)."""
+
+    kept: dict[str, int] = Field(description=(
+        "The byte budget for what the server keeps after requests (every journal and the memo tables, "
+        "--max-kept-bytes): `limit`, `used`, `items`, and `dropped` (items forgotten to make room since start)."))
+    memo: dict[str, int] = Field(description="Entries per memo table.")
+    tenants: int = Field(description="Worlds kept for --isolate-keys (besides the shared one).")
+    tenants_evicted: int = Field(description="Worlds dropped since start to stay within --max-tenants.")
 
 
 class ConfigDraws(BaseModel):

@@ -21,6 +21,7 @@ from mockserver.admin.models import (
     RequestsPage,
     RuleCreated,
     RuleInfo,
+    ServerInfo,
     UnexpectedRequest,
     UnusedRule,
 )
@@ -108,6 +109,8 @@ def _build() -> str:
         "/__admin/experiments": {"get": _op("Live experiments with their configs, weights and draws since reset",
                                             response=_ref(ExperimentSummary, many=True))},
         "/__admin/info": {"get": _op("Seed, mode and counts of this tenant", response=_ref(AdminInfo))},
+        "/__admin/server": {"get": _op("Memory the whole server keeps (the byte budget) and its tenants",
+                                       response=_ref(ServerInfo))},
         "/__admin/": {"get": {"summary": "The journal page (HTML)", "tags": ["Admin"],
                               "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
     }

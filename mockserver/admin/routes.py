@@ -6,7 +6,6 @@ upstream error shape, with the config file's key-path words in a 422 (`match.mes
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -41,11 +40,15 @@ def _control(request: Request) -> MockControl:
 
 async def _body(request: Request) -> Any:
     limit = context_of(request).settings.max_body_bytes
-    raw = await request.body()
-    if len(raw) > limit:
-        raise ApiError(413, f"Request body is larger than this server's limit of {limit} bytes.")
+    chunks, size = [], 0
+    async for chunk in request.stream():  # stop reading at the limit, not after the whole body
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"Request body is larger than this server's limit of {limit} bytes.")
+        chunks.append(chunk)
+    raw = b"".join(chunks)
     try:
-        return json.loads(raw) if raw else {}
+        return jsonio.loads(raw) if raw else {}  # strict: no lone surrogates, no numbers beyond a double
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(422, [{"loc": ["body"], "msg": "body is not valid JSON", "type": "value_error.jsondecode"}]
                        ) from None
@@ -64,7 +67,7 @@ def _filters(request: Request) -> dict[str, Any]:
             data[key] = value.lower() in ("1", "true", "yes", "on")
         elif key == "inputs":
             try:
-                data[key] = json.loads(value)
+                data[key] = jsonio.loads(value)
             except ValueError:
                 raise ControlError(422, [f"inputs: not JSON (got {value!r})"]) from None
         else:
@@ -158,6 +161,13 @@ async def _openapi(request: Request, control: MockControl) -> Any:
     return Response(admin_openapi_json(), media_type="application/json")
 
 
+async def _server(request: Request, control: MockControl) -> Any:
+    """Server-wide figures (memory kept, tenants): the same for every tenant that asks."""
+    tenants = request.app.state.tenants
+    return {"kept": tenants.budget.snapshot(), "memo": tenants.memo.sizes(), "tenants": tenants.count(),
+            "tenants_evicted": tenants.evicted}
+
+
 async def _experiments(request: Request, control: MockControl) -> Any:
     return control.experiments()
 
@@ -173,6 +183,7 @@ def admin_routes() -> list[BaseRoute]:
         Route(PREFIX + "/", _page, methods=["GET"]),
         Route(PREFIX + "/openapi.json", _endpoint(_openapi), methods=["GET"]),
         Route(PREFIX + "/info", _endpoint(_info), methods=["GET"]),
+        Route(PREFIX + "/server", _endpoint(_server), methods=["GET"]),
         Route(PREFIX + "/experiments", _endpoint(_experiments), methods=["GET"]),
         Route(PREFIX + "/spec", _endpoint(_put_spec), methods=["PUT"]),
         Route(PREFIX + "/spec", _endpoint(_post_spec), methods=["POST"]),

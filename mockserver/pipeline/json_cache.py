@@ -25,7 +25,9 @@ from mockserver.pipeline.stream import encode_events, in_order, interleave_order
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"
-_SLOT = re.compile(rb'"\\u0001hlmock:created\\u0001"|\\u0001hlmock:id:(\d+)\\u0001')
+# One literal prefix, so `re` scans a long body for it quickly; a `created` slot also takes the quotes
+# around it (the number replaces the whole JSON string).
+_SLOT = re.compile(rb"\\u0001hlmock:(?:created|id:(\d+))\\u0001")
 
 # Writes an answer's bytes, with `created` as given (a slot marker when building a template).
 Render = Callable[[ChatAnswer, "int | str"], bytes]
@@ -60,9 +62,10 @@ def build_template(answer: ChatAnswer, render: Render) -> ResponseTemplate | Non
     positions: list[int] = []
     start = 0
     for match in _SLOT.finditer(raw):
-        parts.append(raw[start:match.start()].replace(b"%", b"%%"))
+        quoted = 0 if match.group(1) else 1  # a `created` slot replaces the whole JSON string
+        parts.append(raw[start:match.start() - quoted].replace(b"%", b"%%"))
         positions.append(position_of.get(int(match.group(1)), -1) if match.group(1) else 0)
-        start = match.end()
+        start = match.end() + quoted
     parts.append(raw[start:].replace(b"%", b"%%"))
     if not positions or -1 in positions:
         return None
@@ -75,10 +78,15 @@ def build_template(answer: ChatAnswer, render: Render) -> ResponseTemplate | Non
 _NO_TEMPLATE = ResponseTemplate(b"", _picker([0]))
 
 
+def _template_size(template: ResponseTemplate) -> int:
+    """Bytes a memoised template keeps (for the byte budget)."""
+    return len(template.text)
+
+
 def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
     if any(sample.script is not None for sample in answer.samples):
         return render(answer, logical_unix(answer.tick))  # scripted answers are not memoised
-    template = memo.get(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE)
+    template = memo.get(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE, _template_size)
     if template is _NO_TEMPLATE:
         return render(answer, logical_unix(answer.tick))
     return template.fill(answer)
@@ -106,9 +114,14 @@ def render_json(memo: Memo, parsed: ParsedChat, answer: ChatAnswer) -> bytes:
     return _templated(memo, "response-template", _shape_key(parsed, answer), answer, json_bytes)
 
 
+def _deltas_size(deltas: list[str]) -> int:
+    return 64 * len(deltas) + sum(map(len, deltas))
+
+
 def stream_order(memo: Memo, answer: ChatAnswer, seed: int) -> tuple[int, ...]:
     """The sample index of each event, in stream order (`stream.interleave`, with memoised deltas)."""
-    counts = {s.index: len(memo.get("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s)))
+    counts = {s.index: len(memo.get("deltas", (s.generation.text, s.chunks), partial(sample_deltas, s),
+                                    _deltas_size))
               for s in answer.samples}
     return interleave_order(answer, seed, counts)
 

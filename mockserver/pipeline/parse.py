@@ -7,14 +7,10 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from mockserver import jsonio
 from mockserver.errors import error_item, from_pydantic, validation_failed
 
 Model = TypeVar("Model", bound=BaseModel)
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
 
 def is_json_content_type(content_type: str | None) -> bool:
     """No Content-Type is read as JSON (as FastAPI did); otherwise it must be JSON."""
@@ -37,7 +33,9 @@ def parse_json(body: bytes, content_type: str | None) -> Any:
     if not body.strip():
         raise validation_failed([error_item(["body"], "field required", "value_error.missing")])
     try:
-        return json.loads(body, parse_constant=_reject_constant)
+        return jsonio.loads(body)
+    except jsonio.JsonRejected as bad:
+        raise validation_failed([error_item(["body", *bad.loc], bad.msg, bad.kind)]) from None
     except json.JSONDecodeError as bad:
         raise validation_failed([error_item(["body", bad.pos], bad.msg, "value_error.jsondecode")]) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as bad:

@@ -7,17 +7,42 @@ they agree with each other (they do not try to match any provider's tokenizer).
 from __future__ import annotations
 
 import re
+import string
 from functools import lru_cache
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 # Fixed cost of each chat message (role and framing), as providers charge something similar.
 TOKENS_PER_MESSAGE = 4
+# Texts up to this long are memoised (templates and generated answers come back on every call); the
+# cache is outside the byte budget, so it holds at most 4,096 such texts (a few MiB).
+CACHED_TEXT_CHARS = 1024
+
+# For ASCII text the same count comes from byte operations, about 30 times faster than the regex on a
+# long prompt: map each character to its class (word "a", space " ", anything else ","), then count
+# punctuation and the starts of word runs. `re`'s \s also matches \x1c-\x1f, as str.isspace does.
+_WORD = (string.ascii_letters + string.digits + "_").encode("ascii")
+_SPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+_CLASSES = bytes(
+    ord("a") if byte in _WORD else ord(" ") if byte in _SPACE else ord(",") for byte in range(256)
+)
 
 
-@lru_cache(maxsize=8192)
+def _count_ascii(text: str) -> int:
+    classes = text.encode("ascii").translate(_CLASSES)
+    word_runs = classes.count(b" a") + classes.count(b",a") + classes.startswith(b"a")
+    return classes.count(b",") + word_runs
+
+
+@lru_cache(maxsize=4096)
+def _count_short(text: str) -> int:
+    return TOKEN.subn("", text)[1]
+
+
 def count_tokens(text: str) -> int:
-    """Memoised: the same texts (templates, generated answers) come back on every call."""
-    return len(TOKEN.findall(text))
+    """The number of tokens in `text` (`TOKEN` matches), without building a list of them."""
+    if len(text) <= CACHED_TEXT_CHARS:
+        return _count_short(text)
+    return _count_ascii(text) if text.isascii() else TOKEN.subn("", text)[1]
 
 
 def token_ends(text: str) -> list[int]:

@@ -39,6 +39,12 @@ def _note_delays(request: Request, delays: list[float] | None) -> None:
         entry.delays = tuple(delays)
 
 
+def _note_events_planned(request: Request, count: int) -> None:
+    entry = journal_entry(request)
+    if entry is not None:  # how far the stream gets is read against this
+        entry.events_planned = count
+
+
 async def chat_experiment(request: Request, context: MockContext) -> Response:
     parsed = parse_chat(context.memo, await request_body(request), request.headers.get("content-type"))
     call = context.state.next_call()
@@ -64,7 +70,10 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         return JSONBytes(render_json(context.memo, parsed, answer))
     if not timed and plan is None:  # the common case: the whole stream, in a few sends
         body = render_stream(context.memo, parsed, answer, context.seed)
-        return BatchedEventStream(body + DONE_EVENT if context.settings.stream_done_event else body)
+        if context.settings.stream_done_event:
+            body += DONE_EVENT
+        _note_events_planned(request, body.count(b"\n\n"))  # a blank line ends each event, and only events
+        return BatchedEventStream(body)
     order = stream_order(context.memo, answer, context.seed)
     events = split_events(render_stream(context.memo, parsed, answer, context.seed, order))
     profile = plan_delays(context.seed, answer, order) if timed else None
@@ -74,6 +83,8 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     delays = event_delays(len(events), plan, profile)
     if timed:
         _note_delays(request, delays)
+    cut = plan.cut_after_events if plan is not None else None
+    _note_events_planned(request, len(events) if cut is None else min(cut, len(events)))
     if delays is None:  # only damage (a cut or a broken event): still whole events, in a few sends
         return BatchedEventStream(b"".join(damaged(events, plan)))
     # Streams with pauses (a timing profile or a delay fault) go event by event: each is written after

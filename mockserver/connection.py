@@ -1,0 +1,219 @@
+"""uvicorn's HTTP/1.1 protocol (httptools), plus the limits uvicorn does not have.
+
+uvicorn closes idle keep-alive connections (`timeout_keep_alive`) but has no deadline for a request's
+headers or body, no cap on header size with httptools, no limit on open connections (its
+`limit_concurrency` answers 503 but keeps every socket open), and waits forever on a client that
+stopped reading. `GuardedHttpProtocol` adds each of these at the connection level, where a slow or
+hostile client costs only a timer:
+
+- headers must be complete within `header_timeout` of the request's first byte (or of the connection
+  opening), else 408 and close;
+- the body must be complete within `body_timeout` of the headers, else 408 and close;
+- headers larger than `max_header_bytes` get 431 and close, before they are all buffered;
+- past `max_connections` open connections a new one gets 503 and is closed at once (its socket is
+  freed, so a flood cannot use up the process's file descriptors);
+- a response the client has not read for `send_timeout` (the socket buffer stays full) is dropped.
+
+A request that arrives whole in one read (the usual case) arms no timer at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+from dataclasses import dataclass
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mockserver import jsonio
+
+# The server's own per-request object, when it has a `disconnected` flag (uvicorn's request cycle); set
+# by the outermost app layer, the only one that sees the server's own `send`, and removed when the
+# request ends (the cycle points at the scope).
+CONNECTION_SCOPE_KEY = "humanloop_mock.connection"
+# Written into the request's ASGI scope when the connection layer ends a request, so the journal
+# can say why the client is gone.
+CLOSED_BY_SCOPE_KEY = "humanloop_mock.closed_by"
+# An app may put a callable here: called with the reason when the connection is dropped with part of
+# the answer still unsent (after the app may have finished: the answer sat in the socket buffer).
+ON_DROP_SCOPE_KEY = "humanloop_mock.on_drop"
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    send_timeout: float = 30.0
+    max_header_bytes: int = 64 * 1024
+    max_connections: int = 1024
+
+
+def error_bytes(status: int, detail: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """A complete `Connection: close` HTTP/1.1 error answer in the mock's JSON error shape."""
+    body = jsonio.dumps({"detail": detail})
+    lines = [b"HTTP/1.1 %d %s\r\n" % (status, http.HTTPStatus(status).phrase.encode("ascii"))]
+    lines += [name + b": " + value + b"\r\n" for name, value in default_headers]
+    lines += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
+              b"connection: close\r\n\r\n", body]
+    return b"".join(lines)
+
+
+def _headers_end(data: bytes) -> int:
+    """Offset just past the blank line ending the headers in `data`, or -1."""
+    crlf = data.find(b"\r\n\r\n")
+    if crlf >= 0:
+        return crlf + 4
+    lf = data.find(b"\n\n")
+    return lf + 2 if lf >= 0 else -1
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    """One connection. `limits` is set on the subclass `guarded_protocol` makes."""
+
+    limits: ConnectionLimits = ConnectionLimits()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None  # header or body deadline
+        self._stall: asyncio.TimerHandle | None = None  # client not reading the response
+        self._awaiting_headers = True
+        self._in_body = False
+        self._header_bytes = 0
+        self._tail = b""  # last bytes of the previous read, while headers are incomplete
+        self._refused = False
+
+    # --- connection ------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.limits.max_connections:
+            self._refuse(503, f"Too many open connections (this server allows {self.limits.max_connections}, "
+                              "--max-connections); try again shortly.")
+            return
+        self._arm(self.limits.header_timeout, self._header_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if self._awaiting_headers:
+            if self._header_bytes + len(data) > self.limits.max_header_bytes and self._headers_too_large(data):
+                self._refuse(431, f"Request headers are larger than this server's limit of "
+                                  f"{self.limits.max_header_bytes} bytes (--max-header-bytes).")
+                return
+            self._header_bytes += len(data)
+            self._tail = data[-3:]
+        super().data_received(data)
+        if self._refused or self.transport.is_closing():
+            return
+        if self._awaiting_headers:
+            if self._header_bytes and self._deadline is None:  # a request has begun, its headers have not ended
+                self._arm(self.limits.header_timeout, self._header_timed_out)
+        elif self._in_body and self._deadline is None:
+            self._arm(self.limits.body_timeout, self._body_timed_out)
+
+    def _headers_too_large(self, data: bytes) -> bool:
+        end = _headers_end(self._tail + data)
+        return end < 0 or self._header_bytes - len(self._tail) + end > self.limits.max_header_bytes
+
+    # --- parser callbacks ------------------------------------------------------------------------
+
+    def handle_websocket_upgrade(self) -> None:
+        """The connection becomes uvicorn's WebSocket protocol's: this one's timers must not touch it."""
+        self._refused = True
+        self._cancel_timers()
+        super().handle_websocket_upgrade()
+
+    def on_headers_complete(self) -> None:
+        self._awaiting_headers = False
+        self._in_body = True
+        self._header_bytes = 0
+        self._tail = b""
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._in_body = False
+        self._awaiting_headers = True
+        self._disarm()
+        super().on_message_complete()
+
+    # --- a client that stops reading ---------------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall is None:
+            self._stall = self.loop.call_later(self.limits.send_timeout, self._send_timed_out)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    # --- timers ----------------------------------------------------------------------------------
+
+    def _arm(self, delay: float, callback: Any) -> None:
+        self._disarm()
+        self._deadline = self.loop.call_later(delay, callback)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _cancel_timers(self) -> None:
+        self._disarm()
+        if self._stall is not None:
+            self._stall.cancel()
+            self._stall = None
+
+    def _responding(self) -> bool:
+        return self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete
+
+    def _header_timed_out(self) -> None:
+        self._deadline = None
+        if self._responding():  # a pipelined request stalled while an answer is still going out
+            self.transport.close()
+            return
+        self._refuse(408, f"Request headers were not complete within {self.limits.header_timeout:g} s "
+                          "(--header-timeout).")
+
+    def _body_timed_out(self) -> None:
+        self._deadline = None
+        detail = f"Request body was not complete within {self.limits.body_timeout:g} s (--body-timeout)."
+        if self.scope is not None:
+            self.scope[CLOSED_BY_SCOPE_KEY] = detail  # type: ignore[literal-required]
+        if self._responding():
+            self.transport.close()
+            return
+        self._refuse(408, detail)
+
+    def _send_timed_out(self) -> None:
+        self._stall = None
+        reason = f"The client read nothing for {self.limits.send_timeout:g} s (--send-timeout); answer dropped."
+        if self.cycle is not None:
+            scope: dict[str, Any] = self.cycle.scope  # type: ignore[assignment]
+            scope[CLOSED_BY_SCOPE_KEY] = reason
+            on_drop = scope.get(ON_DROP_SCOPE_KEY)
+            if on_drop is not None:
+                on_drop(reason)
+        self.transport.abort()  # close() would wait for the full buffer to drain, which it never will
+
+    def _refuse(self, status: int, detail: str) -> None:
+        """Answer `status` if nothing has been answered on this request yet, then close."""
+        self._refused = True
+        self._cancel_timers()
+        if not self.transport.is_closing():
+            if not self._responding():
+                self.transport.write(error_bytes(status, detail, self.server_state.default_headers))
+            self.transport.close()
+
+
+def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:
+    """The protocol class uvicorn builds per connection, carrying `limits`."""
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"limits": limits})

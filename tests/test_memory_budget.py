@@ -1,0 +1,135 @@
+"""What the mock keeps after a request is bounded in bytes, not only in count (issue 8, case 2).
+
+The issue's case: 100 distinct chat requests with a 4 MB message took the server from 51 to 2,756 MB
+(the journal kept every body and answer, the memo tables 4,096 entries of any size), and 10,000
+unknown experiment ids added ~165 MB for good. Now one byte budget covers the journal and the memo
+tables (oldest dropped first), and provisioned ids are capped (least recently used forgotten).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+from starlette.testclient import TestClient
+
+from mockserver import MockSettings, create_app
+from mockserver.budget import ByteBudget
+from tests.conftest import KEY
+from tests.helpers_process import serve_process
+
+MIB = 1024 * 1024
+
+
+class Keeper:
+    def __init__(self) -> None:
+        self.forgotten: list[str] = []
+
+    def forget(self, key: str) -> None:
+        self.forgotten.append(key)
+
+
+def test_budget_drops_oldest_first_and_always_keeps_the_newest() -> None:
+    budget, journal, memo = ByteBudget(100), Keeper(), Keeper()
+    budget.charge(journal, "j1", 40)
+    budget.charge(memo, "m1", 40)
+    token = budget.charge(journal, "j2", 10)
+    assert budget.used == 90 and not journal.forgotten
+    budget.charge(memo, "m2", 30)  # 120 > 100: the oldest (j1) goes, whoever keeps it
+    assert journal.forgotten == ["j1"] and memo.forgotten == [] and budget.used == 80
+    budget.release(token)  # the keeper dropped j2 itself
+    assert budget.used == 70
+    budget.charge(journal, "huge", 500)  # larger than the whole budget: everything older goes, it stays
+    assert memo.forgotten == ["m1", "m2"] and budget.used == 500 and len(budget) == 1
+    assert budget.snapshot()["dropped"] == 3
+
+
+def chat(client: TestClient | httpx.Client, index: int, size: int, url: str = "/v4") -> int:
+    body = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": f"{index} " + "x" * size}]}
+    return client.post(f"{url}/chat-experiment", headers=KEY, json=body).status_code
+
+
+def test_journal_and_memo_tables_share_the_budget_in_process() -> None:
+    app = create_app(MockSettings(max_kept_bytes=2 * MIB))
+    context, memo, budget = app.state.mock, app.state.tenants.memo, app.state.tenants.budget
+    with TestClient(app) as client:
+        for index in range(30):
+            assert chat(client, index, 200_000) == 200
+            assert budget.used <= 2 * MIB + 1_500_000  # the newest request may sit above it
+    entries = context.journal.entries()
+    assert 1 <= len(entries) < 30 and context.journal.dropped == 30 - len(entries)
+    assert [e.seq for e in entries] == list(range(30 - len(entries), 30))  # oldest dropped first
+    assert entries[-1].body["messages"][0]["content"].startswith("29 ")
+    kept = sum(memo.sizes().values())
+    assert 0 < kept < 5 * 30  # memo entries were dropped too
+    assert budget.snapshot()["dropped"] > 0
+    context.reset()  # the journal gives its bytes back; the memo tables (pure, shared) stay
+    assert len(budget) == sum(memo.sizes().values())
+
+
+def test_every_tenant_journal_shares_the_one_budget() -> None:
+    app = create_app(MockSettings(max_kept_bytes=1 * MIB, isolate_keys=True, max_tenants=3))
+    tenants = app.state.tenants
+    with TestClient(app) as client:
+        for index in range(12):
+            body = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": f"{index} " + "y" * 100_000}]}
+            assert client.post("/v4/chat-experiment", headers={"X-API-KEY": f"tenant-{index % 6}"},
+                               json=body).status_code == 200
+            assert tenants.budget.used <= 1 * MIB + 800_000
+    assert tenants.count() == 3 and tenants.evicted > 0
+    journaled = sum(len(tenants.for_key(f"tenant-{index}").journal.entries()) for index in (3, 4, 5))
+    assert journaled < 12  # the oldest entries went, across tenants
+    tenants.reset_all()  # dropped worlds give back what their journals held
+    assert len(tenants.budget) == sum(tenants.memo.sizes().values())
+
+
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024  # type: ignore[union-attr]
+
+
+def test_served_rss_stays_within_the_budget() -> None:
+    """40 distinct 1 MB requests keep ~7 MB each without a byte budget (280 MB); with 8 MiB they
+    leave the process within the budget plus one request's working set."""
+    with serve_process("--max-kept-bytes", str(8 * MIB), with_pid=True) as (url, pid), \
+            httpx.Client(timeout=60) as client:
+        assert chat(client, -1, 10, url) == 200
+        before = rss_mib(pid)
+        for index in range(40):
+            assert chat(client, index, 1_000_000, url) == 200
+        grown = rss_mib(pid) - before
+    assert grown < 8 + 48, f"RSS grew {grown:.0f} MiB"
+
+
+def test_provisioned_experiments_and_projects_are_capped() -> None:
+    app = create_app(MockSettings(max_provisioned=20))
+    state = app.state.mock.state
+    base_experiments, base_configs = len(state.experiments), len(state.configs)
+    with TestClient(app) as client:
+        for index in range(100):
+            body = {"experiment_id": f"exp_unknown_{index}", "project_id": f"pr_unknown_{index}",
+                    "messages": [{"role": "user", "content": "Hi"}]}
+            assert client.post("/v4/chat-experiment", headers=KEY, json=body).status_code == 200
+        assert len(state.experiments) <= base_experiments + 20
+        assert len(state.configs) <= base_configs + 2 * 20
+        assert len(state.projects) <= 1 + 20
+        assert "exp_unknown_99" in state.experiments and "exp_unknown_0" not in state.experiments
+        # A forgotten id is provisioned afresh when it comes back.
+        again = {"experiment_id": "exp_unknown_0", "messages": [{"role": "user", "content": "Hi"}]}
+        assert client.post("/v4/chat-experiment", headers=KEY, json=again).status_code == 200
+        assert "exp_unknown_0" in state.experiments
+        # Declared experiments are never forgotten.
+        assert "exp_demo" in state.experiments
+
+
+def test_admin_server_reports_the_budget_the_same_for_every_tenant() -> None:
+    app = create_app(MockSettings(max_kept_bytes=3 * MIB, isolate_keys=True))
+    with TestClient(app) as client:
+        assert chat(client, 1, 1000) == 200
+        seen = [client.get("/__admin/server", headers={"X-API-KEY": key}).json() for key in ("k1", "k2")]
+    assert seen[0]["kept"] == seen[1]["kept"] and seen[0]["memo"] == seen[1]["memo"]
+    assert [s["tenants"] for s in seen] == [2, 3]  # the chat's key, then each asker's own world
+    kept = seen[0]["kept"]
+    assert kept["limit"] == 3 * MIB and 0 < kept["used"] <= kept["limit"] and kept["items"] >= 2
+    assert kept["used"] == app.state.tenants.budget.used and seen[0]["memo"]["chat-request"] == 1
