@@ -20,6 +20,7 @@ from mockserver.logsafe import ARG_LIMIT, printable
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 FLUSH_EVERY = 0.05  # seconds
+LINES_KEPT = 1024  # formatted request lines remembered (a full table is cleared)
 
 
 def _detail_text(detail: Any) -> str:
@@ -38,14 +39,27 @@ class AccessLog:
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
         self._pending: list[str] = []
+        # The text after the client's address, by (method, path, query, HTTP version, status): clients
+        # repeat requests, and escaping and formatting the same ones again cost more than the rest.
+        self._lines: dict[tuple[Any, ...], str] = {}
+
+    def _line(self, scope: dict[str, Any], status: int) -> str:
+        key = (scope["method"], scope["path"], scope.get("query_string", b""), scope.get("http_version", "1.1"),
+               status)
+        line = self._lines.get(key)
+        if line is None:
+            method, path, query, version, _ = key
+            target = printable(path + ("?" + query.decode("latin-1") if query else ""), ARG_LIMIT)
+            line = f' - "{method} {target} HTTP/{version}" {status} {_PHRASES.get(status, "")}'
+            if len(self._lines) >= LINES_KEPT:
+                self._lines.clear()
+            self._lines[key] = line
+        return line
 
     def request(self, scope: dict[str, Any], status: int, error: Any = None) -> None:
         client = scope.get("client")
-        where = f"{client[0]}:{client[1]}" if client else "-"
-        query = scope.get("query_string", b"")
-        target = printable(scope["path"] + ("?" + query.decode("latin-1") if query else ""), ARG_LIMIT)
-        line = (f'INFO:     {where} - "{scope["method"]} {target} HTTP/{scope.get("http_version", "1.1")}" '
-                f"{status} {_PHRASES.get(status, '')}")
+        line = f"INFO:     {client[0]}:{client[1]}" if client else "INFO:     -"
+        line += self._line(scope, status)
         if error is not None:
             line += " - " + printable(_detail_text(error))
         if not self._pending:

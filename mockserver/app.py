@@ -22,7 +22,7 @@ from mockserver.connection import CONNECTION_SCOPE_KEY
 from mockserver.errors import ApiError, error_response
 from mockserver.middleware import Journaling, JournalMiddleware
 from mockserver.routes import chat, experiments, feedback, meta, model_configs
-from mockserver.routes.common import CONTEXT_SCOPE_KEY, Endpoint, Handler
+from mockserver.routes.common import CONTEXT_SCOPE_KEY, Endpoint, Handler, request_headers
 from mockserver.settings import MockSettings
 from mockserver.tenants import Tenants
 
@@ -123,7 +123,7 @@ class MockApp(Starlette):
 
     async def _direct(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
-        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
+        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_key(request_headers(scope).get("x-api-key") or None)
         journaling = self.journaling
         entry = await journaling.open(scope, receive, context)
         if entry is None:

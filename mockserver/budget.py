@@ -40,7 +40,7 @@ class ByteBudget:
             self._next_token += 1
             self._items[token] = (size, keeper, key)
             self.used += size
-            evicted = self._make_room() if self.used > self.limit else []
+            evicted: list[tuple[Keeper, Any]] | tuple[()] = self._make_room() if self.used > self.limit else ()
         for old_keeper, old_key in evicted:  # outside the lock: keepers take their own locks
             old_keeper.forget(old_key)
         return token

@@ -133,13 +133,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_body = True
         self._header_bytes = 0
         self._tail = b""
-        self._disarm()
+        if self._deadline is not None:  # (checked here: this runs for every request)
+            self._disarm()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         self._in_body = False
         self._awaiting_headers = True
-        self._disarm()
+        if self._deadline is not None:
+            self._disarm()
         super().on_message_complete()
 
     # --- a client that stops reading ---------------------------------------------------------------

@@ -36,7 +36,7 @@ S = TypeVar("S", bound=Scored)
 
 def pick_weighted(unit: float, candidates: Sequence[W]) -> W:
     """The candidate whose share of the total weight covers `unit` (candidates in declaration order)."""
-    point = unit * sum(c.weight for c in candidates)
+    point = unit * sum([c.weight for c in candidates])
     for candidate in candidates:
         point -= candidate.weight
         if point < 0:

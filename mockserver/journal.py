@@ -10,6 +10,7 @@ import json
 import re
 import threading
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization",
 _PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
 
 
-def redact_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[str, str]:
+def redact_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name_bytes, value_bytes in raw_headers:
         name = name_bytes.decode("latin-1").lower()
@@ -69,7 +70,7 @@ class JournalEntry:
     method: str
     path: str
     query: str
-    raw_headers: list[tuple[bytes, bytes]] = field(repr=False)
+    raw_headers: tuple[tuple[bytes, bytes], ...] = field(repr=False)
     raw_body: bytes = field(repr=False)
     body_truncated: bool = False
     status: int | None = None
@@ -247,7 +248,7 @@ class Journal:
                 method=scope["method"],
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
-                raw_headers=scope.get("headers", []),
+                raw_headers=tuple(scope.get("headers", ())),  # a tuple: the collector stops tracking it
                 raw_body=raw_body,
                 body_truncated=truncated,
             )

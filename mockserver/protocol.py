@@ -23,6 +23,7 @@ class GatheringTransport:
         self._transport = transport
         self._loop = loop
         self._pending: list[bytes] = []
+        self.is_closing = transport.is_closing  # asked on every read and write: no Python frame for it
 
     def write(self, data: bytes) -> None:
         if not self._pending:
@@ -32,7 +33,7 @@ class GatheringTransport:
     def _flush(self) -> None:
         if self._pending:
             pending, self._pending = self._pending, []
-            if not self._transport.is_closing():
+            if not self.is_closing():
                 self._transport.writelines(pending)  # one system call for all of them
 
     def close(self) -> None:
@@ -42,9 +43,6 @@ class GatheringTransport:
     def abort(self) -> None:
         self._pending.clear()
         self._transport.abort()
-
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
 
     def __getattr__(self, name: str) -> Any:  # get_extra_info, pause_reading, set_protocol, ...
         return getattr(self._transport, name)

@@ -499,18 +499,20 @@ class MockState:
     def _draw(self, experiment_id: str) -> ExperimentConfig | None:
         """The experiment's next draw, by its sampling policy, from its own seeded stream."""
         with self._lock:
-            experiment = self.experiment(experiment_id)
-            active = experiment.active_configs()
-            if not active:
-                return None
-            rng = self.streams.stream("draw", experiment.id)
-            if experiment.sampling == "adaptive":
-                chosen = pick_thompson(rng, active)
-            else:
-                chosen = pick_weighted(rng.random(), active)
-            experiment.draws += 1
-            chosen.draws += 1
-            return chosen
+            return self._draw_from(self.experiment(experiment_id))
+
+    def _draw_from(self, experiment: Experiment) -> ExperimentConfig | None:
+        active = experiment.active_configs()
+        if not active:
+            return None
+        rng = self.streams.stream("draw", experiment.id)
+        if experiment.sampling == "adaptive":
+            chosen = pick_thompson(rng, active)
+        else:
+            chosen = pick_weighted(rng.random(), active)
+        experiment.draws += 1
+        chosen.draws += 1
+        return chosen
 
     def resolve_chat(
         self, *, experiment_id: str, project_id: str | None, project_name: str | None, strict: bool,
@@ -526,14 +528,15 @@ class MockState:
             elif project_name is not None:
                 project = self._project_for_use(name=project_name)
             experiment = self.experiment_for_use(experiment_id, strict=strict, project_hint=project)
-            drawn = []
+            configs, timings = [], []
             for _ in range(num_samples):
-                entry = self._draw(experiment.id)
+                entry = self._draw_from(experiment)
                 if entry is None:
                     raise Conflict(f"Experiment {experiment.id} has no active model configs to sample from.")
-                drawn.append(entry)
+                configs.append(self.configs[entry.config_id])
+                timings.append(entry.timing)
             return ChatTarget(project.id if project is not None else experiment.project_id, experiment.id,
-                              tuple(self.configs[e.config_id] for e in drawn), tuple(e.timing for e in drawn))
+                              tuple(configs), tuple(timings))
 
     # --- logs and feedback -----------------------------------------------------------------------
 

@@ -42,7 +42,7 @@ class _SampleClock:
 
 
 def has_timing(answer: ChatAnswer) -> bool:
-    return any(timing is not None for timing in answer.timings)
+    return answer.timings.count(None) != len(answer.timings)
 
 
 def plan_delays(seed: int, answer: ChatAnswer, owners: Sequence[int]) -> list[float]:

@@ -84,8 +84,9 @@ def _template_size(template: ResponseTemplate) -> int:
 
 
 def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
-    if any(sample.script is not None for sample in answer.samples):
-        return render(answer, logical_unix(answer.tick))  # scripted answers are not memoised
+    for sample in answer.samples:
+        if sample.script is not None:
+            return render(answer, logical_unix(answer.tick))  # scripted answers are not memoised
     template = memo.get(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE, _template_size)
     if template is _NO_TEMPLATE:
         return render(answer, logical_unix(answer.tick))
@@ -95,7 +96,7 @@ def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Ren
 def _shape_key(parsed: ParsedChat, answer: ChatAnswer) -> tuple[Any, ...]:
     return (
         parsed.body,
-        tuple((s.config_id, s.config_fingerprint) for s in answer.samples),
+        tuple([(s.config_id, s.config_fingerprint) for s in answer.samples]),
         answer.project_id,
         answer.session_id,
     )

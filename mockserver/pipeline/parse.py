@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -12,6 +13,7 @@ from mockserver.errors import error_item, from_pydantic, validation_failed
 
 Model = TypeVar("Model", bound=BaseModel)
 
+@lru_cache(maxsize=256)  # clients send the same few values; this runs on every request
 def is_json_content_type(content_type: str | None) -> bool:
     """No Content-Type is read as JSON (as FastAPI did); otherwise it must be JSON."""
     if not content_type:

@@ -13,7 +13,7 @@ from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import render_json, render_stream, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
-from mockserver.routes.common import JSONBytes, journal_entry, request_body
+from mockserver.routes.common import JSONBytes, journal_entry, request_body, request_headers
 from mockserver.sse import BatchedEventStream, timed_event_stream
 from mockserver.timing import has_timing, plan_delays
 
@@ -29,7 +29,7 @@ def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswe
         entry.project_id = answer.project_id
         entry.session_id = answer.session_id
         entry.sample_records = tuple(
-            (s.index, s.log_id, s.config_id, s.generation.finish_reason, s.script) for s in answer.samples
+            [(s.index, s.log_id, s.config_id, s.generation.finish_reason, s.script) for s in answer.samples]
         )
 
 
@@ -46,7 +46,7 @@ def _note_events_planned(request: Request, count: int) -> None:
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
-    parsed = parse_chat(context.memo, await request_body(request), request.headers.get("content-type"))
+    parsed = parse_chat(context.memo, await request_body(request), request_headers(request.scope).get("content-type"))
     call = context.state.next_call()
     rules = context.rules
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None

@@ -18,6 +18,8 @@ from mockserver.journal import JournalEntry
 JOURNAL_SCOPE_KEY = "humanloop_mock.journal_entry"
 BODY_SCOPE_KEY = "humanloop_mock.body"
 CONTEXT_SCOPE_KEY = "humanloop_mock.context"
+HEADERS_SCOPE_KEY = "humanloop_mock.headers"
+_READ_HEADERS = {b"x-api-key": "x-api-key", b"content-type": "content-type"}
 
 Handler = Callable[[Request, MockContext], Awaitable[Response]]
 
@@ -28,6 +30,20 @@ def context_of(request: Request) -> MockContext:
     if context is None:
         context = request.scope[CONTEXT_SCOPE_KEY] = request.app.state.tenants.for_scope(request.scope)
     return context
+
+
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's `X-API-KEY` and `Content-Type` (the first of each), read once per request: the
+    tenant, the key check and the body parser all need them (Starlette's `Headers` scans per lookup)."""
+    found = scope.get(HEADERS_SCOPE_KEY)
+    if found is None:
+        found = {}
+        for name, value in scope["headers"]:
+            wanted = _READ_HEADERS.get(name)
+            if wanted is not None and wanted not in found:
+                found[wanted] = value.decode("latin-1")
+        scope[HEADERS_SCOPE_KEY] = found
+    return found
 
 
 def journal_entry(request: Request) -> JournalEntry | None:
@@ -75,7 +91,7 @@ class Endpoint:
         context = context_of(request)
         try:
             if self.secured:
-                check_api_key(request.headers, context.settings.api_keys)
+                check_api_key(request_headers(request.scope), context.settings.api_keys)
             method = "GET" if request.method == "HEAD" else request.method
             return await self.handlers[method](request, context)
         except ApiError as error:
