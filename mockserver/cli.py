@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sys
@@ -212,6 +213,7 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
     sys.stdout.flush()
     app = create_app(settings)
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
+    gc.freeze()  # what start-up built lives as long as the server: full collections need not walk it
     try:
         MockServer(config).run(sockets=[sock])
     finally:

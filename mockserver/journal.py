@@ -22,6 +22,24 @@ SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization",
 _PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
 
 
+def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
+    """Request headers as one bytes object of `name:value` lines. One object the garbage collector
+    never tracks: a kept tuple per header would be counted and traversed on every request (HTTP
+    parsers refuse line breaks in header values, and names hold no colon)."""
+    return b"\n".join([name + b":" + value for name, value in headers])
+
+
+def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
+    """`header_block`'s (name, value) pairs, in order."""
+    if not block:
+        return []
+    pairs = []
+    for line in block.split(b"\n"):
+        name, _, value = line.partition(b":")
+        pairs.append((name, value))
+    return pairs
+
+
 def redact_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     headers: dict[str, str] = {}
     for name_bytes, value_bytes in raw_headers:
@@ -45,7 +63,8 @@ def redact_text(text: str) -> str:
 
 
 # Memory an entry holds beyond its raw bytes (CPython 3.11, measured): the slotted entry and its small
-# fields; each header's tuple and two bytes objects; each stream chunk's bytes object.
+# fields; the headers' bytes object (counted as generously as a few headers' tuples once were); each
+# stream chunk's bytes object.
 ENTRY_OVERHEAD = 1024
 HEADER_OVERHEAD = 160
 CHUNK_OVERHEAD = 40
@@ -70,7 +89,7 @@ class JournalEntry:
     method: str
     path: str
     query: str
-    raw_headers: tuple[tuple[bytes, bytes], ...] = field(repr=False)
+    header_lines: bytes = field(repr=False)  # `header_block` of the request's headers
     raw_body: bytes = field(repr=False)
     body_truncated: bool = False
     status: int | None = None
@@ -97,8 +116,7 @@ class JournalEntry:
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
         size = ENTRY_OVERHEAD + len(self.raw_body) + len(self.response_bytes) + len(self.path) + len(self.query)
-        for name, value in self.raw_headers:  # a plain loop: the cheapest way over a few tuples
-            size += len(name) + len(value) + HEADER_OVERHEAD
+        size += len(self.header_lines) + HEADER_OVERHEAD
         if self.stream_chunks:
             size += sum(map(len, self.stream_chunks)) + CHUNK_OVERHEAD * len(self.stream_chunks)
         return size
@@ -107,6 +125,11 @@ class JournalEntry:
     def headers(self) -> dict[str, str]:
         """Request headers, lower-cased, with credentials redacted."""
         return redact_headers(self.raw_headers)
+
+    @property
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        """The request headers as the server gave them: (lower-case name, value) pairs."""
+        return header_pairs(self.header_lines)
 
     @property
     def samples(self) -> list[dict[str, Any]]:
@@ -248,7 +271,7 @@ class Journal:
                 method=scope["method"],
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
-                raw_headers=tuple(scope.get("headers", ())),  # a tuple: the collector stops tracking it
+                header_lines=header_block(scope.get("headers", ())),
                 raw_body=raw_body,
                 body_truncated=truncated,
             )
