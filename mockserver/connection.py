@@ -107,7 +107,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 return
             self._header_bytes += len(data)
             self._tail = data[-3:]
-        super().data_received(data)
+        HttpToolsProtocol.data_received(self, data)  # (not `super()`: this runs on every read)
         if self._refused or self.transport.is_closing():
             return
         if self._awaiting_headers:
@@ -133,16 +133,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_body = True
         self._header_bytes = 0
         self._tail = b""
-        if self._deadline is not None:  # (checked here: this runs for every request)
+        if self._deadline is not None:  # (checked here, and the base called directly: this runs for every request)
             self._disarm()
-        super().on_headers_complete()
+        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._in_body = False
         self._awaiting_headers = True
         if self._deadline is not None:
             self._disarm()
-        super().on_message_complete()
+        HttpToolsProtocol.on_message_complete(self)
 
     # --- a client that stops reading ---------------------------------------------------------------
 

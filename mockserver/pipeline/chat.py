@@ -152,7 +152,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
 
     A prompt or a JSON answer over the context's size limits is refused (413) before it is produced."""
     request = parsed.request
-    state, memo, seed = context.state, context.memo, context.seed
+    state, memo, seed = context.state, context.memo, context.settings.seed
     max_prompt = context.size_limits.max_prompt_bytes
     try:
         target = state.resolve_chat(

@@ -13,7 +13,7 @@ from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import render_json, render_stream, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
-from mockserver.routes.common import JSONBytes, journal_entry, request_body, request_headers
+from mockserver.routes.common import BODY_SCOPE_KEY, JSONBytes, journal_entry, request_body, request_headers
 from mockserver.sse import BatchedEventStream, timed_event_stream
 from mockserver.timing import has_timing, plan_delays
 
@@ -46,7 +46,11 @@ def _note_events_planned(request: Request, count: int) -> None:
 
 
 async def chat_experiment(request: Request, context: MockContext) -> Response:
-    parsed = parse_chat(context.memo, await request_body(request), request_headers(request.scope).get("content-type"))
+    scope = request.scope
+    body = scope.get(BODY_SCOPE_KEY)  # read by the journaling layer (not awaited here: it runs on every call)
+    if body is None:
+        body = await request_body(request)
+    parsed = parse_chat(context.memo, body, request_headers(scope).get("content-type"))
     call = context.state.next_call()
     rules = context.rules
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None

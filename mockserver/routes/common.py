@@ -88,11 +88,14 @@ class Endpoint:
         await response(scope, receive, send)
 
     async def respond(self, request: Request) -> Response:
-        context = context_of(request)
+        scope = request.scope
+        context = scope.get(CONTEXT_SCOPE_KEY) or context_of(request)
         try:
             if self.secured:
-                check_api_key(request_headers(request.scope), context.settings.api_keys)
-            method = "GET" if request.method == "HEAD" else request.method
+                check_api_key(request_headers(scope), context.settings.api_keys)
+            method = scope["method"]
+            if method == "HEAD":
+                method = "GET"
             return await self.handlers[method](request, context)
         except ApiError as error:
             entry = journal_entry(request)
