@@ -87,8 +87,8 @@ def test_json_bytes_writes_the_headers_starlette_would() -> None:
 
 def raw_post(port: int, count: int) -> None:
     body = json.dumps(chat_body()).encode()
-    request = (b"POST /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: k\r\nContent-Type: application/json\r\n"
-               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    request = (b"POST /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: k\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         for _ in range(count):
             sock.sendall(request)
