@@ -109,6 +109,25 @@ def test_done_event_rides_in_the_last_send() -> None:
     assert chunks[-1].endswith(b"\n\ndata: [DONE]\n\n")
 
 
+@pytest.mark.parametrize("num_samples", [1, 3])
+@pytest.mark.parametrize("done_event", [False, True])
+@pytest.mark.parametrize("chunks", [None, ["Pa", "r", "is."]])
+def test_journal_counts_the_events_a_batched_stream_planned(num_samples: int, done_event: bool,
+                                                            chunks: list[str] | None) -> None:
+    # The count comes from the samples' deltas, not from scanning the bytes: it must still be the
+    # number of events the client gets.
+    app = create_app(MockSettings(seed=5, stream_done_event=done_event))
+    if chunks is not None:
+        answer = {"output": "".join(chunks), "chunks": chunks}
+        app.state.mock.rules.add_script(ScriptSpec.model_validate({"answer": answer, "times": None}))
+    _, sent = call_app(app, chat_body(stream=True, num_samples=num_samples))
+    events = split_events(b"".join(sent))
+    entry = app.state.mock.journal.entries()[-1]
+    assert entry.events_planned == len(events) == len(entry.stream_events)
+    if chunks is not None:
+        assert len(events) == num_samples * len(chunks) + done_event
+
+
 def read_http_chunks(port: int, body: dict[str, Any]) -> tuple[bytes, list[bytes]]:
     """Status/header block and the payload of each HTTP/1.1 chunk, as they came over the socket."""
     payload = json.dumps(body).encode()

@@ -11,7 +11,7 @@ from mockserver.context import MockContext
 from mockserver.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
-from mockserver.pipeline.json_cache import render_json, render_stream, stream_order
+from mockserver.pipeline.json_cache import render_json, render_stream, stream_event_count, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
 from mockserver.routes.common import BODY_SCOPE_KEY, JSONBytes, journal_entry, request_body, request_headers
 from mockserver.sse import BatchedEventStream, timed_event_stream
@@ -74,9 +74,11 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         return JSONBytes(render_json(context.memo, parsed, answer))
     if not timed and plan is None:  # the common case: the whole stream, in a few sends
         body = render_stream(context.memo, parsed, answer, context.seed)
+        planned = stream_event_count(context.memo, answer)
         if context.settings.stream_done_event:
             body += DONE_EVENT
-        _note_events_planned(request, body.count(b"\n\n"))  # a blank line ends each event, and only events
+            planned += 1
+        _note_events_planned(request, planned)
         return BatchedEventStream(body)
     order = stream_order(context.memo, answer, context.seed)
     events = split_events(render_stream(context.memo, parsed, answer, context.seed, order))
