@@ -9,8 +9,9 @@ core 0, and `wrk` (one thread, pinned to core 1) drives it over loopback. The se
 every round, so drift on a noisy machine hits all of them alike; figures are medians of the rounds.
 
 Printed: JSON requests/s (`num_samples` 1) and SSE streams/s, each as a ratio to the bare endpoint's
-requests/s; Prism and Mockoon on the upstream document (npm, installed outside the repository;
-skipped with a message without node); and one run of N concurrent streams from one client process.
+requests/s (the median of the per-round ratios; also by server CPU per response); Prism and
+Mockoon on the upstream document (npm, installed outside the repository; skipped with a message
+without node); and one run of N concurrent streams from one client process.
 
 Needs `wrk` (Debian: `apt-get install -y wrk`). Traffic goes to 127.0.0.1 only; every run stops itself.
 """
@@ -66,8 +67,11 @@ def summary(rates: list[float]) -> dict[str, float]:
 
 
 def ratios(numerators: list[float], bases: list[float]) -> dict[str, Any]:
+    """The median of the per-round ratios (each round's two runs are neighbours in time, so a noisy
+    stretch of the machine hits both), and the ratio of the two medians for comparison."""
     per_round = [round(n / b, 3) for n, b in zip(numerators, bases, strict=True)]
-    return {"median": round(statistics.median(numerators) / statistics.median(bases), 3),
+    return {"median": round(statistics.median(per_round), 3),
+            "of_medians": round(statistics.median(numerators) / statistics.median(bases), 3),
             "per_round": per_round, "min": min(per_round), "max": max(per_round)}
 
 
@@ -129,6 +133,10 @@ def main() -> None:
         "chat_experiment_sse_streams_per_s": summary(rates["sse"]),
         "json_ratio_to_bare": ratios(rates["json"], rates["bare"]),
         "sse_ratio_to_bare": ratios(rates["sse"], rates["bare"]),
+        # The same comparison by server CPU per response (bare / mock): what one core can serve, whatever
+        # share of the machine wrk and the neighbours took.
+        "json_cpu_ratio_to_bare": ratios(cpu["bare"], cpu["json"]),
+        "sse_cpu_ratio_to_bare": ratios(cpu["bare"], cpu["sse"]),
     }
     if "bare_mock_protocol" in rates:
         results["bare_on_mock_protocol_rps"] = summary(rates["bare_mock_protocol"])

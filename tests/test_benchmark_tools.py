@@ -7,6 +7,7 @@ import pytest
 
 from benchmarks import npm_mocks
 from benchmarks.concurrent_streams import StreamProblem, check_events, concurrent_streams
+from benchmarks.throughput import ratios
 from mockserver import MockSettings, create_app
 from mockserver.server import BackgroundServer
 
@@ -46,3 +47,13 @@ def test_npm_rows_are_skipped_with_a_reason_without_node(monkeypatch: pytest.Mon
     monkeypatch.setattr(npm_mocks.shutil, "which", lambda tool: f"/usr/bin/{tool}")
     monkeypatch.setattr(npm_mocks, "UPSTREAM_DOCUMENT", npm_mocks.UPSTREAM_DOCUMENT.with_name("missing.json"))
     assert "is missing, so Prism and Mockoon are skipped" in (npm_mocks.missing_reason() or "")
+
+
+def test_the_headline_ratio_pairs_each_round_with_its_own_baseline() -> None:
+    # The two medians may come from different rounds (here the mock's from round 2, the baseline's from
+    # round 3); the headline compares each run with the baseline run next to it in time.
+    result = ratios([6_000, 15_000, 17_000], [12_000, 24_000, 18_000])
+    assert result["per_round"] == [0.5, 0.625, 0.944]
+    assert result["median"] == 0.625
+    assert result["of_medians"] == round(15_000 / 18_000, 3)
+    assert (result["min"], result["max"]) == (0.5, 0.944)
