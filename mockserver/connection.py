@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import http
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,9 +50,24 @@ class ConnectionLimits:
     max_connections: int = 1024
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """A request this layer answered itself, and what had arrived of its head."""
+
+    status: int
+    detail: str
+    head: bytes
+    client: tuple[str, int] | None
+
+
+def error_body(detail: str) -> bytes:
+    """The JSON body of an error answer, in the upstream shape."""
+    return jsonio.dumps({"detail": detail})
+
+
 def error_bytes(status: int, detail: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """A complete `Connection: close` HTTP/1.1 error answer in the mock's JSON error shape."""
-    body = jsonio.dumps({"detail": detail})
+    body = error_body(detail)
     lines = [b"HTTP/1.1 %d %s\r\n" % (status, http.HTTPStatus(status).phrase.encode("ascii"))]
     lines += [name + b": " + value + b"\r\n" for name, value in default_headers]
     lines += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
@@ -68,10 +84,16 @@ def _headers_end(data: bytes) -> int:
     return lf + 2 if lf >= 0 else -1
 
 
+INVALID_HTTP = ("Invalid HTTP request: the request line, a header or the body's framing could not be read as "
+                "HTTP/1.1.")
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
-    """One connection. `limits` is set on the subclass `guarded_protocol` makes."""
+    """One connection. `limits` and `on_refused` are set on the subclass `guarded_protocol` makes."""
 
     limits: ConnectionLimits = ConnectionLimits()
+    # Told of each request this layer answers itself, with what arrived of its head (for the journal).
+    on_refused: Callable[[Refusal], None] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -81,6 +103,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_body = False
         self._header_bytes = 0
         self._tail = b""  # last bytes of the previous read, while headers are incomplete
+        self._head: list[bytes] = []  # what arrived of the current request's head, while incomplete
         self._refused = False
 
     # --- connection ------------------------------------------------------------------------------
@@ -102,11 +125,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         if self._awaiting_headers:
             if self._header_bytes + len(data) > self.limits.max_header_bytes and self._headers_too_large(data):
+                self._head.append(data)  # for the journal (which keeps the first few KiB)
                 self._refuse(431, f"Request headers are larger than this server's limit of "
                                   f"{self.limits.max_header_bytes} bytes (--max-header-bytes).")
                 return
             self._header_bytes += len(data)
             self._tail = data[-3:]
+            self._head.append(data)
         HttpToolsProtocol.data_received(self, data)  # (not `super()`: this runs on every read)
         if self._refused or self.transport.is_closing():
             return
@@ -133,6 +158,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_body = True
         self._header_bytes = 0
         self._tail = b""
+        self._head.clear()
         if self._deadline is not None:  # (checked here, and the base called directly: this runs for every request)
             self._disarm()
         HttpToolsProtocol.on_headers_complete(self)
@@ -206,16 +232,27 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 on_drop(reason)
         self.transport.abort()  # close() would wait for the full buffer to drain, which it never will
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes its parser cannot read, in the mock's JSON error shape (uvicorn's own
+        is plain text)."""
+        self._refuse(400, INVALID_HTTP)
+
     def _refuse(self, status: int, detail: str) -> None:
-        """Answer `status` if nothing has been answered on this request yet, then close."""
+        """Answer `status` if nothing has been answered on this request yet, then close. A request
+        refused before its headers ended never reached the app: `on_refused` journals it."""
         self._refused = True
         self._cancel_timers()
         if not self.transport.is_closing():
             if not self._responding():
                 self.transport.write(error_bytes(status, detail, self.server_state.default_headers))
             self.transport.close()
+        if self._awaiting_headers and self.on_refused is not None:
+            head, self._head = b"".join(self._head), []
+            self.on_refused(Refusal(status, detail, head, self.client))
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[GuardedHttpProtocol]:
-    """The protocol class uvicorn builds per connection, carrying `limits`."""
-    return type("GuardedHttpProtocol", (GuardedHttpProtocol,), {"limits": limits})
+def guarded_protocol(limits: ConnectionLimits, on_refused: Callable[[Refusal], None] | None = None
+                     ) -> type[GuardedHttpProtocol]:
+    """The protocol class uvicorn builds per connection, carrying `limits` and `on_refused`."""
+    return type("GuardedHttpProtocol", (GuardedHttpProtocol,),
+                {"limits": limits, "on_refused": staticmethod(on_refused) if on_refused else None})

@@ -23,7 +23,7 @@ from mockserver.spec_errors import SpecError, validate
 from mockserver.state import Conflict, NotFound
 
 CHAT_PATH = "/v4/chat-experiment"
-CLIENT_ERRORS = frozenset({400, 401, 404, 405, 409, 413, 415, 422})
+CLIENT_ERRORS = frozenset({400, 401, 404, 405, 408, 409, 413, 415, 422, 431})
 
 
 class ControlError(Exception):

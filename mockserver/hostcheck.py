@@ -9,7 +9,7 @@ page's reach. The server runner puts this in front of the app when it binds a lo
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,9 +40,11 @@ def host_name(header: str) -> str:
 class HostCheck:
     """ASGI middleware: 400 for a `Host` outside the allow-list (a request without `Host` passes)."""
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str] = ()) -> None:
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] = (),
+                 on_refused: Callable[[Scope, int, str], None] | None = None) -> None:
         self.app = app
         self.allowed = ALWAYS_ALLOWED | {host_name(h) for h in allowed}
+        self.on_refused = on_refused  # told of each refused request (scope, status, reason), to journal it
         self._passes: set[bytes] = set()  # `Host` values seen to pass: clients repeat theirs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -59,15 +61,18 @@ class HostCheck:
                         error = ApiError(400, f"Host {host[:100]!r} is not allowed: this server answers "
                                               "127.0.0.1, localhost and [::1], and hosts given with --allowed-host.",
                                          {"Connection": "close"})
+                        if self.on_refused is not None:
+                            self.on_refused(scope, error.status, error.detail)
                         await error_response(error)(scope, receive, send)
                         return
                     break
         await self.app(scope, receive, send)
 
 
-def with_host_check(app: ASGIApp, bind_host: str, allowed: Iterable[str]) -> ASGIApp:
+def with_host_check(app: ASGIApp, bind_host: str, allowed: Iterable[str],
+                    on_refused: Callable[[Scope, int, str], None] | None = None) -> ASGIApp:
     """`app` behind a Host check when bound to loopback (or when hosts are listed), unless `*` is."""
     allowed = tuple(allowed)
     if ANY_HOST in allowed or not (is_loopback(bind_host) or allowed):
         return app
-    return HostCheck(app, allowed)
+    return HostCheck(app, allowed, on_refused)

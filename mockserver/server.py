@@ -25,6 +25,7 @@ from mockserver import logsafe
 from mockserver.connection import ConnectionLimits, guarded_protocol
 from mockserver.hostcheck import with_host_check
 from mockserver.protocol import gathering
+from mockserver.refusals import refusal_journal
 
 LOOPBACK = "127.0.0.1"
 # File descriptors kept back from --max-connections for everything else the process opens.
@@ -105,12 +106,14 @@ def uvicorn_config(app: ASGIApp, host: str = LOOPBACK, options: ServerOptions | 
                    log_level: str = "warning", access_log: bool = False,
                    max_connections: int | None = None) -> uvicorn.Config:
     options = options or ServerOptions()
+    refusals = refusal_journal(app)  # requests answered before the app: journaled all the same
     config = uvicorn.Config(
-        with_host_check(app, host, options.allowed_hosts),
+        with_host_check(app, host, options.allowed_hosts, refusals.record if refusals else None),
         log_level=log_level,
         access_log=access_log,
         lifespan="off",
-        http=gathering(guarded_protocol(options.limits(max_connections))),
+        http=gathering(guarded_protocol(options.limits(max_connections),
+                                        refusals.connection_refused if refusals else None)),
         # The mock never reads the client's address (only its access log prints it), and the proxy
         # header check cost every request a scan of its headers.
         proxy_headers=False,
