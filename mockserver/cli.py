@@ -145,7 +145,8 @@ def main() -> None:
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
               help="Requests kept in the journal (0 = all).")
 @click.option("--log-limit", default=DEFAULT_LOG_LIMIT, show_default=True, type=click.IntRange(0),
-              help="Answer log ids remembered for feedback (0 = all); older ones get 404.")
+              help="Answer log ids remembered for feedback, per world (0 = no count limit; the byte budget "
+                   "still applies); older ones get 404.")
 @click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
 @click.option("--isolate-keys", is_flag=True,
               help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")

@@ -37,7 +37,7 @@ class MockContext:
             self.budget = ByteBudget(self.settings.max_kept_bytes)
         self.spec = self.settings.spec
         self.state = MockState(seed=self.settings.seed, max_provisioned=self.settings.max_provisioned,
-                               log_limit=self.settings.log_limit)
+                               log_limit=self.settings.log_limit, budget=self.budget)
         self.rules = RuleBook()
         self.journal = Journal(limit=self.settings.journal_limit, budget=self.budget)
         self.size_limits = SizeLimits(self.settings.max_prompt_bytes, self.settings.max_answer_bytes)
@@ -55,8 +55,9 @@ class MockContext:
         return created
 
     def release(self) -> None:
-        """This world is dropped (a tenant evicted): give back what its journal held in the budget."""
+        """This world is dropped (a tenant evicted): give back what its journal and logs held in the budget."""
         self.journal.clear()
+        self.state.clear()
 
     def reset(self, spec: MockSpec | None = None) -> dict[str, list[str]]:
         """Back to the base spec (replaced by `spec` if given): state, counters, draws, rules and journal."""

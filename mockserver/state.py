@@ -18,9 +18,11 @@ from typing import Any
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.feedback import FeedbackRequest
+from mockserver.budget import ByteBudget
 from mockserver.determinism import KeyedStreams, logical_time, make_id
 from mockserver.draws import pick_thompson, pick_weighted
 from mockserver.feedback import LogFeedback, apply_feedback, outcome, posterior
+from mockserver.log_ids import LogBook
 from mockserver.logsafe import printable
 from mockserver.settings import DEFAULT_LOG_LIMIT
 from mockserver.spec import MockSpec, SamplingPolicy, TimingSpec, provisioned_configs
@@ -161,19 +163,20 @@ class MockState:
     experiments: dict[str, Experiment] = field(default_factory=dict)
     deleted_experiments: set[str] = field(default_factory=set)
     counters: dict[str, int] = field(default_factory=dict)
-    logs: OrderedDict[str, tuple[str, str]] = field(default_factory=OrderedDict)  # log id -> (experiment, config)
-    rated: dict[str, Log] = field(default_factory=dict)  # the logs that got feedback
     log_limit: int = DEFAULT_LOG_LIMIT
+    budget: ByteBudget | None = None  # the server's byte budget, which remembered log ids are charged to
     tick: int = 0
     max_provisioned: int = 0  # provisioned experiments (and projects) kept at once; 0: no limit
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     streams: KeyedStreams = field(init=False)
+    logs: LogBook = field(init=False)  # the answers' log ids, for feedback (`log_ids`)
     # Ids provisioned on first use, least recently used first.
     _provisioned: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     _provisioned_projects: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
 
     def __post_init__(self) -> None:
         self.streams = KeyedStreams(self.seed)
+        self.logs = LogBook(self.log_limit, self.budget, self._lock)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -188,7 +191,6 @@ class MockState:
             self._provisioned.clear()
             self._provisioned_projects.clear()
             self.logs.clear()
-            self.rated.clear()
             self.streams = KeyedStreams(self.seed)
             self.tick = 0
 
@@ -543,21 +545,18 @@ class MockState:
     def new_logs(self, experiment_id: str, config_ids: list[str]) -> list[str]:
         """Log ids for a chat answer's samples (one per config drawn), remembered for feedback.
 
-        The oldest logs are forgotten past `log_limit`; what their feedback added to the statistics stays."""
+        The oldest logs are forgotten past `log_limit`, or when the byte budget needs their room; what
+        their feedback added to the statistics stays."""
         with self._lock:
             experiment = self.experiments.get(experiment_id)
             if experiment is not None:
                 experiment.logs += len(config_ids)
-            ids = []
-            logs = self.logs
-            for config_id in config_ids:
-                log_id = self.streams.new_id("data")
-                logs[log_id] = (experiment_id, config_id)
-                ids.append(log_id)
-            while self.log_limit and len(logs) > self.log_limit:
-                forgotten, _ = logs.popitem(last=False)
-                self.rated.pop(forgotten, None)
-            return ids
+            new_id = self.streams.new_id
+            ids = [new_id("data") for _ in config_ids]
+            blocks = self.logs.remember(ids, experiment_id, config_ids)
+        if blocks:
+            self.logs.charge(blocks)  # without the lock: the budget may make room in any world
+        return ids
 
     def submit_feedback(self, items: list[FeedbackRequest]) -> list[FeedbackApplied]:
         """`POST /feedback`: apply every item, or none when one names a log the mock does not know.
@@ -572,9 +571,9 @@ class MockState:
             self.tick += 1
             applied = []
             for item in items:
-                log = self.rated.get(item.data_id)
+                log = self.logs.rated.get(item.data_id)
                 if log is None:
-                    log = self.rated[item.data_id] = Log(*self.logs[item.data_id])
+                    log = self.logs.rated[item.data_id] = Log(*self.logs[item.data_id])
                 apply_feedback(log.feedback, str(item.type), item.value, bool(item.unset))
                 experiment = self.experiments.get(log.experiment_id)
                 if experiment is not None:
@@ -609,7 +608,7 @@ class MockState:
         """Statistics from scratch, from the logs the mock remembers (after positive_labels or configs change)."""
         for entry in experiment.configs.values():
             entry.successes = entry.failures = 0
-        for log in self.rated.values():
+        for log in self.logs.rated.values():
             if log.experiment_id == experiment.id and log.feedback:
                 log.counted = None
                 self._count(experiment, log)
