@@ -193,7 +193,8 @@ class MockControl:
     # --- the journal -----------------------------------------------------------------------------
 
     def requests(self, filters: RequestFilter | dict[str, Any] | None = None) -> dict[str, Any]:
-        """`{"total": N, "requests": [...]}`: the entries that match, oldest first (`total` before `limit`)."""
+        """`{"total": N, "requests": [...], "rule_labels": {...}}`: the entries that match, oldest first
+        (`total` before `limit`), and what reports call each script or fault they name (rules still set up)."""
         wanted = self._validate(RequestFilter, filters or {}, "")
         query = JournalQuery(experiment_id=wanted.experiment_id, path=wanted.path, status=wanted.status,
                              since=wanted.since)
@@ -204,7 +205,11 @@ class MockControl:
         total = len(entries)
         if wanted.limit is not None:
             entries = entries[-wanted.limit:] if wanted.limit else []
-        return {"total": total, "requests": [entry.as_dict() for entry in entries]}
+        labels = self.labels()
+        named = {record[4] for entry in entries for record in entry.sample_records} | {
+            name for entry in entries for name in entry.faults}
+        return {"total": total, "requests": [entry.as_dict() for entry in entries],
+                "rule_labels": {name: labels[name] for name in sorted(named & labels.keys())}}
 
     def clear_requests(self) -> None:
         self.context.journal.clear()

@@ -110,7 +110,7 @@ def test_journal_filters_counts_and_clears() -> None:
         chat = admin(client, "GET", "/requests?chat=true&message=one").json()
         assert [r["seq"] for r in chat["requests"]] == [0]
         assert admin(client, "DELETE", "/requests").status_code == 204
-        assert admin(client, "GET", "/requests").json() == {"total": 0, "requests": []}
+        assert admin(client, "GET", "/requests").json() == {"total": 0, "requests": [], "rule_labels": {}}
 
 
 def test_unused_and_unexpected() -> None:
