@@ -67,8 +67,8 @@ def summary(rates: list[float]) -> dict[str, float]:
 
 
 def ratios(numerators: list[float], bases: list[float]) -> dict[str, Any]:
-    """The median of the per-round ratios (each round's two runs are neighbours in time, so a noisy
-    stretch of the machine hits both), and the ratio of the two medians for comparison."""
+    """The median of the per-round ratios (each run against the baseline run of its own round, a few
+    seconds apart, so a noisy stretch of the machine hits both), and the ratio of the medians."""
     per_round = [round(n / b, 3) for n, b in zip(numerators, bases, strict=True)]
     return {"median": round(statistics.median(per_round), 3),
             "of_medians": round(statistics.median(numerators) / statistics.median(bases), 3),

@@ -1,7 +1,8 @@
-"""One byte budget for everything the mock keeps after a request: journal entries and memo entries.
+"""One byte budget for everything the mock keeps after a request: journal entries, memo entries and,
+with many worlds (`--isolate-keys`), the answer log ids kept for feedback (`log_ids`).
 
 Counting entries does not bound memory: a hundred 4 MB requests kept as many bytes as 100,000 small
-ones. Each keeper (the journal, the memo tables) charges the budget with the bytes an item holds
+ones. Each keeper (the journal, the memo tables, a world's log ids) charges the budget with the bytes an item holds
 when it keeps it; when the total passes the limit, the oldest items are dropped first, whoever
 keeps them, until it fits again. The newest item is always kept, so a single request larger than
 the whole budget is still in the journal until the next one arrives.

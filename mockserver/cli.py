@@ -153,7 +153,8 @@ def main() -> None:
 @click.option("--max-tenants", default=DEFAULT_MAX_TENANTS, show_default=True, type=click.IntRange(1),
               help="With --isolate-keys: worlds kept; the least recently used is dropped first.")
 @click.option("--max-kept-bytes", default=DEFAULT_MAX_KEPT_BYTES, show_default=True, type=click.IntRange(1),
-              help="Bytes every journal and the memo tables keep together (oldest dropped first).")
+              help="Bytes every journal and the memo tables (and, with --isolate-keys, every world's "
+                   "answer log ids) keep together (oldest dropped first).")
 @click.option("--max-prompt-bytes", default=DEFAULT_MAX_PROMPT_BYTES, show_default=True, type=click.IntRange(1),
               help="Largest rendered prompt (template with inputs, plus messages); larger gets 413.")
 @click.option("--max-answer-bytes", default=DEFAULT_MAX_ANSWER_BYTES, show_default=True, type=click.IntRange(1),

@@ -39,6 +39,9 @@ CLOSED_BY_SCOPE_KEY = "humanloop_mock.closed_by"
 # An app may put a callable here: called with the reason when the connection is dropped with part of
 # the answer still unsent (after the app may have finished: the answer sat in the socket buffer).
 ON_DROP_SCOPE_KEY = "humanloop_mock.on_drop"
+# Written into the request's scope when this layer answered the request itself after its headers (a
+# body timeout, a body the parser cannot read): (status, detail), so the journal records that answer.
+ANSWERED_BY_SCOPE_KEY = "humanloop_mock.answered_by"
 
 
 @dataclass(frozen=True)
@@ -52,9 +55,10 @@ class ConnectionLimits:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A request this layer answered itself, and what had arrived of its head."""
+    """A request this layer ended before its headers did, and what had arrived of its head. `status`
+    is None when no answer could be written (one was still going out to an earlier request)."""
 
-    status: int
+    status: int | None
     detail: str
     head: bytes
     client: tuple[str, int] | None
@@ -103,7 +107,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_body = False
         self._header_bytes = 0
         self._tail = b""  # last bytes of the previous read, while headers are incomplete
-        self._head: list[bytes] = []  # what arrived of the current request's head, while incomplete
+        # What arrived of the current request's head, while incomplete (for the journal, if refused):
+        # the read itself in the usual one-read case, a bytearray once a head spans reads.
+        self._head: bytes | bytearray = b""
         self._refused = False
 
     # --- connection ------------------------------------------------------------------------------
@@ -125,13 +131,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             return
         if self._awaiting_headers:
             if self._header_bytes + len(data) > self.limits.max_header_bytes and self._headers_too_large(data):
-                self._head.append(data)  # for the journal (which keeps the first few KiB)
+                self._keep_head(data)
                 self._refuse(431, f"Request headers are larger than this server's limit of "
                                   f"{self.limits.max_header_bytes} bytes (--max-header-bytes).")
                 return
             self._header_bytes += len(data)
             self._tail = data[-3:]
-            self._head.append(data)
+            self._keep_head(data)
         HttpToolsProtocol.data_received(self, data)  # (not `super()`: this runs on every read)
         if self._refused or self.transport.is_closing():
             return
@@ -140,6 +146,15 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 self._arm(self.limits.header_timeout, self._header_timed_out)
         elif self._in_body and self._deadline is None:
             self._arm(self.limits.body_timeout, self._body_timed_out)
+
+    def _keep_head(self, data: bytes) -> None:
+        head = self._head
+        if not head:
+            self._head = data
+        elif len(head) < self.limits.max_header_bytes:  # (a head past the limit is refused anyway)
+            if type(head) is bytes:
+                head = self._head = bytearray(head)
+            head += data
 
     def _headers_too_large(self, data: bytes) -> bool:
         end = _headers_end(self._tail + data)
@@ -154,14 +169,16 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().handle_websocket_upgrade()
 
     def on_headers_complete(self) -> None:
+        # The base first (called directly: this runs for every request): if it refuses the request
+        # (an unusable target), the head is still here for the journal.
+        HttpToolsProtocol.on_headers_complete(self)
         self._awaiting_headers = False
         self._in_body = True
         self._header_bytes = 0
         self._tail = b""
-        self._head.clear()
-        if self._deadline is not None:  # (checked here, and the base called directly: this runs for every request)
+        self._head = b""
+        if self._deadline is not None:
             self._disarm()
-        HttpToolsProtocol.on_headers_complete(self)
 
     def on_message_complete(self) -> None:
         self._in_body = False
@@ -239,16 +256,23 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, detail: str) -> None:
         """Answer `status` if nothing has been answered on this request yet, then close. A request
-        refused before its headers ended never reached the app: `on_refused` journals it."""
+        refused before its headers ended never reached the app: `on_refused` journals it. One refused
+        after them is the app's: the scope says why (and what was answered) for its journal entry."""
         self._refused = True
         self._cancel_timers()
+        answered = False
         if not self.transport.is_closing():
             if not self._responding():
                 self.transport.write(error_bytes(status, detail, self.server_state.default_headers))
+                answered = True
             self.transport.close()
-        if self._awaiting_headers and self.on_refused is not None:
-            head, self._head = b"".join(self._head), []
-            self.on_refused(Refusal(status, detail, head, self.client))
+        if self._awaiting_headers:
+            if self.on_refused is not None:
+                head, self._head = bytes(self._head), b""
+                self.on_refused(Refusal(status if answered else None, detail, head, self.client))
+        elif self.scope is not None and answered:
+            self.scope.setdefault(CLOSED_BY_SCOPE_KEY, detail)  # type: ignore[misc]
+            self.scope[ANSWERED_BY_SCOPE_KEY] = (status, detail)  # type: ignore[literal-required]
 
 
 def guarded_protocol(limits: ConnectionLimits, on_refused: Callable[[Refusal], None] | None = None

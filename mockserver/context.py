@@ -37,7 +37,9 @@ class MockContext:
             self.budget = ByteBudget(self.settings.max_kept_bytes)
         self.spec = self.settings.spec
         self.state = MockState(seed=self.settings.seed, max_provisioned=self.settings.max_provisioned,
-                               log_limit=self.settings.log_limit, budget=self.budget)
+                               log_limit=self.settings.log_limit,
+                               # One world's logs are bounded by their count; many worlds' by the budget.
+                               budget=self.budget if self.settings.isolate_keys else None)
         self.rules = RuleBook()
         self.journal = Journal(limit=self.settings.journal_limit, budget=self.budget)
         self.size_limits = SizeLimits(self.settings.max_prompt_bytes, self.settings.max_answer_bytes)

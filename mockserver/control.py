@@ -92,11 +92,13 @@ def rule_hint(rule: Rule[Any], entries: list[JournalEntry]) -> str | None:
     return None
 
 
-def describe(record: dict[str, Any], labels: dict[str, str] | None = None) -> str:
+def describe(record: dict[str, Any], labels: dict[str, dict[str, str]] | None = None) -> str:
     """One line per journaled request: what a person needs to see which call went wrong.
 
-    `labels` maps rule names to what reports call them (`fault #1 matching call=2`)."""
+    `labels` maps each kind (`script`, `fault`) to its rules' names and what reports call them
+    (`fault #1 matching call=2`)."""
     labels = labels or {}
+    faults, scripts = labels.get("fault", {}), labels.get("script", {})
     body = record.get("body") if isinstance(record.get("body"), dict) else {}
     assert isinstance(body, dict)
     messages = body.get("messages") or []
@@ -107,10 +109,10 @@ def describe(record: dict[str, Any], labels: dict[str, str] | None = None) -> st
     if last is not None:
         parts.append(f"last message={str(last)[:60]!r}")
     if record.get("faults"):
-        parts.append("faults=[" + ", ".join(labels.get(name, name) for name in record["faults"]) + "]")
+        parts.append("faults=[" + ", ".join(faults.get(name, name) for name in record["faults"]) + "]")
     scripted = [s["script"] for s in record.get("samples", []) if s.get("script")]
     if scripted:
-        parts.append("scripts=[" + ", ".join(labels.get(name, name) for name in scripted) + "]")
+        parts.append("scripts=[" + ", ".join(scripts.get(name, name) for name in scripted) + "]")
     return " ".join(parts)
 
 
@@ -193,8 +195,9 @@ class MockControl:
     # --- the journal -----------------------------------------------------------------------------
 
     def requests(self, filters: RequestFilter | dict[str, Any] | None = None) -> dict[str, Any]:
-        """`{"total": N, "requests": [...], "rule_labels": {...}}`: the entries that match, oldest first
-        (`total` before `limit`), and what reports call each script or fault they name (rules still set up)."""
+        """`{"total": N, "requests": [...], "rule_labels": {"script": {...}, "fault": {...}}}`: the entries
+        that match, oldest first (`total` before `limit`), and what reports call each script or fault
+        they name (rules still set up)."""
         wanted = self._validate(RequestFilter, filters or {}, "")
         query = JournalQuery(experiment_id=wanted.experiment_id, path=wanted.path, status=wanted.status,
                              since=wanted.since)
@@ -206,21 +209,23 @@ class MockControl:
         if wanted.limit is not None:
             entries = entries[-wanted.limit:] if wanted.limit else []
         labels = self.labels()
-        named = {record[4] for entry in entries for record in entry.sample_records} | {
-            name for entry in entries for name in entry.faults}
+        named = {"script": {record[4] for entry in entries for record in entry.sample_records},
+                 "fault": {name for entry in entries for name in entry.faults}}
         return {"total": total, "requests": [entry.as_dict() for entry in entries],
-                "rule_labels": {name: labels[name] for name in sorted(named & labels.keys())}}
+                "rule_labels": {kind: {name: labels[kind][name] for name in sorted(named[kind] & labels[kind].keys())}
+                                for kind in ("script", "fault")}}
 
     def clear_requests(self) -> None:
         self.context.journal.clear()
 
     # --- what a strict test fails on -------------------------------------------------------------
 
-    def labels(self) -> dict[str, str]:
-        """Rule name -> what reports call it (`script #1 matching message='Capital'`)."""
+    def labels(self) -> dict[str, dict[str, str]]:
+        """Kind -> rule name -> what reports call it (`script #1 matching message='Capital'`); by kind,
+        as a script and a fault may be given the same name."""
         rules = self.context.rules
-        labels = {rule.name: rule.label("script") for rule in rules.scripts}
-        return labels | {rule.name: rule.label("fault") for rule in rules.faults}
+        return {"script": {rule.name: rule.label("script") for rule in rules.scripts},
+                "fault": {rule.name: rule.label("fault") for rule in rules.faults}}
 
     def unused(self) -> list[dict[str, Any]]:
         """Scripts and faults used fewer times than they were set up for, each with a `problem`

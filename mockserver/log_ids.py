@@ -1,12 +1,12 @@
 """The log ids of answers, remembered so `POST /v4/feedback` can name them: bounded by count and by bytes.
 
 Every chat answer makes one log id per sample, and feedback may name any of them later, so a world
-remembers each (with its experiment and config) until `--log-limit` newer ones exist. That bounds
-their number per world, not the memory of a server with many worlds (`--isolate-keys`), so each
-world's logs are also charged to the server's byte budget (`budget`), in blocks of `BLOCK` logs: one
-charge per 1,024 logs keeps the cost off the request path. When the budget drops a block to make
-room, its logs are forgotten, oldest first, as the count limit forgets them. What feedback on a
-forgotten log added to the statistics stays.
+remembers each (with its experiment and config) until `--log-limit` newer ones exist: about 17 MB at
+the default. That bounds one world; a server with many (`--isolate-keys`) could hold that much per
+world, so there each world's logs are also charged to the server's byte budget (`budget`), in blocks
+(one charge per block keeps the cost off the request path; a block is at most 1/64 of the budget).
+When the budget drops a block to make room, its logs are forgotten, oldest first, as the count limit
+forgets them. What feedback on a forgotten log added to the statistics stays.
 """
 
 from __future__ import annotations
@@ -17,10 +17,19 @@ from typing import Any
 
 from mockserver.budget import ByteBudget
 
-BLOCK = 1024  # logs charged to the byte budget together
+MAX_BLOCK = 1024  # logs charged to the byte budget together, at most
+MIN_BLOCK = 16
 # One remembered log: its 26-character id string, its dict slot and the (experiment, config) tuple
 # (CPython 3.11, measured with tracemalloc over 100,000 logs: 166 bytes each; counted generously).
 ENTRY_BYTES = 200
+_PENDING = -1  # a block being charged: its token is not known yet
+
+
+def block_size(budget: ByteBudget | None) -> int:
+    """Logs per charge: `MAX_BLOCK`, or fewer so that a block is at most 1/64 of a small budget."""
+    if budget is None:
+        return MAX_BLOCK
+    return max(MIN_BLOCK, min(MAX_BLOCK, budget.limit // (64 * ENTRY_BYTES)))
 
 
 class LogBook:
@@ -32,14 +41,16 @@ class LogBook:
     def __init__(self, limit: int, budget: ByteBudget | None, lock: threading.RLock) -> None:
         self.limit = limit
         self.budget = budget
+        self.block = block_size(budget)
         self.entries: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.rated: dict[str, Any] = {}  # log id -> its feedback record (`state.Log`), for logs that got feedback
         self._lock = lock
-        self._tokens: OrderedDict[int, int] = OrderedDict()  # charged blocks, oldest first: number -> token
+        # Charged blocks, oldest first: block number -> budget token (`_PENDING` while being charged).
+        # Block numbers are never reused, so a drop the budget decided for a block already gone is void.
+        self._tokens: OrderedDict[int, int] = OrderedDict()
         self._next_block = 0
         self._uncharged = 0  # logs added since the last block was counted
         self._trimmed = 0  # logs of the oldest charged block already forgotten by the count limit
-        self._generation = 0  # bumped by `clear`: a late charge or forget of an older generation is void
 
     def __contains__(self, log_id: str) -> bool:
         return log_id in self.entries
@@ -53,39 +64,45 @@ class LogBook:
     def remember(self, log_ids: list[str], experiment_id: str, config_ids: list[str]) -> int:
         """Keep new logs, forgetting the oldest past `limit`; the number of blocks to `charge` now."""
         entries = self.entries
-        for log_id, config_id in zip(log_ids, config_ids, strict=True):
+        for log_id, config_id in zip(log_ids, config_ids):  # noqa: B905 (one id per config, by construction)
             entries[log_id] = (experiment_id, config_id)
-        while self.limit and len(entries) > self.limit:
-            self.rated.pop(entries.popitem(last=False)[0], None)
-            self._trimmed += 1
+        if self.limit and len(entries) > self.limit:
+            while len(entries) > self.limit:
+                self.rated.pop(entries.popitem(last=False)[0], None)
+                self._trimmed += 1
+            if self._trimmed >= self.block:
+                self._settle()
+        if self.budget is None:
+            return 0
         self._uncharged += len(log_ids)
-        blocks, self._uncharged = divmod(self._uncharged, BLOCK)
-        self._settle()
+        if self._uncharged < self.block:
+            return 0
+        blocks, self._uncharged = divmod(self._uncharged, self.block)
         return blocks
 
     def charge(self, blocks: int) -> None:
         """Charge `blocks` full blocks to the budget (without the lock held; see the class doc)."""
-        if self.budget is None:
+        budget = self.budget
+        if budget is None:
             return
         for _ in range(blocks):
             with self._lock:
-                number, generation = self._next_block, self._generation
+                number = self._next_block
                 self._next_block += 1
-            token = self.budget.charge(self, (generation, number), BLOCK * ENTRY_BYTES)
+                self._tokens[number] = _PENDING
+            token = budget.charge(self, number, self.block * ENTRY_BYTES)
             with self._lock:
-                if generation != self._generation:  # cleared meanwhile: these logs are gone already
-                    self.budget.release(token)
-                    continue
-                self._tokens[number] = token
-                self._settle()
+                if self._tokens.get(number) == _PENDING:
+                    self._tokens[number] = token
+                else:  # dropped (by the budget, the count limit or a clear) while it was being charged
+                    budget.release(token)  # (nothing to give back if the budget dropped it itself)
 
-    def forget(self, key: tuple[int, int]) -> None:
+    def forget(self, number: int) -> None:
         """The budget dropped a block (the oldest charged one): forget the oldest logs it stood for."""
-        generation, number = key
         with self._lock:
-            if generation != self._generation or self._tokens.pop(number, None) is None:
-                return
-            for _ in range(max(0, BLOCK - self._trimmed)):
+            if self._tokens.pop(number, None) is None:
+                return  # gone already (counted out, or cleared)
+            for _ in range(max(0, self.block - self._trimmed)):
                 if not self.entries:
                     break
                 self.rated.pop(self.entries.popitem(last=False)[0], None)
@@ -95,16 +112,16 @@ class LogBook:
         """Forget every log and give their bytes back to the budget."""
         self.entries.clear()
         self.rated.clear()
-        if self.budget is not None and self._tokens:
-            self.budget.release_many(list(self._tokens.values()))
+        tokens = [token for token in self._tokens.values() if token != _PENDING]
+        if self.budget is not None and tokens:
+            self.budget.release_many(tokens)
         self._tokens.clear()
         self._uncharged = self._trimmed = 0
-        self._generation += 1
 
     def _settle(self) -> None:
         """Give back the blocks whose logs the count limit has already forgotten, oldest first."""
-        while self._trimmed >= BLOCK and self._tokens:
+        while self._trimmed >= self.block and self._tokens:
             _, token = self._tokens.popitem(last=False)
-            if self.budget is not None:
+            if self.budget is not None and token != _PENDING:
                 self.budget.release(token)
-            self._trimmed -= BLOCK
+            self._trimmed -= self.block

@@ -19,7 +19,13 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mockserver.access_log import AccessLog
-from mockserver.connection import CLOSED_BY_SCOPE_KEY, CONNECTION_SCOPE_KEY, ON_DROP_SCOPE_KEY
+from mockserver.connection import (
+    ANSWERED_BY_SCOPE_KEY,
+    CLOSED_BY_SCOPE_KEY,
+    CONNECTION_SCOPE_KEY,
+    ON_DROP_SCOPE_KEY,
+    error_body,
+)
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import JournalEntry
@@ -81,6 +87,13 @@ class Journaling:
         if left:
             entry.client_left = True
             entry.error = scope.get(CLOSED_BY_SCOPE_KEY) or CLIENT_LEFT
+            answered = scope.get(ANSWERED_BY_SCOPE_KEY)
+            if answered is not None:  # the connection layer answered it (a body timeout, an unreadable body)
+                entry.status, detail = answered
+                entry.content_type = "application/json"
+                entry.add_response_chunk(error_body(detail))
+                if self.access_log is not None:
+                    self.access_log.request(scope, entry.status, detail)
             journal.finish(entry)
             return None
         scope[JOURNAL_SCOPE_KEY] = entry

@@ -8,11 +8,13 @@ layer, from what arrived of its head: request line and headers, as far as they g
 the reason and the JSON error body the client got, and prints its access-log line.
 
 A connection refused before it sent a byte (too many open connections, or silent until the header
-timeout) has no request to journal.
+timeout) has no request to journal; nor has a malformed request that arrived in the same read as a
+well-formed one before it (pipelined), whose bytes the parser had already taken as the first's.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -22,33 +24,59 @@ from mockserver.tenants import Tenants
 
 KEPT_HEAD_BYTES = 16 * 1024  # of a refused head, what the journal keeps (a 431 head can be far larger)
 _METHOD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")
+_VERSION = re.compile(rb"HTTP/(\d\.\d)")
+
+
+def head_lines(head: bytes) -> list[bytes]:
+    """The complete lines of a request head (without their line ends), up to its blank line: a body
+    after it is never read as headers, and a last line cut short (no line end yet) is left out."""
+    lines = []
+    start = 0
+    while True:
+        end = head.find(b"\n", start)
+        if end < 0:
+            return lines  # the rest has no line end: cut short
+        line = head[start:end].removesuffix(b"\r")
+        if not line and lines:
+            return lines  # the blank line ending the head
+        if line or lines:  # (blank lines before a request line are skipped, as parsers do)
+            lines.append(line)
+        start = end + 1
+
+
+def api_key_of_head(head: bytes) -> str | None:
+    """The `X-API-KEY` a whole head carries (its first complete one), wherever it is in the head."""
+    for line in head_lines(head)[1:]:
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower() == b"x-api-key":
+            return value.strip().decode("latin-1") or None
+    return None
 
 
 def parse_head(head: bytes) -> dict[str, Any]:
     """An ASGI-like scope of what arrived of a request head: as much as can be read, never an error.
 
-    The request line gives the method and target when it has their shape; each later line with a
-    colon is a header (name lower-cased). A line cut short, or bytes that are not HTTP, are left out."""
-    head = head[:KEPT_HEAD_BYTES].split(b"\r\n\r\n", 1)[0]
-    lines = head.split(b"\n")
-    parts = lines[0].rstrip(b"\r").split(b" ")
+    Of the first `KEPT_HEAD_BYTES`, the request line gives the method, target and version when it has
+    their shape; each later complete line with a colon is a header (name lower-cased)."""
+    lines = head_lines(head[:KEPT_HEAD_BYTES])
+    parts = lines[0].split(b" ") if lines else [b""]
     method = parts[0] if parts[0] and len(parts[0]) <= 32 and set(parts[0]) <= _METHOD_CHARS else b""
     target = parts[1] if method and len(parts) > 1 else b""
+    version = _VERSION.fullmatch(parts[2]) if method and len(parts) > 2 else None
     path, _, query = target.partition(b"?")
     headers = []
     for line in lines[1:]:
-        name, colon, value = line.rstrip(b"\r").partition(b":")
+        name, colon, value = line.partition(b":")
         name = name.strip()
         if colon and name and b" " not in name:
             headers.append((name.lower(), value.strip()))
-    version = parts[2].rstrip(b"\r").removeprefix(b"HTTP/") if method and len(parts) > 2 else b"1.1"
     return {
         "type": "http",
         "method": method.decode("latin-1"),
         "path": unquote_to_bytes(path).decode("latin-1"),
         "query_string": query,
         "headers": headers,
-        "http_version": version.decode("latin-1")[:8],
+        "http_version": version.group(1).decode("ascii") if version else "1.1",
     }
 
 
@@ -59,18 +87,25 @@ class RefusalJournal:
         self.tenants = tenants
         self.access_log = access_log
 
-    def record(self, scope: dict[str, Any], status: int, detail: str) -> None:
-        """Journal a request (its scope, without a body: none was read) answered `status` with `detail`."""
-        key = next((value for name, value in scope["headers"] if name == b"x-api-key"), b"")
-        journal = self.tenants.for_key(key.decode("latin-1") or None).journal
+    def record(self, scope: dict[str, Any], status: int | None, detail: str, key: str | None = None) -> None:
+        """Journal a request (its scope, without a body: none was read) answered `status` with `detail`
+        (None: nothing could be answered). It goes to the world of `key` (else of the scope's
+        `X-API-KEY`) only if that world exists already: a refused request never creates a world, nor
+        keeps one from being the next dropped, so a hostile page cannot push out a test's world."""
+        if key is None:
+            key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
+        journal = self.tenants.existing(key).journal
         entry = journal.open(scope, b"", False)
-        entry.status = status
-        entry.content_type = "application/json"
         entry.error = detail
-        entry.add_response_chunk(error_body(detail))
-        entry.completed = True
+        if status is not None:
+            entry.status = status
+            entry.content_type = "application/json"
+            entry.add_response_chunk(error_body(detail))
+            entry.completed = True
+        else:
+            entry.client_left = True
         journal.finish(entry)
-        if self.access_log is not None:
+        if self.access_log is not None and status is not None:
             self.access_log.request(scope, status, detail)
 
     def connection_refused(self, refusal: Refusal) -> None:
@@ -78,7 +113,7 @@ class RefusalJournal:
         if refusal.head:
             scope = parse_head(refusal.head)
             scope["client"] = refusal.client
-            self.record(scope, refusal.status, refusal.detail)
+            self.record(scope, refusal.status, refusal.detail, api_key_of_head(refusal.head))
 
 
 def refusal_journal(app: Any) -> RefusalJournal | None:

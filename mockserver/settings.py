@@ -29,10 +29,12 @@ class MockSettings:
     isolate_keys: each `X-API-KEY` gets its own world (state, counters, rules, journal), started from
     `spec`. max_tenants: with `isolate_keys`, the most worlds kept; the least recently used goes first.
     max_kept_bytes: what every journal and the memo tables keep, together, at most (oldest dropped
-    first). max_prompt_bytes / max_answer_bytes: the largest rendered prompt and JSON answer the mock
+    first); with `isolate_keys`, every world's answer log ids too. max_prompt_bytes /
+    max_answer_bytes: the largest rendered prompt and JSON answer the mock
     will produce (413 past them). max_provisioned: unknown experiment (and project) ids a world keeps
     at once; past it the least recently used provisioned one is forgotten.
-    log_limit: the most answer log ids remembered for feedback (0 = no limit); the oldest go first.
+    log_limit: the most answer log ids a world remembers for feedback (0 = no count limit); the oldest
+    go first.
     access_log: print one line per request to stdout (`serve` turns it on; tests have the journal).
     """
 

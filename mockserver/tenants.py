@@ -64,6 +64,15 @@ class Tenants:
                 self.evicted += 1
             return context
 
+    def existing(self, key: str | None) -> MockContext:
+        """The world of this key if it exists already, else the shared one; nothing is created, and
+        no world's place in the least-recently-used order changes (for requests the server refused)."""
+        settings = self.settings
+        if not settings.isolate_keys or not key or (settings.api_keys and not key_matches(key, settings.api_keys)):
+            return self.shared
+        with self._lock:
+            return self._by_key.get(key) or self.shared
+
     def for_scope(self, scope: Scope) -> MockContext:
         return self.for_key(api_key_of(scope))
 

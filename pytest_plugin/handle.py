@@ -263,8 +263,9 @@ class HumanloopMock:
         return calls[-1]
 
     def summary(self) -> str:
-        labels = {rule["name"]: rule.get("label", rule["name"])
-                  for kind in ("script", "fault") for rule in self._control_call("list_rules", kind)}
+        labels = {kind: {rule["name"]: rule.get("label", rule["name"])
+                         for rule in self._control_call("list_rules", kind)}
+                  for kind in ("script", "fault")}
         lines = [describe(e.as_dict(), labels) for e in self.requests] or ["(no requests)"]
         return "requests the mock received:\n  " + "\n  ".join(lines)
 

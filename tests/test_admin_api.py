@@ -110,7 +110,8 @@ def test_journal_filters_counts_and_clears() -> None:
         chat = admin(client, "GET", "/requests?chat=true&message=one").json()
         assert [r["seq"] for r in chat["requests"]] == [0]
         assert admin(client, "DELETE", "/requests").status_code == 204
-        assert admin(client, "GET", "/requests").json() == {"total": 0, "requests": [], "rule_labels": {}}
+        assert admin(client, "GET", "/requests").json() == {
+            "total": 0, "requests": [], "rule_labels": {"script": {}, "fault": {}}}
 
 
 def test_unused_and_unexpected() -> None:
@@ -223,3 +224,15 @@ def test_every_door_refuses_duplicate_ids_and_the_old_on_call_spelling() -> None
         old = admin(client, "POST", "/faults", json={"on_call": 2, "status": 500})
         assert old.status_code == 422
         assert old.json()["detail"][0]["msg"] == "on_call: unknown key (did you mean 'match.call'?)"
+
+
+def test_a_script_and_a_fault_of_one_name_keep_their_own_labels() -> None:
+    with client_for() as client:
+        assert admin(client, "POST", "/scripts", json={"name": "same", "answer": {"output": "ok"}}).status_code == 201
+        assert admin(client, "POST", "/faults", json={"name": "same", "match": {"call": 1}, "status": 429}
+                     ).status_code == 201
+        assert ask(client, experiment_id="exp_demo").status_code == 429
+        assert ask(client, experiment_id="exp_demo").json()["data"][0]["output"] == "ok"
+        labels = admin(client, "GET", "/requests").json()["rule_labels"]
+    assert labels == {"script": {"same": "script 'same' matching every call"},
+                      "fault": {"same": "fault 'same' matching call=1"}}

@@ -78,6 +78,7 @@ def test_a_body_that_never_finishes_gets_408_and_is_journaled(server: Background
     time.sleep(0.1)
     entry = server.app.state.mock.journal.entries()[-1]  # type: ignore[attr-defined]
     assert entry.client_left and entry.body_truncated and "--body-timeout" in entry.error
+    assert entry.status == 408 and json.loads(entry.response_bytes) == {"detail": entry.error}  # what it got
     assert entry.raw_body == b'{"experiment_id": '
 
 

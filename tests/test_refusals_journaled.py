@@ -12,15 +12,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver import MockSettings, create_app
 from mockserver.control import MockControl
-from mockserver.journal import JournalEntry
-from mockserver.refusals import KEPT_HEAD_BYTES, parse_head
+from mockserver.journal import REDACTED, JournalEntry
+from mockserver.refusals import KEPT_HEAD_BYTES, api_key_of_head, parse_head
 from mockserver.server import BackgroundServer, ServerOptions
+from tests.conftest import chat_body
 
 OPTIONS = ServerOptions(header_timeout=0.5, body_timeout=0.5, max_header_bytes=16 * 1024, idle_timeout=5)
 HEAD = b"POST /v4/chat-experiment?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: secret-key\r\n"
@@ -57,7 +59,8 @@ def json_body(answer: bytes) -> dict[str, Any]:
 def assert_refused_entry(entry: JournalEntry, status: int, reason: str) -> None:
     assert (entry.method, entry.path, entry.query) == ("POST", "/v4/chat-experiment", "x=1")
     assert entry.status == status and reason in entry.error
-    assert entry.headers["x-api-key"] != "secret-key"  # redacted like every journaled key
+    assert entry.headers["x-api-key"] == REDACTED  # like every journaled key
+    assert "secret-key" not in json.dumps(entry.as_dict())
     assert entry.headers["host"] == "127.0.0.1"
     assert json.loads(entry.response_bytes) == {"detail": entry.error}
     assert entry.completed and entry.raw_body == b""
@@ -116,21 +119,64 @@ def test_a_refused_host_is_journaled() -> None:
     assert (entry.method, entry.path) == ("POST", "/v4/chat-experiment")
 
 
-def test_a_refusal_lands_in_the_world_of_its_key() -> None:
-    app = create_app(MockSettings(isolate_keys=True))
+def test_a_refusal_lands_in_the_world_of_its_key_only_if_that_world_exists() -> None:
+    app = create_app(MockSettings(isolate_keys=True, max_tenants=2))
+    tenants = app.state.tenants
     with BackgroundServer(app, options=OPTIONS) as server:
+        with httpx.Client(base_url=server.base_url) as client:  # (the base URL ends in /v4)
+            for key in ("secret-key", "ci-job"):
+                answer = client.post("/chat-experiment", headers={"X-API-KEY": key}, json=chat_body())
+                assert answer.status_code == 200
         assert exchange(server, HEAD + b"X-Padding: " + b"p" * 40_000 + b"\r\n\r\n").startswith(b"HTTP/1.1 431 ")
+        # Refused requests with new keys (a hostile page may send any) create no world and push none out.
+        for key in (b"a", b"b", b"c"):
+            answer = exchange(server, b"GET /v4/healthz HTTP/1.1\r\nHost: evil.example\r\nX-API-KEY: " + key
+                              + b"\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 400 ")
         time.sleep(0.1)
-    own = app.state.tenants.for_key("secret-key").journal.entries()
-    assert [entry.status for entry in own] == [431]
-    assert app.state.mock.journal.entries() == []
+    assert tenants.count() == 2
+    own = tenants.for_key("secret-key").journal.entries()
+    assert [entry.status for entry in own] == [200, 431]
+    assert [entry.status for entry in tenants.for_key("ci-job").journal.entries()] == [200]
+    assert [entry.headers["host"] for entry in app.state.mock.journal.entries()] == ["evil.example"] * 3
 
 
-@given(st.binary(max_size=300))
-def test_any_head_is_read_without_an_error(head: bytes) -> None:
-    scope = parse_head(head)
+def test_a_body_after_the_head_is_never_read_as_headers(server: BackgroundServer) -> None:
+    # LF-only framing, a bad Content-Length, and a body holding a provider key.
+    answer = exchange(server, b"POST /v4/chat-experiment HTTP/1.1\nHost: 127.0.0.1\nContent-Length: nope\n\n"
+                              b'{"provider_api_keys": {"openai": "sk-live-secret"}}')
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    (entry,) = journaled(server)
+    assert set(entry.headers) == {"host", "content-length"}
+    assert "sk-live-secret" not in json.dumps(entry.as_dict())
+
+
+def test_a_target_the_server_cannot_use_is_journaled(server: BackgroundServer) -> None:
+    answer = exchange(server, b"GET http://[::1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    (entry,) = journaled(server)
+    assert entry.status == 400 and entry.method == "GET"
+
+
+def test_a_body_the_parser_cannot_read_is_journaled_with_the_answer_it_got(server: BackgroundServer) -> None:
+    answer = exchange(server, HEAD + b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    (entry,) = journaled(server)
+    assert entry.status == 400 and entry.client_left and "could not be read as HTTP/1.1" in entry.error
+    assert json.loads(entry.response_bytes) == {"detail": entry.error}
+    (unplanned,) = MockControl(server.app.state.mock).unexpected()  # type: ignore[attr-defined]
+    assert unplanned["seq"] == entry.seq
+
+
+@given(head=st.binary(max_size=3000), body=st.binary(max_size=300), cut=st.booleans())
+def test_any_head_is_read_without_an_error_and_never_past_its_end(head: bytes, body: bytes, cut: bool) -> None:
+    whole = head + b"\r\n\r\n" + b"x-after: " + body + b"\r\n"
+    scope = parse_head(whole[: len(head)] if cut else whole)
     assert isinstance(scope["method"], str) and isinstance(scope["path"], str)
-    assert all(name == name.lower() and b":" not in name for name, _ in scope["headers"])
+    assert scope["http_version"] in {"1.1"} | {f"{a}.{b}" for a in range(10) for b in range(10)}
+    assert (b"x-after", body.strip()) not in scope["headers"] or b"x-after:" in head.lower()
+    for name, value in scope["headers"]:
+        assert name == name.lower() and b"\n" not in name + value and b"\r" not in name + value
 
 
 def test_head_parsing_reads_line_target_and_headers() -> None:
@@ -138,6 +184,14 @@ def test_head_parsing_reads_line_target_and_headers() -> None:
     assert (scope["method"], scope["path"], scope["query_string"], scope["http_version"]) == (
         "GET", "/v4/a b", b"q=1", "1.0")
     assert scope["headers"] == [(b"x-api-key", b"k"), (b"host", b"h")]
+
+
+def test_head_parsing_leaves_out_what_it_cannot_trust() -> None:
+    assert parse_head(b"GET /x HTTP/\x1b[2J\rZ\r\n\r\n")["http_version"] == "1.1"  # no escape reaches a log
+    assert parse_head(b"GET /x HTTP/1.1\r\nHost: h\r\nX-API-KEY: secr")["headers"] == [(b"host", b"h")]  # cut short
+    assert api_key_of_head(b"GET /x HTTP/1.1\r\nX-API-KEY: secr") is None
+    long_head = b"GET /x HTTP/1.1\r\nX-Pad: " + b"p" * KEPT_HEAD_BYTES + b"\r\nX-API-KEY: late\r\n\r\n"
+    assert api_key_of_head(long_head) == "late"  # found in the whole head, past what the journal keeps
 
 
 def test_a_refusal_gets_an_access_log_line_without_the_key() -> None:

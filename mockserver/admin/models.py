@@ -79,10 +79,10 @@ class JournalRecord(BaseModel):
 class RequestsPage(BaseModel):
     total: int = Field(description="How many entries match the filters (before `limit`).")
     requests: list[JournalRecord]
-    rule_labels: dict[str, str] = Field(
+    rule_labels: dict[str, dict[str, str]] = Field(
         default_factory=dict,
-        description="What reports call each script or fault these requests name (`script #1 matching "
-                    "message='Capital'`), for rules still set up.")
+        description="By kind (`script`, `fault`), then rule name: what reports call each rule these requests "
+                    "name (`script #1 matching message='Capital'`), for rules still set up.")
 
 
 class UnexpectedRequest(BaseModel):
