@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,17 @@ from mockserver.server import BackgroundServer
 REFERENCE = Path(os.environ.get("HUMANLOOP_MOCK_REFERENCE")
                  or Path(__file__).resolve().parents[2] / "shared" / "reference")
 KEY = {"X-API-KEY": "test-key"}
+
+
+def read_banner(process: subprocess.Popen[str]) -> list[str]:
+    """The lines `serve` prints at start, up to its last (`Unknown experiment ids ...`)."""
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("Unknown experiment ids"):
+            break
+    return lines
 
 
 def chat_body(**overrides: Any) -> dict[str, Any]:

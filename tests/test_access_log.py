@@ -15,7 +15,7 @@ import httpx
 from mockserver import MockSettings, create_app
 from mockserver.access_log import FLUSH_EVERY, AccessLog
 from mockserver.server import BackgroundServer
-from tests.conftest import KEY, chat_body
+from tests.conftest import KEY, chat_body, read_banner
 
 SCOPE: dict[str, Any] = {"client": ("127.0.0.1", 50432), "method": "POST", "path": "/v4/chat-experiment",
                          "query_string": b"", "http_version": "1.1"}
@@ -94,12 +94,7 @@ def serve_output(*args: str) -> str:
     """stdout of `serve` after one chat call, stopped with Ctrl-C (SIGINT)."""
     command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if line.startswith("Unknown experiment ids"):
-            break
+    lines = read_banner(process)
     url = next(line.split(" at ")[1].split()[0] for line in lines if " serving " in line)
     httpx.post(url + "/chat-experiment", json=chat_body(), headers={"X-API-KEY": "sk-very-secret"})
     process.send_signal(signal.SIGINT)

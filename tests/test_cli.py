@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import chat_body
+from tests.conftest import chat_body, read_banner
 from tests.helpers_process import serve_process
 
 
@@ -72,12 +72,7 @@ def test_serve_banner_lists_rules_points_at_admin_and_never_prints_keys(tmp_path
                "--config", str(config), "--isolate-keys"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert process.stdout is not None
-        lines = []
-        for line in process.stdout:
-            lines.append(line)
-            if line.startswith("Unknown experiment ids"):
-                break
+        lines = read_banner(process)
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -103,6 +103,18 @@ def assert_rows_match_journal(driver: Any, records: list[dict[str, Any]]) -> Non
             assert text(row, ".n-events") == f"{len(record['stream_events'])} events"
 
 
+def assert_rule_tooltips(driver: Any, http: httpx.Client, key: dict[str, str]) -> None:
+    """A rule chip shows the rule's name, and on hover what reports call it (its match)."""
+    from selenium.webdriver.common.by import By
+
+    labels = http.get("/__admin/requests", headers=key).json()["rule_labels"]
+    assert labels == {"script": {"capital": "script 'capital' matching message='capital'"},
+                      "fault": {"rate-limited": "fault 'rate-limited' matching call=3"}}
+    for kind in ("script", "fault"):
+        (chip,) = driver.find_elements(By.CSS_SELECTOR, f"#rows .chip.{kind}")
+        assert chip.get_attribute("title") == labels[kind][chip.text]
+
+
 def assert_draws_match(driver: Any, records: list[dict[str, Any]], weights: dict[tuple[str, str], float]) -> None:
     """The draws table: per experiment and config, the journal's draw count and the configured weight."""
     from selenium.webdriver.common.by import By
@@ -157,13 +169,7 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
 
         assert_rows_match_journal(driver, records)
         assert_draws_match(driver, records, live)
-        # A rule chip shows the rule's name, and on hover what reports call it (its match).
-        labels = http.get("/__admin/requests", headers=key).json()["rule_labels"]
-        assert labels == {"script": {"capital": "script 'capital' matching message='capital'"},
-                          "fault": {"rate-limited": "fault 'rate-limited' matching call=3"}}
-        for kind in ("script", "fault"):
-            (chip,) = driver.find_elements(By.CSS_SELECTOR, f"#rows .chip.{kind}")
-            assert chip.get_attribute("title") == labels[kind][chip.text]
+        assert_rule_tooltips(driver, http, key)
         assert driver.find_element(By.ID, "request-count").text == "6 in the journal"
 
         by_seq = {r["seq"]: r for r in records}
@@ -205,13 +211,7 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
                  "draws updated")
         assert_rows_match_journal(driver, records)
         assert_draws_match(driver, records, live)
-        # A rule chip shows the rule's name, and on hover what reports call it (its match).
-        labels = http.get("/__admin/requests", headers=key).json()["rule_labels"]
-        assert labels == {"script": {"capital": "script 'capital' matching message='capital'"},
-                          "fault": {"rate-limited": "fault 'rate-limited' matching call=3"}}
-        for kind in ("script", "fault"):
-            (chip,) = driver.find_elements(By.CSS_SELECTOR, f"#rows .chip.{kind}")
-            assert chip.get_attribute("title") == labels[kind][chip.text]
+        assert_rule_tooltips(driver, http, key)
         assert by_seq.keys() < {r["seq"] for r in records}
 
         # A reset starts the journal over: the page drops the old rows and shows the new ones.
