@@ -27,7 +27,7 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from mockserver import jsonio
+from mockserver.errors import error_body
 
 # The server's own per-request object, when it has a `disconnected` flag (uvicorn's request cycle); set
 # by the outermost app layer, the only one that sees the server's own `send`, and removed when the
@@ -62,11 +62,6 @@ class Refusal:
     detail: str
     head: bytes
     client: tuple[str, int] | None
-
-
-def error_body(detail: str) -> bytes:
-    """The JSON body of an error answer, in the upstream shape."""
-    return jsonio.dumps({"detail": detail})
 
 
 def error_bytes(status: int, detail: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:

@@ -98,6 +98,11 @@ def from_pydantic(error: ValidationError, prefix: Sequence[str | int] = ("body",
     return validation_failed(items)
 
 
+def error_body(detail: Any) -> bytes:
+    """The JSON body of an error answer, in the upstream shape."""
+    return jsonio.dumps({"detail": detail})
+
+
 def error_response(error: ApiError) -> Response:
-    return Response(jsonio.dumps({"detail": error.detail}), status_code=error.status, headers=error.headers,
+    return Response(error_body(error.detail), status_code=error.status, headers=error.headers,
                     media_type="application/json")

@@ -16,6 +16,7 @@ from typing import Any
 
 from mockserver import jsonio
 from mockserver.budget import ByteBudget
+from mockserver.errors import error_body
 
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
@@ -147,6 +148,14 @@ class JournalEntry:
     def feedback(self) -> list[dict[str, Any]]:
         keys = ("data_id", "experiment_id", "model_config_id", "outcome")
         return [dict(zip(keys, record, strict=True)) for record in self.feedback_records]
+
+    def note_error_answer(self, status: int, detail: str) -> None:
+        """The server answered this request itself (before or instead of the app) with an error in the
+        upstream shape: the journal says so as it would for the app's own error answer."""
+        self.status = status
+        self.content_type = "application/json"
+        self.error = detail
+        self.add_response_chunk(error_body(detail))
 
     def add_response_chunk(self, chunk: bytes) -> None:
         if self.is_stream:

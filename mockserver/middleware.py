@@ -24,7 +24,6 @@ from mockserver.connection import (
     CLOSED_BY_SCOPE_KEY,
     CONNECTION_SCOPE_KEY,
     ON_DROP_SCOPE_KEY,
-    error_body,
 )
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
@@ -89,11 +88,9 @@ class Journaling:
             entry.error = scope.get(CLOSED_BY_SCOPE_KEY) or CLIENT_LEFT
             answered = scope.get(ANSWERED_BY_SCOPE_KEY)
             if answered is not None:  # the connection layer answered it (a body timeout, an unreadable body)
-                entry.status, detail = answered
-                entry.content_type = "application/json"
-                entry.add_response_chunk(error_body(detail))
+                entry.note_error_answer(*answered)
                 if self.access_log is not None:
-                    self.access_log.request(scope, entry.status, detail)
+                    self.access_log.request(scope, *answered)
             journal.finish(entry)
             return None
         scope[JOURNAL_SCOPE_KEY] = entry

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote_to_bytes
 
 from mockserver.access_log import AccessLog
-from mockserver.connection import Refusal, error_body
+from mockserver.connection import Refusal
 from mockserver.tenants import Tenants
 
 KEPT_HEAD_BYTES = 16 * 1024  # of a refused head, what the journal keeps (a 431 head can be far larger)
@@ -96,13 +96,11 @@ class RefusalJournal:
             key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
         journal = self.tenants.existing(key).journal
         entry = journal.open(scope, b"", False)
-        entry.error = detail
         if status is not None:
-            entry.status = status
-            entry.content_type = "application/json"
-            entry.add_response_chunk(error_body(detail))
+            entry.note_error_answer(status, detail)
             entry.completed = True
         else:
+            entry.error = detail
             entry.client_left = True
         journal.finish(entry)
         if self.access_log is not None and status is not None:
