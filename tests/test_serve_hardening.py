@@ -8,12 +8,14 @@ catch (20 s of refused clients, 30-40 s shutdowns), not performance measurements
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import resource
 import signal
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -82,36 +84,33 @@ def _closed(sock: socket.socket) -> bool:
 DELAYED_STREAMS = "faults:\n  - event_delay: 0.5\n    times: null\n"
 
 
-def stalled_clients(url: str, count: int) -> list[socket.socket]:
-    """Clients that ask for a large JSON answer or a slow stream, and never read a byte."""
-    clients = []
-    for index in range(count):
-        body = json.dumps({"experiment_id": f"exp_{index}", "stream": index % 2 == 1, "num_samples": 4,
-                           "messages": [{"role": "user", "content": "x" * 500_000}]}).encode()
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        sock.connect(("127.0.0.1", port_of(url)))
-        sock.sendall(b"POST /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: k\r\n"
-                     b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
-        clients.append(sock)
-    return clients
+@contextlib.contextmanager
+def stalled_clients(url: str, count: int) -> Iterator[list[socket.socket]]:
+    """Clients that ask for a large JSON answer or a slow stream, and never read a byte (closed on exit)."""
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for index in range(count):
+            body = json.dumps({"experiment_id": f"exp_{index}", "stream": index % 2 == 1, "num_samples": 4,
+                               "messages": [{"role": "user", "content": "x" * 500_000}]}).encode()
+            sock = stack.enter_context(socket.socket())
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port_of(url)))
+            sock.sendall(b"POST /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: k\r\n"
+                         b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
+            clients.append(sock)
+        yield clients
 
 
 def test_sigterm_with_stalled_readers_exits_within_the_shutdown_timeout(tmp_path: Path) -> None:
     config = tmp_path / "delays.yaml"
     config.write_text(DELAYED_STREAMS)
     with serve_logged(tmp_path, "--config", str(config), "--shutdown-timeout", "1", "--send-timeout", "60",
-                      "--log-level", "warning") as (url, process, _log):
-        clients = stalled_clients(url, 6)
-        try:
-            time.sleep(1.0)  # every request is being answered (or is stuck sending)
-            started = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
-            took = time.monotonic() - started
-        finally:
-            for sock in clients:
-                sock.close()
+                      "--log-level", "warning") as (url, process, _log), stalled_clients(url, 6):
+        time.sleep(1.0)  # every request is being answered (or is stuck sending)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        took = time.monotonic() - started
     assert took < 1 + 2.5, f"shutdown took {took:.1f} s"
 
 
@@ -119,20 +118,15 @@ def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     config = tmp_path / "delays.yaml"
     config.write_text(DELAYED_STREAMS)
     with serve_logged(tmp_path, "--config", str(config), "--shutdown-timeout", "60",
-                      "--log-level", "warning") as (url, process, log):
-        clients = stalled_clients(url, 2)
-        try:
-            time.sleep(0.5)
-            process.send_signal(signal.SIGTERM)
-            time.sleep(0.5)
-            assert process.poll() is None  # still waiting for the streams (60 s allowed)
-            started = time.monotonic()
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=15)
-            took = time.monotonic() - started
-        finally:
-            for sock in clients:
-                sock.close()
+                      "--log-level", "warning") as (url, process, log), stalled_clients(url, 2):
+        time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        assert process.poll() is None  # still waiting for the streams (60 s allowed)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+        took = time.monotonic() - started
     assert took < 1.0, f"the second signal took {took:.1f} s"
     assert process.returncode == 128 + signal.SIGTERM
     assert "Second SIGTERM: exiting now." in log.read_text()
