@@ -17,6 +17,7 @@ from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
 from mockserver.context import MockContext
 from mockserver.journal import JournalEntry, JournalQuery
+from mockserver.regexes import Pattern
 from mockserver.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint
 from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
 from mockserver.spec_errors import SpecError, validate
@@ -48,7 +49,7 @@ class RequestFilter(ClosedWireModel):
     limit: JsonInt | None = Field(default=None, ge=0, description="At most this many (the newest).")
     chat: bool = False
     message: str | None = None
-    message_regex: str | None = None
+    message_regex: Pattern | None = None
     inputs: dict[str, Any] | None = None
     config_id: str | None = None
     call: JsonInt | None = Field(default=None, ge=1)

@@ -7,13 +7,13 @@ the fixture's thread and the server's loop can both use it.
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from contracts.chat import ChatExperimentRequest
 from contracts.messages import message_text
+from mockserver import regexes
 from mockserver.spec import FaultSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 
 RuleKind = Literal["script", "fault"]
@@ -85,7 +85,7 @@ def call_matches(match: RequestMatch, request: ChatExperimentRequest, call: int 
         text = last_user_text(request)
         if match.message is not None and match.message not in text:
             return False
-        if match.message_regex is not None and re.search(match.message_regex, text) is None:
+        if match.message_regex is not None and not regexes.search(match.message_regex, text):
             return False
     missing = object()
     return match.inputs is None or all(request.inputs.get(key, missing) == value
@@ -104,14 +104,14 @@ def case_hint(match: RequestMatch, request: ChatExperimentRequest, call: int | N
         return None
     message, pattern = match.message, match.message_regex
     if (message is not None and message.lower() not in text.lower()) or \
-            (pattern is not None and re.search(pattern, text, re.IGNORECASE) is None):
+            (pattern is not None and not regexes.search(pattern, text, ignore_case=True)):
         return None  # it would miss whatever the case
     quoted = repr(text if len(text) <= 60 else text[:57] + "...")
     if message is not None and message not in text:
         start = text.lower().find(message.lower())
         return (f"message= is case-sensitive: call #{call} ({quoted}) has {text[start:start + len(message)]!r}; "
-                f"message_regex={'(?i)' + re.escape(message)!r} ignores case")
-    if pattern is not None and re.search(pattern, text) is None:
+                f"message_regex={'(?i)' + regexes.escape(message)!r} ignores case")
+    if pattern is not None and not regexes.search(pattern, text):
         return (f"message_regex= is case-sensitive: call #{call} ({quoted}) matches it only ignoring case; "
                 "start the pattern with (?i) to ignore case")
     return None

@@ -6,16 +6,16 @@ model, so a thing said in one place means the same in the others.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from contracts.base import ClosedWireModel, JsonInt, JsonObject
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.messages import ChatMessageWithToolCall
+from mockserver.regexes import Pattern
 
 
 class DelaySpec(ClosedWireModel):
@@ -82,16 +82,10 @@ class RequestMatch(ClosedWireModel):
     experiment_id: str | None = None
     config_id: str | None = Field(default=None, description="The config a sample drew (scripts only).")
     message: str | None = Field(default=None, description="Substring of the last user message's text.")
-    message_regex: str | None = Field(default=None, description="`re.search` pattern on that text.")
+    message_regex: Pattern | None = Field(
+        default=None, description="A pattern found anywhere in that text (RE2 syntax: linear-time matching).")
     inputs: JsonObject | None = Field(default=None, description="These inputs, with these values (a subset).")
     call: JsonInt | None = Field(default=None, ge=1, description="The nth chat-experiment call since reset.")
-
-    @field_validator("message_regex")
-    @classmethod
-    def _compiles(cls, pattern: str | None) -> str | None:
-        if pattern is not None:
-            re.compile(pattern)
-        return pattern
 
 
 class ScriptedToolCall(ClosedWireModel):
