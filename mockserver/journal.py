@@ -1,26 +1,24 @@
 """The request journal: every request the mock receives, as it was sent, with what it answered.
 
 Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted, and
-`provider_api_keys` values are replaced before the body is stored.
+`provider_api_keys` values are replaced before the body is stored, whatever its shape (`provider_keys`).
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver import jsonio
+from mockserver import jsonio, provider_keys
 from mockserver.budget import ByteBudget
 from mockserver.errors import error_body
 
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
-_PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
 
 
 def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
@@ -48,19 +46,6 @@ def redact_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]
         value = REDACTED if name in SECRET_HEADERS else value_bytes.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
-
-
-def redact_body(body: Any) -> Any:
-    """The parsed body with every provider API key value replaced."""
-    if isinstance(body, dict) and isinstance(body.get("provider_api_keys"), dict):
-        body = dict(body)
-        body["provider_api_keys"] = {k: (REDACTED if v is not None else None)
-                                     for k, v in body["provider_api_keys"].items()}
-    return body
-
-
-def redact_text(text: str) -> str:
-    return _PROVIDER_KEYS_TEXT.sub(lambda m: m.group(1) + '{"[redacted]": "[redacted]"}', text)
 
 
 # Memory an entry holds beyond its raw bytes (CPython 3.11, measured): the slotted entry and its small
@@ -167,14 +152,15 @@ class JournalEntry:
 
     @property
     def body(self) -> Any:
-        """The request body as parsed JSON (provider keys redacted), or None if it was not JSON.
+        """The request body as parsed JSON, or None if it was not JSON (provider keys were taken out when it
+        was stored).
 
         Parsed when first read, and kept only for small bodies: the byte budget counts raw bytes, so a
         large body read back (a journal listing) is parsed again rather than kept twice."""
         if self._body_parsed:
             return self._body
         try:
-            body = redact_body(jsonio.loads(self.raw_body)) if self.raw_body else None
+            body = jsonio.loads(self.raw_body) if self.raw_body else None
         except (ValueError, UnicodeDecodeError, RecursionError):  # JsonRejected is a ValueError
             body = None
         if len(self.raw_body) <= PARSED_BODY_KEPT_BYTES:
@@ -183,8 +169,8 @@ class JournalEntry:
 
     @property
     def body_text(self) -> str:
-        """The body as text, provider keys redacted (useful when it was not valid JSON)."""
-        return redact_text(self.raw_body.decode("utf-8", errors="replace"))
+        """The body as text (useful when it was not valid JSON); provider keys were taken out when stored."""
+        return self.raw_body.decode("utf-8", errors="replace")
 
     @property
     def is_stream(self) -> bool:
@@ -274,6 +260,7 @@ class Journal:
     def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
         """A new entry, journaled now (so a request that never ends is still listed)."""
         oldest = None
+        kept_body = provider_keys.scrub(raw_body)
         with self._lock:
             entry = JournalEntry(
                 seq=self._next_seq,
@@ -281,7 +268,7 @@ class Journal:
                 path=scope["path"],
                 query=scope.get("query_string", b"").decode("latin-1"),
                 header_lines=header_block(scope.get("headers", ())),
-                raw_body=raw_body,
+                raw_body=kept_body,
                 body_truncated=truncated,
             )
             self._next_seq += 1
