@@ -12,7 +12,8 @@ hostile client costs only a timer:
 - headers larger than `max_header_bytes` get 431 and close, before they are all buffered;
 - past `max_connections` open connections a new one gets 503 and is closed at once (its socket is
   freed, so a flood cannot use up the process's file descriptors);
-- a response the client has not read for `send_timeout` (the socket buffer stays full) is dropped.
+- a response the client has not read for `send_timeout` (the socket buffer stays full) is dropped;
+- a request to switch protocols (a WebSocket upgrade) is answered as plain HTTP, then the connection closed.
 
 A request that arrives whole in one read (the usual case) arms no timer at all.
 """
@@ -157,11 +158,17 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     # --- parser callbacks ------------------------------------------------------------------------
 
-    def handle_websocket_upgrade(self) -> None:
-        """The connection becomes uvicorn's WebSocket protocol's: this one's timers must not touch it."""
-        self._refused = True
-        self._cancel_timers()
-        super().handle_websocket_upgrade()
+    def _should_upgrade(self) -> bool:
+        """Never switch protocols: the mock speaks HTTP only. A WebSocket upgrade request is answered as
+        the plain HTTP request it also is (RFC 9110 7.8 lets a server ignore `Upgrade`), by the app and
+        journaled like any other, instead of uvicorn's unjournaled plain-text 403."""
+        return False
+
+    def _unsupported_upgrade_warning(self) -> None:
+        """The request asked for another protocol (the parser reads no more HTTP on this connection
+        after it): its answer closes the connection. Nothing is logged: it is in the journal."""
+        if self.cycle is not None:
+            self.cycle.keep_alive = False
 
     def on_headers_complete(self) -> None:
         # The base first (called directly: this runs for every request): if it refuses the request

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver.errors import ApiError, error_response
+from mockserver.routes.common import REPEATED_HOST, request_headers
 
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_HOST = "*"
@@ -38,41 +39,47 @@ def host_name(header: str) -> str:
 
 
 class HostCheck:
-    """ASGI middleware: 400 for a `Host` outside the allow-list (a request without `Host` passes)."""
+    """ASGI middleware: 400 for a `Host` outside the allow-list (`allowed` None: any host), and for a
+    request with more than one `Host` line (RFC 9112 3.2 requires that 400), whichever host it names.
+    A request without `Host` passes."""
 
-    def __init__(self, app: ASGIApp, allowed: Iterable[str] = (),
+    def __init__(self, app: ASGIApp, allowed: Iterable[str] | None = (),
                  on_refused: Callable[[Scope, int, str], None] | None = None) -> None:
         self.app = app
-        self.allowed = ALWAYS_ALLOWED | {host_name(h) for h in allowed}
+        self.allowed = None if allowed is None else ALWAYS_ALLOWED | {host_name(h) for h in allowed}
         self.on_refused = on_refused  # told of each refused request (scope, status, reason), to journal it
-        self._passes: set[bytes] = set()  # `Host` values seen to pass: clients repeat theirs
+        self._passes: set[str] = set()  # `Host` values seen to pass: clients repeat theirs
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"host":
-                    if value in self._passes:
-                        break
-                    host = host_name(value.decode("latin-1"))
-                    if host in self.allowed:
-                        if len(self._passes) < 256:
-                            self._passes.add(value)
-                    else:
-                        error = ApiError(400, f"Host {host[:100]!r} is not allowed: this server answers "
-                                              "127.0.0.1, localhost and [::1], and hosts given with --allowed-host.",
-                                         {"Connection": "close"})
-                        if self.on_refused is not None:
-                            self.on_refused(scope, error.status, error.detail)
-                        await error_response(error)(scope, receive, send)
-                        return
-                    break
+            headers = request_headers(scope)  # (read once per request; the app uses it too)
+            if REPEATED_HOST in headers:
+                await self._refuse(scope, receive, send, "The request has more than one Host header; "
+                                                        "HTTP/1.1 allows exactly one (RFC 9112, section 3.2).")
+                return
+            value = headers.get("host")
+            if self.allowed is not None and value is not None and value not in self._passes:
+                host = host_name(value)
+                if host not in self.allowed:
+                    await self._refuse(scope, receive, send, f"Host {host[:100]!r} is not allowed: this server "
+                                       "answers 127.0.0.1, localhost and [::1], and hosts given with --allowed-host.")
+                    return
+                if len(self._passes) < 256:
+                    self._passes.add(value)
         await self.app(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, detail: str) -> None:
+        error = ApiError(400, detail, {"Connection": "close"})
+        if self.on_refused is not None:
+            self.on_refused(scope, error.status, error.detail)
+        await error_response(error)(scope, receive, send)
 
 
 def with_host_check(app: ASGIApp, bind_host: str, allowed: Iterable[str],
                     on_refused: Callable[[Scope, int, str], None] | None = None) -> ASGIApp:
-    """`app` behind a Host check when bound to loopback (or when hosts are listed), unless `*` is."""
+    """`app` behind a Host check: of the allow-list when bound to loopback (or when hosts are listed),
+    unless `*` is; of repeated `Host` lines always."""
     allowed = tuple(allowed)
     if ANY_HOST in allowed or not (is_loopback(bind_host) or allowed):
-        return app
+        return HostCheck(app, None, on_refused)
     return HostCheck(app, allowed, on_refused)

@@ -28,7 +28,13 @@ from mockserver.connection import (
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import JournalEntry
-from mockserver.routes.common import BODY_SCOPE_KEY, CONTEXT_SCOPE_KEY, JOURNAL_SCOPE_KEY, JSONBytes
+from mockserver.routes.common import (
+    BODY_SCOPE_KEY,
+    CONTEXT_SCOPE_KEY,
+    JOURNAL_SCOPE_KEY,
+    JSONBytes,
+    declared_over,
+)
 from mockserver.tenants import Tenants
 
 UNJOURNALED_PREFIXES = ("/__admin",)
@@ -50,9 +56,6 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> tuple[bytes,
 
 
 async def _read_rest(scope: Scope, first: Message, receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
-    for name, value in scope.get("headers", []):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            return b"", True, False
     chunks: list[bytes] = []
     size = 0
     message = first
@@ -81,7 +84,12 @@ class Journaling:
         """Read the body (up to the limit) and journal the request; routes find both in the scope.
         None when the client left before its body ended (journaled as such; nothing to answer)."""
         journal = context.journal
-        body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
+        # A body declared over the limit is refused before a byte of it is read, so a client sending
+        # `Expect: 100-continue` never gets `100 Continue`.
+        if declared_over(scope, self.max_body_bytes):
+            body, too_large, left = b"", True, False
+        else:
+            body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
         entry = journal.open(scope, body, too_large or left)
         if left:
             entry.client_left = True
@@ -99,7 +107,9 @@ class Journaling:
         return entry
 
     def too_large(self, entry: JournalEntry) -> Response:
-        error = ApiError(413, f"Request body is larger than this server's limit of {self.max_body_bytes} bytes.")
+        """413, closing the connection: the rest of the body was never read."""
+        error = ApiError(413, f"Request body is larger than this server's limit of {self.max_body_bytes} bytes.",
+                         {"Connection": "close"})
         entry.error = error.detail
         return error_response(error)
 

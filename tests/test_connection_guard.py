@@ -174,10 +174,61 @@ def test_any_host_passes_with_a_star() -> None:
         assert read_until_closed(sock).startswith(b"HTTP/1.1 200 ")
 
 
-def test_a_websocket_upgrade_is_refused_cleanly_and_left_alone_by_the_timers(server: BackgroundServer) -> None:
+def test_a_websocket_upgrade_is_answered_as_http_journaled_and_closed(server: BackgroundServer) -> None:
+    """Issue 16, case 7: it got uvicorn's plain-text 403 and was not journaled."""
+    journal = server.app.state.mock.journal  # type: ignore[attr-defined]
+    journal.clear()
     with connect(server) as sock:
         sock.sendall(b"GET /v4/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-        time.sleep(OPTIONS.body_timeout + 0.3)  # past every deadline of the HTTP layer
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                     b"GET /v4/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")  # never read as HTTP: the first closes
         answer = read_until_closed(sock)
-    assert answer.startswith(b"HTTP/1.1 403 ") and answer.count(b"HTTP/1.1") == 1
+    assert answer.startswith(b"HTTP/1.1 200 ") and answer.count(b"HTTP/1.1") == 1, answer
+    assert b"connection: close" in answer.lower() and b"application/json" in answer
+    with connect(server) as sock:
+        sock.sendall(b"GET /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+                     b"Connection: Upgrade\r\nX-API-KEY: k\r\n\r\n")
+        refused = read_until_closed(sock)
+    assert refused.startswith(b"HTTP/1.1 405 ") and b'"detail"' in refused
+    entries = journal.entries()
+    assert [(e.method, e.path, e.status) for e in entries] == [("GET", "/v4/healthz", 200),
+                                                              ("GET", "/v4/chat-experiment", 405)]
+    assert entries[1].headers["upgrade"] == "websocket"
+
+
+@pytest.mark.parametrize("path", ["/v4/chat-experiment", "/__admin/scripts"])
+def test_expect_100_continue_over_the_limit_gets_413_before_any_body(path: str) -> None:
+    """Issue 16, case 7: it got `100 Continue`, then a 408, while the journal said 413."""
+    app = create_app(MockSettings(max_body_bytes=1000))
+    with BackgroundServer(app, options=OPTIONS) as running, connect(running) as sock:
+        sock.sendall(request_head(path, extra="Expect: 100-continue\r\nContent-Length: 5000\r\n\r\n"))
+        answer = read_until_closed(sock)  # the server closes: the body it refused is never read
+    assert answer.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in answer, answer
+    assert b"connection: close" in answer.lower() and b"limit of 1000 bytes" in answer
+    if path.startswith("/v4"):
+        [entry] = app.state.mock.journal.entries()
+        assert (entry.status, entry.body_truncated, entry.raw_body) == (413, True, b"")
+        assert "limit of 1000 bytes" in entry.error
+
+
+def test_expect_100_continue_within_the_limit_is_continued(server: BackgroundServer) -> None:
+    body = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Hi"}]}).encode()
+    with connect(server) as sock:
+        sock.sendall(request_head(extra=f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n"
+                                        "Connection: close\r\n\r\n"))
+        assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
+        sock.sendall(body)
+        assert b"HTTP/1.1 200 " in read_until_closed(sock)
+
+
+@pytest.mark.parametrize("allowed", [(), ("*",)])
+def test_two_host_headers_get_400_and_are_journaled(allowed: tuple[str, ...]) -> None:
+    """Issue 16, case 7: loopback first, then another, was accepted with 200 (RFC 9112 says 400)."""
+    app = create_app(MockSettings())
+    options = ServerOptions(allowed_hosts=allowed)
+    with BackgroundServer(app, options=options) as running, connect(running) as sock:
+        sock.sendall(b"GET /v4/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n")
+        answer = read_until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"more than one Host header" in answer
+    [entry] = app.state.mock.journal.entries()
+    assert (entry.path, entry.status) == ("/v4/healthz", 400) and "more than one Host" in entry.error

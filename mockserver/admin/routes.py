@@ -19,7 +19,7 @@ from mockserver.admin.page import journal_page, page_headers
 from mockserver.auth import check_api_key
 from mockserver.control import ControlError, MockControl
 from mockserver.errors import ApiError, error_response
-from mockserver.routes.common import context_of
+from mockserver.routes.common import context_of, declared_over
 
 PREFIX = "/__admin"
 _INT_FILTERS = ("status", "since", "limit", "call")
@@ -40,11 +40,15 @@ def _control(request: Request) -> MockControl:
 
 async def _body(request: Request) -> Any:
     limit = context_of(request).settings.max_body_bytes
+    too_large = ApiError(413, f"Request body is larger than this server's limit of {limit} bytes.",
+                         {"Connection": "close"})  # the rest of it is never read
+    if declared_over(request.scope, limit):
+        raise too_large  # before a byte is read: `Expect: 100-continue` gets no `100 Continue`
     chunks, size = [], 0
     async for chunk in request.stream():  # stop reading at the limit, not after the whole body
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"Request body is larger than this server's limit of {limit} bytes.")
+            raise too_large
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:

@@ -19,7 +19,10 @@ JOURNAL_SCOPE_KEY = "humanloop_mock.journal_entry"
 BODY_SCOPE_KEY = "humanloop_mock.body"
 CONTEXT_SCOPE_KEY = "humanloop_mock.context"
 HEADERS_SCOPE_KEY = "humanloop_mock.headers"
-_READ_HEADERS = {b"x-api-key": "x-api-key", b"content-type": "content-type"}
+_READ_HEADERS = {b"x-api-key": "x-api-key", b"content-type": "content-type", b"content-length": "content-length",
+                 b"host": "host"}
+# In `request_headers`' answer when the request has more than one `Host` line (refused: `hostcheck`).
+REPEATED_HOST = "host (repeated)"
 
 Handler = Callable[[Request, MockContext], Awaitable[Response]]
 
@@ -33,17 +36,27 @@ def context_of(request: Request) -> MockContext:
 
 
 def request_headers(scope: Scope) -> dict[str, str]:
-    """The request's `X-API-KEY` and `Content-Type` (the first of each), read once per request: the
-    tenant, the key check and the body parser all need them (Starlette's `Headers` scans per lookup)."""
+    """The request's `X-API-KEY`, `Content-Type`, `Content-Length` and `Host` (the first of each), read
+    once per request: the Host check, the tenant, the key check, the body reader and the body parser all
+    need them (Starlette's `Headers` scans per lookup). A second `Host` line is noted as `REPEATED_HOST`."""
     found = scope.get(HEADERS_SCOPE_KEY)
     if found is None:
         found = {}
         for name, value in scope["headers"]:
             wanted = _READ_HEADERS.get(name)
-            if wanted is not None and wanted not in found:
-                found[wanted] = value.decode("latin-1")
+            if wanted is not None:
+                if wanted not in found:
+                    found[wanted] = value.decode("latin-1")
+                elif wanted == "host":
+                    found[REPEATED_HOST] = value.decode("latin-1")
         scope[HEADERS_SCOPE_KEY] = found
     return found
+
+
+def declared_over(scope: Scope, limit: int) -> bool:
+    """Whether the request's `Content-Length` says its body is over `limit` bytes."""
+    declared = request_headers(scope).get("content-length")
+    return declared is not None and len(declared) >= len(str(limit)) and declared.isdigit() and int(declared) > limit
 
 
 def journal_entry(request: Request) -> JournalEntry | None:
