@@ -24,7 +24,7 @@ from mockserver.middleware import Journaling, JournalMiddleware
 from mockserver.routes import chat, experiments, feedback, meta, model_configs
 from mockserver.routes.common import CONTEXT_SCOPE_KEY, Endpoint, Handler, request_headers
 from mockserver.settings import MockSettings
-from mockserver.tenants import Tenants
+from mockserver.tenants import Tenants, TenantsFull
 
 log = logging.getLogger("humanloop_mock")
 API_PREFIX = "/v4"
@@ -123,8 +123,12 @@ class MockApp(Starlette):
 
     async def _direct(self, endpoint: Endpoint, scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = self
-        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_key(request_headers(scope).get("x-api-key") or None)
         journaling = self.journaling
+        try:
+            context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_key(request_headers(scope).get("x-api-key") or None)
+        except TenantsFull as full:
+            await journaling.refuse(full.error(), self.tenants.shared, scope, receive, send)
+            return
         entry = await journaling.open(scope, receive, context)
         if entry is None:
             return  # the client left before its body ended

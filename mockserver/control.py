@@ -15,6 +15,7 @@ from pydantic import Field, ValidationError
 
 from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
+from mockserver.budget import OverShare
 from mockserver.context import MockContext
 from mockserver.journal import JournalEntry, JournalQuery
 from mockserver.regexes import Pattern
@@ -150,6 +151,8 @@ class MockControl:
             return self.context.load(spec)
         except Conflict as conflict:
             raise ControlError(409, [str(conflict)]) from None
+        except OverShare as full:
+            raise ControlError(413, [f"Spec not loaded: {full.detail}."]) from None
 
     def get_spec(self) -> dict[str, Any]:
         """The base spec: what `reset` returns to."""
@@ -177,11 +180,11 @@ class MockControl:
     # --- scripts and faults ----------------------------------------------------------------------
 
     def add_rule(self, kind: RuleKind, data: ScriptSpec | FaultSpec | dict[str, Any]) -> dict[str, Any]:
-        rules = self.context.rules
-        if kind == "script":
-            rule = rules.add_script(self._validate(ScriptSpec, data, ""))
-        else:
-            rule = rules.add_fault(self._validate(FaultSpec, data, ""))
+        spec = self._validate(ScriptSpec if kind == "script" else FaultSpec, data, "")
+        try:
+            rule = self.context.add_rule(kind, spec)
+        except OverShare as full:
+            raise ControlError(413, [f"{kind.capitalize()} not added: {full.detail}."]) from None
         return rule.snapshot(kind)
 
     def list_rules(self, kind: RuleKind) -> list[dict[str, Any]]:
@@ -189,7 +192,7 @@ class MockControl:
 
     def remove_rule(self, kind: RuleKind, rule_id: str) -> None:
         try:
-            self.context.rules.remove(kind, rule_id)
+            self.context.remove_rule(kind, rule_id)
         except UnknownRule as missing:
             raise ControlError(404, [str(missing)]) from None
 

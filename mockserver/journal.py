@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver import jsonio, provider_keys
-from mockserver.budget import ByteBudget
+from mockserver.budget import Account, ByteBudget
 from mockserver.errors import error_body
 
 REDACTED = "[redacted]"
@@ -248,10 +248,11 @@ class Journal:
     """A bounded list of entries: oldest dropped past `limit` entries (0: no count limit), and past the
     byte budget it shares with the memo tables (see `budget`)."""
 
-    def __init__(self, limit: int = 0, budget: ByteBudget | None = None) -> None:
+    def __init__(self, limit: int = 0, budget: ByteBudget | None = None, account: Account | None = None) -> None:
         self._entries: deque[JournalEntry] = deque()
         self._limit = limit
         self._budget = budget
+        self._account = account
         self._lock = threading.Lock()
         self._next_seq = 0
         self.dropped = 0
@@ -284,7 +285,7 @@ class Journal:
     def finish(self, entry: JournalEntry) -> None:
         """The exchange is over (answered, or the client left): charge what the entry keeps."""
         if self._budget is not None and not entry._dropped and entry._budget_token is None:
-            entry._budget_token = self._budget.charge(self, entry, entry.kept_bytes())
+            entry._budget_token = self._budget.charge(self, entry, entry.kept_bytes(), self._account)
 
     def forget(self, key: Any) -> None:
         """Drop `key` (an entry) to make room in the byte budget."""

@@ -15,7 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from mockserver.budget import ByteBudget
+from mockserver.budget import Account, ByteBudget
 
 MAX_BLOCK = 1024  # logs charged to the byte budget together, at most
 MIN_BLOCK = 16
@@ -38,9 +38,11 @@ class LogBook:
     Callers hold `lock` (the world's state lock) around `remember`, lookups and `clear`; `charge`
     must run without it, because the budget may call `forget` on any keeper while it charges."""
 
-    def __init__(self, limit: int, budget: ByteBudget | None, lock: threading.RLock) -> None:
+    def __init__(self, limit: int, budget: ByteBudget | None, lock: threading.RLock,
+                 account: Account | None = None) -> None:
         self.limit = limit
         self.budget = budget
+        self.account = account
         self.block = block_size(budget)
         self.entries: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.rated: dict[str, Any] = {}  # log id -> its feedback record (`state.Log`), for logs that got feedback
@@ -90,7 +92,7 @@ class LogBook:
                 number = self._next_block
                 self._next_block += 1
                 self._tokens[number] = _PENDING
-            token = budget.charge(self, number, self.block * ENTRY_BYTES)
+            token = budget.charge(self, number, self.block * ENTRY_BYTES, self.account, "logs")
             with self._lock:
                 if self._tokens.get(number) == _PENDING:
                     self._tokens[number] = token

@@ -1,11 +1,12 @@
 """Memo tables for pure, deterministic results (parsed bodies, rendered prompts, generations, wire bytes).
 
 Clients repeat requests, so what depends only on the request bytes, a config and the seed is computed
-once. Every value here is a pure function of its key, so the tables are shared by all tenants and a
-reset never needs to clear them: a hit and a miss give the same bytes.
+once. Every value here is a pure function of its key, so a reset never needs to clear them: a hit and
+a miss give the same bytes. Each world has its own tables (`context.MockContext`): shared ones would
+let a tenant learn whether another had sent a given body (a hit is faster, and adds no entry).
 
-Each entry is charged to the server's byte budget (`budget`), shared with every journal, with the
-size its caller estimates; past the budget the oldest entries are dropped first, whoever keeps them.
+Each entry is charged to the world's account in the server's byte budget (`budget`), with the size its
+caller estimates; past the budget the oldest entries of the world using the most go first.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from mockserver.budget import ByteBudget
+from mockserver.budget import Account, ByteBudget
 
 MEMO_LIMIT = 4096  # entries per table; a full table is cleared, not grown
 ENTRY_OVERHEAD = 512  # bytes charged per entry beyond its own estimate (dict slot, key tuple, value object)
@@ -23,9 +24,11 @@ ENTRY_OVERHEAD = 512  # bytes charged per entry beyond its own estimate (dict sl
 class Memo:
     """Named tables of `key -> value`, each bounded by `limit` entries, all within `budget` bytes."""
 
-    def __init__(self, limit: int = MEMO_LIMIT, budget: ByteBudget | None = None) -> None:
+    def __init__(self, limit: int = MEMO_LIMIT, budget: ByteBudget | None = None,
+                 account: Account | None = None) -> None:
         self.limit = limit
         self.budget = budget
+        self.account = account
         self._tables: dict[str, dict[Any, Any]] = {}
         self._tokens: dict[str, dict[Any, int]] = {}  # table -> key -> budget token
         self._lock = threading.Lock()
@@ -51,7 +54,7 @@ class Memo:
         memo[key] = value
         if self.budget is not None:
             charged = ENTRY_OVERHEAD + (size(value) if size is not None else 0)
-            self._tokens[table][key] = self.budget.charge(self, (table, key), charged)
+            self._tokens[table][key] = self.budget.charge(self, (table, key), charged, self.account, "memo")
         return value
 
     def forget(self, key: tuple[str, Any]) -> None:

@@ -35,7 +35,7 @@ from mockserver.routes.common import (
     JSONBytes,
     declared_over,
 )
-from mockserver.tenants import Tenants
+from mockserver.tenants import Tenants, TenantsFull, api_key_of
 
 UNJOURNALED_PREFIXES = ("/__admin",)
 UNJOURNALED_PATHS = frozenset({"/healthz"})
@@ -105,6 +105,18 @@ class Journaling:
         scope[BODY_SCOPE_KEY] = body
         scope[ON_DROP_SCOPE_KEY] = entry.mark_dropped
         return entry
+
+    async def refuse(self, error: ApiError, context: MockContext, scope: Scope, receive: Receive, send: Send
+                     ) -> None:
+        """Answer `error` before any route runs (no tenant slot free), journaled in `context`."""
+        entry = await self.open(scope, receive, context)
+        if entry is None:
+            return
+        entry.error = error.detail
+        try:
+            await self.deliver(error_response(error), entry, scope, receive, send)
+        finally:
+            self.finish(entry, scope, context)
 
     def too_large(self, entry: JournalEntry) -> Response:
         """413, closing the connection: the rest of the body was never read."""
@@ -224,9 +236,17 @@ class JournalMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
         path = scope["path"]
-        if path in UNJOURNALED_PATHS or path.startswith(UNJOURNALED_PREFIXES):
+        if path in UNJOURNALED_PATHS:  # a probe: it never creates a world, nor keeps one in use
+            scope[CONTEXT_SCOPE_KEY] = self.tenants.existing(api_key_of(scope))
+            await self.app(scope, receive, self.journaling.logged(scope, send))
+            return
+        try:
+            context = scope[CONTEXT_SCOPE_KEY] = self.tenants.for_scope(scope)
+        except TenantsFull as full:
+            await self.journaling.refuse(full.error(), self.tenants.shared, scope, receive, send)
+            return
+        if path.startswith(UNJOURNALED_PREFIXES):
             await self.app(scope, receive, self.journaling.logged(scope, send))
             return
         entry = await self.journaling.open(scope, receive, context)

@@ -32,6 +32,7 @@ class Rule(Generic[SpecT]):
     name: str
     spec: SpecT
     used: int = 0
+    kept: int = 0  # bytes its world holds for it in the byte budget (0: part of a spec's)
 
     @property
     def exhausted(self) -> bool:
@@ -149,7 +150,8 @@ class RuleBook:
         number = self._added[kind]
         return f"{kind}-{number}", name or f"{kind} #{number}"
 
-    def remove(self, kind: RuleKind, rule_id: str) -> None:
+    def remove(self, kind: RuleKind, rule_id: str) -> Rule[Any]:
+        """Remove a rule; it is returned."""
         with self._lock:
             rules: list[Any] = self.scripts if kind == "script" else self.faults
             kept = [r for r in rules if r.id != rule_id]
@@ -159,6 +161,7 @@ class RuleBook:
                 self.scripts = kept
             else:
                 self.faults = kept
+            return next(r for r in rules if r.id == rule_id)
 
     def snapshot(self, kind: RuleKind) -> list[dict[str, Any]]:
         with self._lock:

@@ -16,6 +16,8 @@ DEFAULT_MAX_PROMPT_BYTES = 8 * MIB
 DEFAULT_MAX_ANSWER_BYTES = 64 * MIB
 DEFAULT_MAX_PROVISIONED = 1_000
 DEFAULT_LOG_LIMIT = 100_000
+DEFAULT_TENANT_IDLE_TIMEOUT = 600.0  # seconds a world must be unused before a new key may take its slot
+DEFAULT_MAX_BODY_VALUES = 20_000
 
 
 @dataclass
@@ -27,14 +29,16 @@ class MockSettings:
     non-empty key otherwise). stream_done_event: end streams with `data: [DONE]` (off by default,
     as the clients ignore it). journal_limit: the most requests the journal keeps (0 = no limit).
     isolate_keys: each `X-API-KEY` gets its own world (state, counters, rules, journal), started from
-    `spec`. max_tenants: with `isolate_keys`, the most worlds kept; the least recently used goes first.
-    max_kept_bytes: what every journal and the memo tables keep, together, at most (oldest dropped
-    first); with `isolate_keys`, every world's answer log ids too. max_prompt_bytes /
+    `spec`. max_tenants: with `isolate_keys`, the most worlds kept; a new key when all are taken drops
+    the least recently used world if it has been idle `tenant_idle_timeout` seconds, else gets 503.
+    max_kept_bytes: what every world keeps and holds, together, at most (its journal, memo tables,
+    own spec, scripts and faults, runtime state and, with `isolate_keys`, answer log ids); past it the
+    oldest kept items of the world using the most go first. max_prompt_bytes /
     max_answer_bytes: the largest rendered prompt and JSON answer the mock
     will produce (413 past them). max_provisioned: unknown experiment (and project) ids a world keeps
     at once; past it the least recently used provisioned one is forgotten.
     log_limit: the most answer log ids a world remembers for feedback (0 = no count limit); the oldest
-    go first.
+    go first. max_body_values: the most JSON values (and keys) a request body may hold (413 past it).
     access_log: print one line per request to stdout (`serve` turns it on; tests have the journal).
     """
 
@@ -53,3 +57,5 @@ class MockSettings:
     max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
     max_provisioned: int = DEFAULT_MAX_PROVISIONED
     log_limit: int = DEFAULT_LOG_LIMIT
+    tenant_idle_timeout: float = DEFAULT_TENANT_IDLE_TIMEOUT
+    max_body_values: int = DEFAULT_MAX_BODY_VALUES

@@ -18,18 +18,23 @@ from typing import Any
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.feedback import FeedbackRequest
-from mockserver.budget import ByteBudget
+from mockserver.budget import Account, ByteBudget, OverShare
 from mockserver.determinism import KeyedStreams, logical_time, make_id
 from mockserver.draws import pick_thompson, pick_weighted
 from mockserver.feedback import LogFeedback, apply_feedback, outcome, posterior
 from mockserver.log_ids import LogBook
 from mockserver.logsafe import printable
 from mockserver.settings import DEFAULT_LOG_LIMIT
+from mockserver.sizes import estimate
 from mockserver.spec import MockSpec, SamplingPolicy, TimingSpec, provisioned_configs
 
 log = logging.getLogger("humanloop_mock")
 
 PROVISIONED_PROJECT_NAME = "provisioned"
+# What one object created at runtime holds beyond its strings (measured with tracemalloc: an experiment
+# and its config slots about 1.5 KB, a provisioned experiment with its two built-in configs about 5 KB).
+OBJECT_BYTES = 2048
+PROVISIONED_BYTES = 8192
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
@@ -167,16 +172,36 @@ class MockState:
     budget: ByteBudget | None = None  # the server's byte budget, which remembered log ids are charged to
     tick: int = 0
     max_provisioned: int = 0  # provisioned experiments (and projects) kept at once; 0: no limit
+    # The byte budget and this world's account in it: what the state creates at runtime (registered
+    # configs, created and provisioned experiments and projects) is held there; None: not counted.
+    held: tuple[ByteBudget, Account] | None = None
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     streams: KeyedStreams = field(init=False)
     logs: LogBook = field(init=False)  # the answers' log ids, for feedback (`log_ids`)
     # Ids provisioned on first use, least recently used first.
     _provisioned: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     _provisioned_projects: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
+    _held_sizes: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self.streams = KeyedStreams(self.seed)
-        self.logs = LogBook(self.log_limit, self.budget, self._lock)
+        account = self.held[1] if self.held is not None else None
+        self.logs = LogBook(self.log_limit, self.budget, self._lock, account)
+
+    # --- what runtime objects hold in the byte budget --------------------------------------------
+
+    def _hold(self, key: tuple[str, str], size: int) -> None:
+        """Hold `size` bytes for a runtime object (`OverShare`, nothing held, past the world's share)."""
+        if self.held is not None:
+            budget, account = self.held
+            budget.hold(account, "state", size)
+            self._held_sizes[key] = self._held_sizes.get(key, 0) + size
+
+    def _unhold(self, key: tuple[str, str]) -> None:
+        size = self._held_sizes.pop(key, 0)
+        if size and self.held is not None:
+            budget, account = self.held
+            budget.hold(account, "state", -size, force=True)
 
     # --- lifecycle -------------------------------------------------------------------------------
 
@@ -191,6 +216,10 @@ class MockState:
             self._provisioned.clear()
             self._provisioned_projects.clear()
             self.logs.clear()
+            if self.held is not None and self._held_sizes:
+                budget, account = self.held
+                budget.hold(account, "state", -sum(self._held_sizes.values()), force=True)
+            self._held_sizes.clear()
             self.streams = KeyedStreams(self.seed)
             self.tick = 0
 
@@ -310,7 +339,14 @@ class MockState:
                     raise NotFound(f"Experiment {experiment!r} not found in project {project.id}; "
                                    "create it first (POST /v4/projects/{project_id}/experiments).")
                 experiment_id = found.id
+            known = set(self.configs)
             config = self._register_config(fields, project.id)
+            if config.id not in known:
+                try:
+                    self._hold(("config", config.id), OBJECT_BYTES + estimate(config.fields) + len(config.fingerprint))
+                except OverShare:
+                    del self.configs[config.id]
+                    raise
             if experiment_id is not None and config.id not in self.experiments[experiment_id].configs:
                 self._attach_config(experiment_id, config.id)
             return project, config, experiment_id
@@ -333,6 +369,12 @@ class MockState:
             for config_id in config_ids or []:
                 self.config(config_id)
             experiment = self._add_experiment(project.id, name, positive_labels)
+            try:
+                self._hold(("experiment", experiment.id), OBJECT_BYTES * (1 + len(config_ids or []))
+                           + estimate([name, positive_labels]))
+            except OverShare:
+                del self.experiments[experiment.id]
+                raise
             for config_id in config_ids or []:
                 self._attach_config(experiment.id, config_id)
             if set_active:
@@ -415,6 +457,7 @@ class MockState:
                 config_id = make_id("config", 0, "provisioned", experiment_id, index)
                 config = self._register_config(spec, project.id, config_id=config_id)
                 self._attach_config(experiment_id, config.id)
+            self._hold_provisioned(experiment_id)
             self._touch_provisioned(self._provisioned, experiment_id)
             log.warning(
                 "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
@@ -422,6 +465,21 @@ class MockState:
                 ", ".join(experiment.configs),
             )
             return experiment
+
+    def _hold_provisioned(self, experiment_id: str) -> None:
+        """Hold what a just provisioned experiment keeps; past the world's share, the least recently used
+        provisioned experiments are forgotten first, and only if that is not enough it is `OverShare`."""
+        size = PROVISIONED_BYTES + 2 * estimate(experiment_id)
+        while True:
+            try:
+                self._hold(("experiment", experiment_id), size)
+                return
+            except OverShare:
+                others = [e for e in self._provisioned if e != experiment_id]
+                if not others:
+                    self._forget_experiment(experiment_id)
+                    raise
+                self._forget_experiment(others[0])
 
     def _project_for_use(self, *, project_id: str | None = None, name: str | None = None) -> Project:
         """The project a chat call names, provisioned if unknown (and counted like provisioned experiments)."""
@@ -434,6 +492,11 @@ class MockState:
                 self._touch_provisioned(self._provisioned_projects, known.id)
             return known
         project = self._ensure_project(name=name, project_id=project_id)
+        try:
+            self._hold(("project", project.id), OBJECT_BYTES + 2 * estimate(project.id) + estimate(project.name))
+        except OverShare:
+            del self.projects[project.id]
+            raise
         self._touch_provisioned(self._provisioned_projects, project.id)
         return project
 
@@ -456,6 +519,7 @@ class MockState:
         """Forget a provisioned experiment, its built-in configs (unless another experiment uses
         them) and its draw sequence: used again, it is provisioned afresh."""
         self._provisioned.pop(experiment_id, None)
+        self._unhold(("experiment", experiment_id))
         experiment = self.experiments.pop(experiment_id, None)
         if experiment is None:
             return
@@ -464,6 +528,7 @@ class MockState:
         for config_id in experiment.configs:
             if config_id not in still_used:
                 self.configs.pop(config_id, None)
+                self._unhold(("config", config_id))
         project = self.projects.get(experiment.project_id)
         if project is not None and project.active_experiment_id == experiment_id:
             project.active_experiment_id = None
@@ -481,11 +546,13 @@ class MockState:
         for experiment in inside:
             self._forget_experiment(experiment.id)
         self.projects.pop(project_id, None)
+        self._unhold(("project", project_id))
 
     def delete_experiment(self, experiment_id: str) -> None:
         with self._lock:
             self.experiment(experiment_id)
             del self.experiments[experiment_id]
+            self._unhold(("experiment", experiment_id))
             self.deleted_experiments.add(experiment_id)
             for project in self.projects.values():
                 if project.active_experiment_id == experiment_id:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -174,12 +175,18 @@ def test_a_tenants_answers_depend_only_on_the_seed_and_its_own_requests() -> Non
         assert mine == [ask(alone, key="mine", experiment_id="exp_demo", num_samples=2).content for _ in range(4)]
 
 
-def test_tenants_are_bounded_and_the_least_recently_used_starts_afresh() -> None:
-    app = create_app(MockSettings(isolate_keys=True, max_tenants=2))
+def test_tenants_are_bounded_and_an_idle_one_starts_afresh() -> None:
+    app = create_app(MockSettings(isolate_keys=True, max_tenants=2, tenant_idle_timeout=0.2))
     with TestClient(app) as client:
         admin(client, "POST", "/scripts", key="a", json={"answer": {"output": "scripted"}, "times": None})
-        for key in ("b", "c"):  # "a" is the least recently used when "c" arrives
-            ask(client, key=key, experiment_id="exp_demo")
+        ask(client, key="b", experiment_id="exp_demo")
+        full = client.post("/v4/chat-experiment", json={"experiment_id": "exp_demo", "messages": []},
+                           headers={"X-API-KEY": "c"})  # "a" and "b" are in use: "c" waits
+        assert full.status_code == 503 and full.headers["retry-after"] == "1" and "--max-tenants" in full.text
+        assert app.state.tenants.refused == 1
+        assert [e.status for e in app.state.mock.journal.entries()] == [503]  # journaled in the shared world
+        time.sleep(0.25)  # both are idle now: "a" is the least recently used
+        ask(client, key="c", experiment_id="exp_demo")
         assert app.state.tenants.count() == 2 and app.state.tenants.evicted == 1
         assert admin(client, "GET", "/scripts", key="a").json() == []
 

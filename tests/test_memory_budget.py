@@ -52,7 +52,8 @@ def chat(client: TestClient | httpx.Client, index: int, size: int, url: str = "/
 
 def test_journal_and_memo_tables_share_the_budget_in_process() -> None:
     app = create_app(MockSettings(max_kept_bytes=2 * MIB))
-    context, memo, budget = app.state.mock, app.state.tenants.memo, app.state.tenants.budget
+    context, budget = app.state.mock, app.state.tenants.budget
+    memo = context.memo
     with TestClient(app) as client:
         for index in range(30):
             assert chat(client, index, 200_000) == 200
@@ -69,7 +70,7 @@ def test_journal_and_memo_tables_share_the_budget_in_process() -> None:
 
 
 def test_every_tenant_journal_shares_the_one_budget() -> None:
-    app = create_app(MockSettings(max_kept_bytes=1 * MIB, isolate_keys=True, max_tenants=3))
+    app = create_app(MockSettings(max_kept_bytes=1 * MIB, isolate_keys=True, max_tenants=3, tenant_idle_timeout=0))
     tenants = app.state.tenants
     with TestClient(app) as client:
         for index in range(12):
@@ -81,7 +82,7 @@ def test_every_tenant_journal_shares_the_one_budget() -> None:
     journaled = sum(len(tenants.for_key(f"tenant-{index}").journal.entries()) for index in (3, 4, 5))
     assert journaled < 12  # the oldest entries went, across tenants
     tenants.reset_all()  # dropped worlds give back what their journals held
-    assert len(tenants.budget) == sum(tenants.memo.sizes().values())
+    assert len(tenants.budget) == sum(tenants.shared.memo.sizes().values())
 
 
 def rss_mib(pid: int) -> float:
@@ -123,13 +124,16 @@ def test_provisioned_experiments_and_projects_are_capped() -> None:
         assert "exp_demo" in state.experiments
 
 
-def test_admin_server_reports_the_budget_the_same_for_every_tenant() -> None:
+def test_admin_server_reports_the_budget_by_kind_and_the_callers_own_world() -> None:
     app = create_app(MockSettings(max_kept_bytes=3 * MIB, isolate_keys=True))
     with TestClient(app) as client:
         assert chat(client, 1, 1000) == 200
-        seen = [client.get("/__admin/server", headers={"X-API-KEY": key}).json() for key in ("k1", "k2")]
-    assert seen[0]["kept"] == seen[1]["kept"] and seen[0]["memo"] == seen[1]["memo"]
-    assert [s["tenants"] for s in seen] == [2, 3]  # the chat's key, then each asker's own world
-    kept = seen[0]["kept"]
+        seen = [client.get("/__admin/server", headers={"X-API-KEY": key}).json() for key in ("test-key", "k2")]
+    assert [s["tenants"] for s in seen] == [1, 2]  # the chat's key, then the second asker's own world
+    kept = seen[1]["kept"]
     assert kept["limit"] == 3 * MIB and 0 < kept["used"] <= kept["limit"] and kept["items"] >= 2
-    assert kept["used"] == app.state.tenants.budget.used and seen[0]["memo"]["chat-request"] == 1
+    assert kept["used"] == app.state.tenants.budget.used == sum(kept["by_kind"].values())
+    assert kept["by_kind"]["journal"] > 1000 and kept["by_kind"]["world"] >= 3 * 48 * 1024
+    mine, other = seen[0]["tenant"], seen[1]["tenant"]
+    assert mine["memo"]["chat-request"] == 1 and "chat-request" not in other["memo"]  # memo tables are per world
+    assert mine["by_kind"]["journal"] > 1000 and other["by_kind"]["journal"] == 0

@@ -166,10 +166,13 @@ async def _openapi(request: Request, control: MockControl) -> Any:
 
 
 async def _server(request: Request, control: MockControl) -> Any:
-    """Server-wide figures (memory kept, tenants): the same for every tenant that asks."""
+    """Server-wide figures (the byte budget by kind, tenants), and the caller's own world's share of
+    them. Nothing in it tells one tenant what another sent: memo tables are per world."""
     tenants = request.app.state.tenants
-    return {"kept": tenants.budget.snapshot(), "memo": tenants.memo.sizes(), "tenants": tenants.count(),
-            "tenants_evicted": tenants.evicted}
+    context = control.context
+    return {"kept": tenants.budget.snapshot(), "tenant": {**context.account.snapshot(), "memo": context.memo.sizes()},
+            "tenants": tenants.count(), "max_tenants": tenants.max_tenants, "tenants_evicted": tenants.evicted,
+            "tenants_refused": tenants.refused}
 
 
 async def _experiments(request: Request, control: MockControl) -> Any:

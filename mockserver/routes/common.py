@@ -11,6 +11,7 @@ from starlette.types import Receive, Scope, Send
 
 from mockserver import jsonio
 from mockserver.auth import check_api_key
+from mockserver.budget import OverShare
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import JournalEntry
@@ -39,17 +40,19 @@ def request_headers(scope: Scope) -> dict[str, str]:
     """The request's `X-API-KEY`, `Content-Type`, `Content-Length` and `Host` (the first of each), read
     once per request: the Host check, the tenant, the key check, the body reader and the body parser all
     need them (Starlette's `Headers` scans per lookup). A second `Host` line is noted as `REPEATED_HOST`."""
-    found = scope.get(HEADERS_SCOPE_KEY)
-    if found is None:
-        found = {}
-        for name, value in scope["headers"]:
-            wanted = _READ_HEADERS.get(name)
-            if wanted is not None:
-                if wanted not in found:
-                    found[wanted] = value.decode("latin-1")
-                elif wanted == "host":
-                    found[REPEATED_HOST] = value.decode("latin-1")
-        scope[HEADERS_SCOPE_KEY] = found
+    headers = scope["headers"]
+    cached = scope.get(HEADERS_SCOPE_KEY)
+    if cached is not None and cached[0] is headers:  # (a layer that replaced the headers gets them read anew)
+        return cached[1]
+    found: dict[str, str] = {}
+    for name, value in headers:
+        wanted = _READ_HEADERS.get(name)
+        if wanted is not None:
+            if wanted not in found:
+                found[wanted] = value.decode("latin-1")
+            elif wanted == "host":
+                found[REPEATED_HOST] = value.decode("latin-1")
+    scope[HEADERS_SCOPE_KEY] = (headers, found)
     return found
 
 
@@ -110,8 +113,11 @@ class Endpoint:
             if method == "HEAD":
                 method = "GET"
             return await self.handlers[method](request, context)
-        except ApiError as error:
-            entry = journal_entry(request)
-            if entry is not None:
-                entry.error = error.detail
-            return error_response(error)
+        except OverShare as full:  # a registration or provisioning past the tenant's share of the budget
+            error = ApiError(413, f"Not kept: {full.detail}.")
+        except ApiError as raised:
+            error = raised
+        entry = journal_entry(request)
+        if entry is not None:
+            entry.error = error.detail
+        return error_response(error)
