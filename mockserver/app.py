@@ -133,8 +133,8 @@ class MockApp(Starlette):
         if entry is None:
             return  # the client left before its body ended
         try:
-            if entry.body_truncated:
-                response = journaling.too_large(entry)
+            if entry.body_truncated or entry.error is not None:  # (`journaling.refused`, inline: every call)
+                response = journaling.refusal(entry)
             else:  # the body was read: what the route may still receive is the server's own messages
                 response = await endpoint.respond(Request(scope, receive))
             await journaling.deliver(response, entry, scope, receive, send)
@@ -158,7 +158,7 @@ def create_app(settings: MockSettings | None = None) -> Starlette:
     logsafe.install()
     tenants = Tenants(settings or MockSettings())
     access_log = AccessLog() if tenants.settings.access_log else None
-    journaling = Journaling(tenants.settings.max_body_bytes, access_log)
+    journaling = Journaling(tenants.settings.max_body_bytes, access_log, tenants.settings.max_body_values)
     endpoints = _endpoints()
     app = MockApp(
         tenants=tenants,

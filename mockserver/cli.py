@@ -30,11 +30,13 @@ from mockserver.settings import (
     DEFAULT_LOG_LIMIT,
     DEFAULT_MAX_ANSWER_BYTES,
     DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BODY_VALUES,
     DEFAULT_MAX_KEPT_BYTES,
     DEFAULT_MAX_PROMPT_BYTES,
     DEFAULT_MAX_PROVISIONED,
     DEFAULT_MAX_TENANTS,
     DEFAULT_SEED,
+    DEFAULT_TENANT_IDLE_TIMEOUT,
     MockSettings,
 )
 from mockserver.spec import MockSpec, default_spec
@@ -151,10 +153,15 @@ def main() -> None:
 @click.option("--isolate-keys", is_flag=True,
               help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
 @click.option("--max-tenants", default=DEFAULT_MAX_TENANTS, show_default=True, type=click.IntRange(1),
-              help="With --isolate-keys: worlds kept; the least recently used is dropped first.")
+              help="With --isolate-keys: worlds kept (a new key gets 503 while all are in use).")
+@click.option("--tenant-idle-timeout", default=DEFAULT_TENANT_IDLE_TIMEOUT, show_default=True, type=_SECONDS,
+              help="With --isolate-keys: seconds a world must be unused before a new key may take its slot "
+                   "(until then a new key gets 503).")
 @click.option("--max-kept-bytes", default=DEFAULT_MAX_KEPT_BYTES, show_default=True, type=click.IntRange(1),
-              help="Bytes every journal and the memo tables (and, with --isolate-keys, every world's "
-                   "answer log ids) keep together (oldest dropped first).")
+              help="Bytes every world keeps and holds together: journal, memo, log ids, specs, scripts, faults "
+                   "and runtime state (the world using the most gives up its oldest entries first).")
+@click.option("--max-body-values", default=DEFAULT_MAX_BODY_VALUES, show_default=True, type=click.IntRange(1),
+              help="JSON values and keys a request body may hold; more gets 413 before it is parsed.")
 @click.option("--max-prompt-bytes", default=DEFAULT_MAX_PROMPT_BYTES, show_default=True, type=click.IntRange(1),
               help="Largest rendered prompt (template with inputs, plus messages); larger gets 413.")
 @click.option("--max-answer-bytes", default=DEFAULT_MAX_ANSWER_BYTES, show_default=True, type=click.IntRange(1),
@@ -184,7 +191,7 @@ def main() -> None:
               help="One line per request on stdout (at log level info or debug).")
 def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
           max_body_bytes: int, journal_limit: int, log_limit: int, stream_done_event: bool, isolate_keys: bool,
-          max_tenants: int,
+          max_tenants: int, tenant_idle_timeout: float, max_body_values: int,
           max_kept_bytes: int, max_prompt_bytes: int, max_answer_bytes: int, max_provisioned: int,
           header_timeout: float, body_timeout: float, idle_timeout: float, send_timeout: float,
           max_connections: int, max_header_bytes: int, shutdown_timeout: float, allowed_hosts: tuple[str, ...],
@@ -196,6 +203,7 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
                             isolate_keys=isolate_keys, max_tenants=max_tenants, max_kept_bytes=max_kept_bytes,
                             max_prompt_bytes=max_prompt_bytes, max_answer_bytes=max_answer_bytes,
                             max_provisioned=max_provisioned, log_limit=log_limit,
+                            tenant_idle_timeout=tenant_idle_timeout, max_body_values=max_body_values,
                             access_log=access_log and log_level in ("debug", "info"))
     options = ServerOptions(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
                             send_timeout=send_timeout, max_header_bytes=max_header_bytes,
@@ -214,6 +222,10 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
     click.echo(banner(settings, base_url(host, sock.getsockname()[1])))
     sys.stdout.flush()
     app = create_app(settings)
+    if app.state.tenants.max_tenants < max_tenants and isolate_keys:
+        log.warning("Each tenant holds at least %d bytes: %d tenants fit in --max-kept-bytes %d (at most half of "
+                    "each one's share), not %d.", app.state.tenants.world_bytes, app.state.tenants.max_tenants,
+                    max_kept_bytes, max_tenants)
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
     gc.freeze()  # what start-up built lives as long as the server: full collections need not walk it
     try:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from mockserver.budget import Account, ByteBudget
 from mockserver.determinism import SeededFaker
+from mockserver.heavy import Turns
 from mockserver.journal import Journal
 from mockserver.memo import Memo
 from mockserver.pipeline.limits import SizeLimits
@@ -41,6 +42,8 @@ class MockContext:
     # What being a world costs, charged as held bytes: `WORLD_BYTES` plus the state the server's own spec
     # loads into it (`Tenants` measures that once).
     world_bytes: int = WORLD_BYTES
+    # Turns for work that grows with a client's input (`heavy`), shared by every world of a server.
+    turns: Turns = field(default_factory=Turns)
     account: Account = field(init=False)
     memo: Memo = field(init=False)
     spec: MockSpec = field(init=False)

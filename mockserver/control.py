@@ -9,6 +9,7 @@ fixture and the journal page call those routes. A feature added here reaches eve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field, ValidationError
@@ -25,6 +26,27 @@ from mockserver.spec_errors import SpecError, validate
 from mockserver.state import Conflict, NotFound
 
 CHAT_PATH = "/v4/chat-experiment"
+# Projects, experiments, configs, scripts and faults one spec sent to a running server may declare: a
+# reset loads its spec again, about 20 µs per item, so this keeps any reset well under 100 ms.
+MAX_SPEC_ITEMS = 2000
+
+
+def spec_items(data: Any) -> int:
+    """How many projects, experiments, configs, scripts and faults a spec's JSON declares (0 if it does
+    not have that shape: validation says what is wrong then)."""
+    if not isinstance(data, dict):
+        return 0
+    count = 0
+    for key in ("scripts", "faults", "projects"):
+        items = data.get(key)
+        if isinstance(items, list):
+            count += len(items)
+    for project in data.get("projects") or []:
+        experiments = project.get("experiments") if isinstance(project, dict) else None
+        for experiment in experiments if isinstance(experiments, list) else []:
+            configs = experiment.get("configs") if isinstance(experiment, dict) else None
+            count += 1 + (len(configs) if isinstance(configs, list) else 0)
+    return count
 CLIENT_ERRORS = frozenset({400, 401, 404, 405, 408, 409, 413, 415, 422, 431})
 
 
@@ -83,15 +105,71 @@ def chat_call_matches(entry: JournalEntry, match: RequestMatch) -> bool:
     return request is not None and drew_config(entry, match) and call_matches(match, request, entry.call)
 
 
-def rule_hint(rule: Rule[Any], entries: list[JournalEntry]) -> str | None:
-    """A reason an unused rule missed a call, when it only missed by letter case."""
-    for entry in entries:
-        request = chat_request(entry)
-        if request is not None and drew_config(entry, rule.spec.match):
-            hint = case_hint(rule.spec.match, request, entry.call)
-            if hint is not None:
-                return hint
+def rule_hint(rule: Rule[Any], calls: list[tuple[JournalEntry, ChatExperimentRequest | None]]) -> str | None:
+    """A reason an unused rule missed a call, when it only missed by letter case (`calls`: each journal
+    entry with its chat request, None when it is not a valid chat call)."""
+    for entry, request in calls:
+        hint = call_hint(rule, entry, request)
+        if hint is not None:
+            return hint
     return None
+
+
+def call_hint(rule: Rule[Any], entry: JournalEntry, request: ChatExperimentRequest | None) -> str | None:
+    if request is None or not drew_config(entry, rule.spec.match):
+        return None
+    return case_hint(rule.spec.match, request, entry.call)
+
+
+def unused_report(rule: Rule[Any], kind: RuleKind, calls: list[tuple[JournalEntry, ChatExperimentRequest | None]],
+                  hint: str | bool | None = False) -> dict[str, Any]:
+    """An unused rule as `unused` lists it; `hint` if already found (False: look for it in `calls`)."""
+    snapshot = rule.snapshot(kind)
+    times = snapshot["times"]
+    verb = "answered" if kind == "script" else "fired"
+    snapshot["problem"] = f"{snapshot['label']} {verb} {snapshot['used']} of {times if times is not None else 'any'} " \
+                          "time(s)"
+    snapshot["hint"] = rule_hint(rule, calls) if hint is False else hint
+    return snapshot
+
+
+def unexpected_report(entry: JournalEntry, scripted: bool, labels: dict[str, dict[str, str]]) -> dict[str, Any] | None:
+    """An entry as `unexpected` lists it, or None when it was expected."""
+    if entry.status in CLIENT_ERRORS and not entry.faults:
+        reason = f"error: {entry.error}"
+    elif scripted and entry.path == CHAT_PATH and any(s[4] is None for s in entry.sample_records):
+        reason = "no script matched"
+    else:
+        return None
+    return {"seq": entry.seq, "reason": reason, "request": describe(entry.as_dict(), labels)}
+
+
+@dataclass(frozen=True)
+class RequestListing:
+    """One listing of the journal (`MockControl.requests`): the entries, which are selected, how many are
+    shown, and what reports call the rules they name. Each step takes one entry at a time, so a caller
+    can take them in turns (`heavy`)."""
+
+    entries: list[JournalEntry]
+    query: JournalQuery
+    match: RequestMatch | None
+    limit: int | None
+    labels: dict[str, dict[str, str]]
+
+    def selects(self, entry: JournalEntry) -> bool:
+        return self.query.selects(entry) and (self.match is None or chat_call_matches(entry, self.match))
+
+    def limited(self, selected: list[JournalEntry]) -> list[JournalEntry]:
+        """The newest `limit` of the selected entries (all of them without a limit)."""
+        if self.limit is None:
+            return selected
+        return selected[-self.limit:] if self.limit else []
+
+    def rule_labels(self, shown: list[JournalEntry]) -> dict[str, dict[str, str]]:
+        named = {"script": {record[4] for entry in shown for record in entry.sample_records},
+                 "fault": {name for entry in shown for name in entry.faults}}
+        return {kind: {name: self.labels[kind][name] for name in sorted(named[kind] & self.labels[kind].keys())}
+                for kind in ("script", "fault")}
 
 
 def describe(record: dict[str, Any], labels: dict[str, dict[str, str]] | None = None) -> str:
@@ -144,6 +222,10 @@ class MockControl:
         """Add a spec to the live world (`replace=False`), or make it the base spec and reset to it.
 
         Returns the ids it created: projects, experiments, configs, scripts, faults (in order)."""
+        items = spec_items(data)
+        if items > MAX_SPEC_ITEMS:
+            raise ControlError(413, [f"The spec declares {items} projects, experiments, configs, scripts and faults, "
+                                     f"over this server's limit of {MAX_SPEC_ITEMS} for a spec sent to it."])
         spec = self._validate(MockSpec, data, "")
         try:
             if replace:
@@ -202,22 +284,18 @@ class MockControl:
         """`{"total": N, "requests": [...], "rule_labels": {"script": {...}, "fault": {...}}}`: the entries
         that match, oldest first (`total` before `limit`), and what reports call each script or fault
         they name (rules still set up)."""
+        listing = self.request_listing(filters)
+        selected = [entry for entry in listing.entries if listing.selects(entry)]
+        shown = listing.limited(selected)
+        return {"total": len(selected), "requests": [entry.as_dict() for entry in shown],
+                "rule_labels": listing.rule_labels(shown)}
+
+    def request_listing(self, filters: RequestFilter | dict[str, Any] | None = None) -> RequestListing:
+        """What `requests` lists, step by step, for a caller that takes the entries in turns (`/__admin`)."""
         wanted = self._validate(RequestFilter, filters or {}, "")
         query = JournalQuery(experiment_id=wanted.experiment_id, path=wanted.path, status=wanted.status,
                              since=wanted.since)
-        _, entries = self.context.journal.query(query)
-        match = wanted.chat_match()
-        if match is not None:
-            entries = [e for e in entries if chat_call_matches(e, match)]
-        total = len(entries)
-        if wanted.limit is not None:
-            entries = entries[-wanted.limit:] if wanted.limit else []
-        labels = self.labels()
-        named = {"script": {record[4] for entry in entries for record in entry.sample_records},
-                 "fault": {name for entry in entries for name in entry.faults}}
-        return {"total": total, "requests": [entry.as_dict() for entry in entries],
-                "rule_labels": {kind: {name: labels[kind][name] for name in sorted(named[kind] & labels[kind].keys())}
-                                for kind in ("script", "fault")}}
+        return RequestListing(self.context.journal.entries(), query, wanted.chat_match(), wanted.limit, self.labels())
 
     def clear_requests(self) -> None:
         self.context.journal.clear()
@@ -234,39 +312,21 @@ class MockControl:
     def unused(self) -> list[dict[str, Any]]:
         """Scripts and faults used fewer times than they were set up for, each with a `problem`
         sentence naming it by its match, and a `hint` when it missed a call only by letter case."""
+        rules = self.unused_rules()
+        calls = [(entry, chat_request(entry)) for entry in self.context.journal.entries()]
+        return [unused_report(rule, kind, calls) for kind, rule in rules]
+
+    def unused_rules(self) -> list[tuple[RuleKind, Rule[Any]]]:
         rules = self.context.rules
-        entries = self.context.journal.entries()
-        found = []
-        for kind, in_force in (("script", rules.scripts), ("fault", rules.faults)):
-            for rule in in_force:
-                snapshot = rule.snapshot(kind)  # type: ignore[arg-type]
-                if not rule.unused:
-                    continue
-                times = snapshot["times"]
-                verb = "answered" if kind == "script" else "fired"
-                problem = f"{snapshot['label']} {verb} {snapshot['used']} of {times if times is not None else 'any'} " \
-                          "time(s)"
-                snapshot["problem"] = problem
-                snapshot["hint"] = rule_hint(rule, entries)
-                found.append(snapshot)
-        return found
+        return [(kind, rule) for kind, in_force in (("script", rules.scripts), ("fault", rules.faults))
+                for rule in in_force if rule.unused]  # type: ignore[misc]
 
     def unexpected(self) -> list[dict[str, Any]]:
         """Requests nobody planned for: client errors no fault injected, and, when scripts are set up,
         chat samples no script answered."""
-        scripted = bool(self.context.rules.scripts)
-        labels = self.labels()
-        found = []
-        for entry in self.context.journal.entries():
-            if entry.status in CLIENT_ERRORS and not entry.faults:
-                reason = f"error: {entry.error}"
-            elif scripted and entry.path == CHAT_PATH and any(s[4] is None for s in entry.sample_records):
-                reason = "no script matched"
-            else:
-                continue
-            record = entry.as_dict()
-            found.append({"seq": entry.seq, "reason": reason, "request": describe(record, labels)})
-        return found
+        scripted, labels = bool(self.context.rules.scripts), self.labels()
+        found = [unexpected_report(entry, scripted, labels) for entry in self.context.journal.entries()]
+        return [item for item in found if item is not None]
 
     # --- helpers ---------------------------------------------------------------------------------
 

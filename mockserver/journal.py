@@ -6,12 +6,15 @@ Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted,
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from mockserver import jsonio, provider_keys
 from mockserver.budget import Account, ByteBudget
@@ -197,6 +200,18 @@ class JournalEntry:
             return None
 
     def as_dict(self) -> dict[str, Any]:
+        return self._record(self.response_body)
+
+    def as_json(self) -> bytes:
+        """`as_dict` as JSON. A whole JSON answer is put in as it was sent, never parsed again (it may be
+        tens of megabytes, and the mock wrote it as JSON)."""
+        raw = self.response_bytes
+        if raw and self.completed and (self.content_type or "").startswith("application/json"):
+            with contextlib.suppress(TypeError):  # (an integer beyond 64 bits in the body: below)
+                return orjson.dumps(self._record(orjson.Fragment(raw)))
+        return jsonio.dumps(self.as_dict())
+
+    def _record(self, response: Any) -> dict[str, Any]:
         return {
             "seq": self.seq,
             "method": self.method,
@@ -219,7 +234,7 @@ class JournalEntry:
             "feedback": self.feedback,
             "stream_events": self.stream_events,
             "events_planned": self.events_planned,
-            "response": self.response_body,
+            "response": response,
             "completed": self.completed,
             "client_left": self.client_left,
         }

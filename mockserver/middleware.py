@@ -28,6 +28,7 @@ from mockserver.connection import (
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
 from mockserver.journal import JournalEntry
+from mockserver.jsonio import over_values
 from mockserver.routes.common import (
     BODY_SCOPE_KEY,
     CONTEXT_SCOPE_KEY,
@@ -35,6 +36,7 @@ from mockserver.routes.common import (
     JSONBytes,
     declared_over,
 )
+from mockserver.settings import DEFAULT_MAX_BODY_VALUES
 from mockserver.tenants import Tenants, TenantsFull, api_key_of
 
 UNJOURNALED_PREFIXES = ("/__admin",)
@@ -76,8 +78,10 @@ async def _read_rest(scope: Scope, first: Message, receive: Receive, limit: int)
 class Journaling:
     """What every journaled request goes through (see the module doc)."""
 
-    def __init__(self, max_body_bytes: int, access_log: AccessLog | None = None) -> None:
+    def __init__(self, max_body_bytes: int, access_log: AccessLog | None = None,
+                 max_body_values: int = DEFAULT_MAX_BODY_VALUES) -> None:
         self.max_body_bytes = max_body_bytes
+        self.max_body_values = max_body_values
         self.access_log = access_log
 
     async def open(self, scope: Scope, receive: Receive, context: MockContext) -> JournalEntry | None:
@@ -101,6 +105,10 @@ class Journaling:
                     self.access_log.request(scope, *answered)
             journal.finish(entry)
             return None
+        values = over_values(body, self.max_body_values) if not too_large else None
+        if values is not None:  # refused (`refusal`) before anything parses it
+            entry.error = (f"Request body holds about {values} JSON values and keys, over this server's limit of "
+                           f"{self.max_body_values} (--max-body-values).")
         scope[JOURNAL_SCOPE_KEY] = entry
         scope[BODY_SCOPE_KEY] = body
         scope[ON_DROP_SCOPE_KEY] = entry.mark_dropped
@@ -118,8 +126,16 @@ class Journaling:
         finally:
             self.finish(entry, scope, context)
 
-    def too_large(self, entry: JournalEntry) -> Response:
-        """413, closing the connection: the rest of the body was never read."""
+    @staticmethod
+    def refused(entry: JournalEntry) -> bool:
+        """Whether `open` refused the body: too large (cut at the limit), or too many values in it."""
+        return entry.body_truncated or entry.error is not None
+
+    def refusal(self, entry: JournalEntry) -> Response:
+        """The 413 for a refused body; a body cut at the limit also closes the connection (the rest of
+        it was never read)."""
+        if not entry.body_truncated:
+            return error_response(ApiError(413, entry.error))
         error = ApiError(413, f"Request body is larger than this server's limit of {self.max_body_bytes} bytes.",
                          {"Connection": "close"})
         entry.error = error.detail
@@ -187,8 +203,8 @@ class Journaling:
                     context: MockContext) -> None:
         """Run `app` for a journaled request (or answer 413), recording its answer."""
         try:
-            if entry.body_truncated:
-                await self.deliver(self.too_large(entry), entry, scope, receive, send)
+            if self.refused(entry):
+                await self.deliver(self.refusal(entry), entry, scope, receive, send)
             else:
                 await app(scope, replaying(entry.raw_body, receive), self.recording(scope, entry, send))
         except asyncio.CancelledError:  # the server or an in-process client stopped the answer

@@ -163,6 +163,12 @@ class RuleBook:
                 self.faults = kept
             return next(r for r in rules if r.id == rule_id)
 
+    def patterns(self) -> list[str]:
+        """The `message_regex` of every rule in force."""
+        with self._lock:
+            return [rule.spec.match.message_regex for rule in [*self.scripts, *self.faults]
+                    if rule.spec.match.message_regex is not None]
+
     def snapshot(self, kind: RuleKind) -> list[dict[str, Any]]:
         with self._lock:
             rules: list[Any] = self.scripts if kind == "script" else self.faults

@@ -27,6 +27,7 @@ from mockserver.budget import ByteBudget
 from mockserver.context import WORLD_BYTES, MockContext
 from mockserver.determinism import SeededFaker
 from mockserver.errors import ApiError
+from mockserver.heavy import Turns
 from mockserver.settings import MockSettings
 from mockserver.sizes import estimate
 
@@ -75,6 +76,7 @@ class Tenants:
         # One byte budget for everything the server keeps after a request (see `budget`).
         self.budget = ByteBudget(settings.max_kept_bytes, slots)
         self.faker = SeededFaker()
+        self.turns = Turns()
         self.shared = self._new_world()
         self._by_key: OrderedDict[str, MockContext] = OrderedDict()
         self._lock = threading.Lock()
@@ -82,7 +84,8 @@ class Tenants:
         self.refused = 0  # new keys refused because every slot was in use
 
     def _new_world(self) -> MockContext:
-        return MockContext(self.settings, faker=self.faker, budget=self.budget, world_bytes=self.world_bytes)
+        return MockContext(self.settings, faker=self.faker, budget=self.budget, world_bytes=self.world_bytes,
+                           turns=self.turns)
 
     def _isolated(self, key: str | None) -> bool:
         settings = self.settings

@@ -6,20 +6,24 @@ upstream error shape, with the config file's key-path words in a 422 (`match.mes
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from mockserver import jsonio
 from mockserver.admin.openapi import admin_openapi_json
 from mockserver.admin.page import journal_page, page_headers
 from mockserver.auth import check_api_key
-from mockserver.control import ControlError, MockControl
+from mockserver.control import ControlError, MockControl, call_hint, chat_request, unexpected_report, unused_report
 from mockserver.errors import ApiError, error_response
+from mockserver.journal import JournalEntry
+from mockserver.jsonio import over_values
 from mockserver.routes.common import context_of, declared_over
+from mockserver.rules import Rule
 
 PREFIX = "/__admin"
 _INT_FILTERS = ("status", "since", "limit", "call")
@@ -51,6 +55,10 @@ async def _body(request: Request) -> Any:
             raise too_large
         chunks.append(chunk)
     raw = b"".join(chunks)
+    values = over_values(raw, context_of(request).settings.max_body_values)
+    if values is not None:
+        raise ApiError(413, f"Request body holds about {values} JSON values and keys, over this server's limit of "
+                            f"{context_of(request).settings.max_body_values} (--max-body-values).")
     try:
         return jsonio.loads(raw) if raw else {}  # strict: no lone surrogates, no numbers beyond a double
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -108,11 +116,13 @@ async def _experiment(request: Request, control: MockControl) -> Any:
 
 
 async def _put_spec(request: Request, control: MockControl) -> Any:
-    return control.load_spec(await _body(request), replace=True)
+    data = await _body(request)
+    return await control.context.turns.run(control.context, partial(control.load_spec, data, replace=True))
 
 
 async def _post_spec(request: Request, control: MockControl) -> Any:
-    return control.load_spec(await _body(request), replace=False)
+    data = await _body(request)
+    return await control.context.turns.run(control.context, partial(control.load_spec, data, replace=False))
 
 
 async def _get_spec(request: Request, control: MockControl) -> Any:
@@ -141,7 +151,30 @@ def _rule_routes(kind: str) -> list[BaseRoute]:
 
 
 async def _get_requests(request: Request, control: MockControl) -> Any:
-    return control.requests(_filters(request))
+    """`MockControl.requests`, each entry tested and written in turns (`heavy`): a journal of thousands of
+    large entries is listed without holding the event loop."""
+    listing = control.request_listing(_filters(request))
+    context = control.context
+    kept = await context.turns.map(context, listing.entries, listing.selects)
+    selected = [entry for entry, keep in zip(listing.entries, kept, strict=True) if keep]
+    shown = listing.limited(selected)
+    records = await context.turns.map(context, shown, JournalEntry.as_json)
+    head = b'{"total":%d,"requests":[' % len(selected)
+    tail = b'],"rule_labels":' + jsonio.dumps(listing.rule_labels(shown)) + b"}"
+    return StreamingResponse(_joined(head, records, tail), media_type="application/json")
+
+
+async def _joined(head: bytes, records: list[bytes], tail: bytes) -> AsyncIterator[bytes]:
+    """`head + b",".join(records) + tail`, in pieces of about a megabyte (never one copy of it all)."""
+    piece, size = [head], len(head)
+    for index, record in enumerate(records):
+        piece.append(b"," + record if index else record)
+        size += len(record)
+        if size > 1 << 20:
+            yield b"".join(piece)
+            piece, size = [], 0
+    piece.append(tail)
+    yield b"".join(piece)
 
 
 async def _delete_requests(request: Request, control: MockControl) -> Any:
@@ -150,15 +183,35 @@ async def _delete_requests(request: Request, control: MockControl) -> Any:
 
 
 async def _unused(request: Request, control: MockControl) -> Any:
-    return control.unused()
+    """`MockControl.unused` in turns: each entry's chat request, then each (rule, entry) hint."""
+    context = control.context
+    rules = control.unused_rules()
+    entries = context.journal.entries()
+    calls = list(zip(entries, await context.turns.map(context, entries, chat_request), strict=True))
+    hints: dict[int, str] = {}
+
+    def look(pair: tuple[Rule[Any], tuple[JournalEntry, Any]]) -> None:
+        rule, (entry, chat) = pair
+        if id(rule) not in hints:
+            hint = call_hint(rule, entry, chat)
+            if hint is not None:
+                hints[id(rule)] = hint
+
+    await context.turns.map(context, ((rule, call) for _, rule in rules for call in calls), look)
+    return [unused_report(rule, kind, calls, hints.get(id(rule))) for kind, rule in rules]
 
 
 async def _unexpected(request: Request, control: MockControl) -> Any:
-    return control.unexpected()
+    """`MockControl.unexpected`, one entry at a time in turns."""
+    context = control.context
+    scripted, labels = bool(context.rules.scripts), control.labels()
+    found = await context.turns.map(context, context.journal.entries(),
+                                    lambda entry: unexpected_report(entry, scripted, labels))
+    return [item for item in found if item is not None]
 
 
 async def _reset(request: Request, control: MockControl) -> Any:
-    return control.reset()
+    return await control.context.turns.run(control.context, control.reset)
 
 
 async def _openapi(request: Request, control: MockControl) -> Any:

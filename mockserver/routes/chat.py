@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from mockserver import regexes
 from mockserver.context import MockContext
 from mockserver.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
+from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import render_json, render_stream, stream_event_count, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
 from mockserver.routes.common import BODY_SCOPE_KEY, JSONBytes, journal_entry, request_body, request_headers
+from mockserver.rules import last_user_text
 from mockserver.sse import BatchedEventStream, timed_event_stream
 from mockserver.timing import has_timing, plan_delays
 
@@ -50,9 +54,16 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     body = scope.get(BODY_SCOPE_KEY)  # read by the journaling layer (not awaited here: it runs on every call)
     if body is None:
         body = await request_body(request)
-    parsed = parse_chat(context.memo, body, request_headers(scope).get("content-type"))
-    call = context.state.next_call()
+    content_type = request_headers(scope).get("content-type")
+    heavy = len(body) > HEAVY_BODY_BYTES  # a large body is parsed and answered in turns (`heavy`)
+    if heavy:
+        parsed = await context.turns.run(context, parse_chat, context.memo, body, content_type)
+    else:
+        parsed = parse_chat(context.memo, body, content_type)
     rules = context.rules
+    if heavy and (rules.scripts or rules.faults):  # the world's regexes meet a long text off the event loop
+        await regexes.match_ahead(rules.patterns(), last_user_text(parsed.request))
+    call = context.state.next_call()
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
         _note(request, call, plan, None)
@@ -63,7 +74,10 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         error = plan.error()
         if error is not None:
             raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
-    answer = answer_chat(context, parsed, call=call)
+    if heavy:
+        answer = await context.turns.run(context, partial(answer_chat, context, parsed, call=call))
+    else:
+        answer = answer_chat(context, parsed, call=call)
     _note(request, call, plan, answer)
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     if not parsed.request.stream:
@@ -71,9 +85,14 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
             wait = round(sum(plan_delays(context.seed, answer, stream_order(context.memo, answer, context.seed))), 6)
             _note_delays(request, [wait])
             await asyncio.sleep(wait)
+        if heavy:
+            return JSONBytes(await context.turns.run(context, render_json, context.memo, parsed, answer))
         return JSONBytes(render_json(context.memo, parsed, answer))
     if not timed and plan is None:  # the common case: the whole stream, in a few sends
-        body = render_stream(context.memo, parsed, answer, context.seed)
+        if heavy:
+            body = await context.turns.run(context, render_stream, context.memo, parsed, answer, context.seed)
+        else:
+            body = render_stream(context.memo, parsed, answer, context.seed)
         planned = stream_event_count(context.memo, answer)
         if context.settings.stream_done_event:
             body += DONE_EVENT
