@@ -223,8 +223,9 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
     sys.stdout.flush()
     app = create_app(settings)
     if app.state.tenants.max_tenants < max_tenants and isolate_keys:
-        log.warning("Each tenant holds at least %d bytes: %d tenants fit in --max-kept-bytes %d (at most half of "
-                    "each one's share), not %d.", app.state.tenants.world_bytes, app.state.tenants.max_tenants,
+        log.warning("Each tenant holds at least %d bytes: %d tenants fit in --max-kept-bytes %d (with room "
+                    "for their specs, scripts and faults), not %d.", app.state.tenants.world_bytes,
+                    app.state.tenants.max_tenants,
                     max_kept_bytes, max_tenants)
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
     gc.freeze()  # what start-up built lives as long as the server: full collections need not walk it

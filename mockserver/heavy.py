@@ -7,7 +7,8 @@ done in steps of bounded size (the body limits, `MAX_SPEC_ITEMS`, `SLICE_SECONDS
 for its `turn`: one step at a time across the server, tenants in rotation (a tenant with many steps
 queued waits behind one step of each other tenant, not the reverse), and other requests answered
 between any two steps. So `/healthz` and every light call wait for at most about one step, however
-many large ones are queued, and a shutdown can cancel the queue at any step.
+many large ones are queued (each step is followed by a few milliseconds' pause, long enough for a
+light request's few passes of the event loop), and a shutdown can cancel the queue at any step.
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ T = TypeVar("T")
 HEAVY_BODY_BYTES = 256 * 1024
 # How long one step of a sliced loop (a journal listing) runs before it lets others in.
 SLICE_SECONDS = 0.01
+# The pause after each step: a light request needs a few passes of the event loop (read, answer,
+# write); after a bare `sleep(0)` the next step would run between each of them.
+GAP_SECONDS = 0.005
 
 
 class Turns:
@@ -43,7 +47,7 @@ class Turns:
             yield
         finally:
             self._release()
-        await asyncio.sleep(0)  # requests that arrived meanwhile are read before this one goes on
+        await asyncio.sleep(GAP_SECONDS)  # requests that arrived meanwhile are answered before this one goes on
 
     async def run(self, tenant: object, work: Callable[..., T], *args: Any) -> T:
         """`work(*args)` in the tenant's turn."""

@@ -27,6 +27,7 @@ from mockserver.connection import (
 )
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
+from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.journal import JournalEntry
 from mockserver.jsonio import over_values
 from mockserver.routes.common import (
@@ -94,7 +95,10 @@ class Journaling:
             body, too_large, left = b"", True, False
         else:
             body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
-        entry = journal.open(scope, body, too_large or left)
+        if len(body) > HEAVY_BODY_BYTES:  # scanning it (provider keys, values) takes a turn (`heavy`)
+            entry = await context.turns.run(context, journal.open, scope, body, too_large or left)
+        else:
+            entry = journal.open(scope, body, too_large or left)
         if left:
             entry.client_left = True
             entry.error = scope.get(CLOSED_BY_SCOPE_KEY) or CLIENT_LEFT
@@ -105,7 +109,12 @@ class Journaling:
                     self.access_log.request(scope, *answered)
             journal.finish(entry)
             return None
-        values = over_values(body, self.max_body_values) if not too_large else None
+        values = None
+        if not too_large and len(body) > self.max_body_values:  # (a smaller body cannot hold more values)
+            if len(body) > HEAVY_BODY_BYTES:
+                values = await context.turns.run(context, over_values, body, self.max_body_values)
+            else:
+                values = over_values(body, self.max_body_values)
         if values is not None:  # refused (`refusal`) before anything parses it
             entry.error = (f"Request body holds about {values} JSON values and keys, over this server's limit of "
                            f"{self.max_body_values} (--max-body-values).")

@@ -10,7 +10,7 @@ At most `max_tenants` worlds are kept. A new key when they are all taken drops t
 world only if it has been idle for `tenant_idle_timeout` seconds (minutes, by default); otherwise the
 new key is refused with 503 and `Retry-After` (`TenantsFull`), so no tenant in use loses its world to
 another's fresh keys. Every world is charged a fixed overhead in the byte budget; `max_tenants` is
-lowered at start when that many worlds could not each hold it within half their share.
+lowered at start when that overhead would take more than a quarter of what each world may hold.
 """
 
 from __future__ import annotations
@@ -56,11 +56,12 @@ class TenantsFull(Exception):
 
 
 def fitting_tenants(settings: MockSettings, world_bytes: int) -> int:
-    """`max_tenants`, lowered so that every world (and the shared one) can hold its overhead within half
-    its share of `--max-kept-bytes`."""
+    """`max_tenants`, lowered so that every world's overhead (and the shared one's) takes at most a quarter
+    of what a world may hold (half its share of `--max-kept-bytes`): the rest is room for its spec,
+    scripts, faults and runtime state."""
     if not settings.isolate_keys:
         return settings.max_tenants
-    fits = settings.max_kept_bytes // (2 * max(1, world_bytes)) - 1
+    fits = settings.max_kept_bytes // (8 * max(1, world_bytes)) - 1
     return max(1, min(settings.max_tenants, fits))
 
 
