@@ -40,6 +40,7 @@ from tests.helpers_scaling import (
     stop,
     wait_ready,
 )
+from tests.helpers_tenants import assert_victim_intact, set_up_victim, victim_probe
 
 SEED = "11"
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
@@ -411,3 +412,37 @@ def test_output_that_goes_nowhere_neither_stops_it_nor_leaves_orphans(tmp_path: 
     process.send_signal(signal.SIGTERM)
     assert process.wait(20) == 143
     _assert_all_gone(deployment)
+
+
+def test_a_catastrophic_regex_leaves_a_neighbour_on_the_same_backend_fast_and_the_backend_up(tmp_path: Path) -> None:
+    """Issue 16, case 2 behind HAProxy: a regex that took 9 s per call held the backend, its health checks
+    timed out, it was marked down, and its other tenants' calls landed in a fresh world on the other
+    backend without their scripts. Now the neighbour's calls stay fast, its world stays where it is."""
+    with running(2, "--seed", SEED, env={"HUMANLOOP_MOCK_SCALING_DIR": str(tmp_path)}) as deployment:
+        root = deployment.root_url
+        homes: dict[str, list[str]] = {}
+        for n in range(64):  # two keys on one backend: a victim and its hostile neighbour
+            key = f"neighbour-{n}"
+            assert chat(root, key).status_code == 200
+            homes.setdefault(home_of(deployment, key), []).append(key)
+            if any(len(keys) >= 2 for keys in homes.values()):
+                break
+        backend, (victim, hostile) = next((name, keys[:2]) for name, keys in homes.items() if len(keys) >= 2)
+        world = set_up_victim(root, victim)
+        script = {"match": {"message_regex": "(a+)+$"}, "answer": {"output": "x"}, "times": None}
+        assert admin("POST", root, hostile, "scripts", json=script).status_code == 201
+        statuses = []
+        with victim_probe(root, tmp_path, key=victim) as seen:
+            deadline = time.monotonic() + 8  # long enough for three health checks to fail, before
+            while time.monotonic() < deadline:
+                answer = chat(root, hostile, messages=[{"role": "user", "content": "a" * 27 + "b"}])
+                assert answer.status_code == 200
+                listed = admin("GET", root, hostile, "requests", params={"message_regex": "(a+)+$"})
+                assert listed.status_code == 200
+                statuses.append(show_stat(tmp_path)[backend]["status"])
+        probe = seen[0]
+        assert probe.calls >= 50 and not probe.failures, probe.summary()
+        assert probe.slowest < 0.25, probe.summary()
+        assert len(statuses) >= 5 and set(statuses) == {"UP"}, statuses
+        assert_victim_intact(root, world, victim)
+        assert home_of(deployment, victim) == backend  # its world never moved
