@@ -18,6 +18,7 @@ import httpx
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
+from mockserver.admin.models import ServerInfo
 from mockserver.budget import ByteBudget
 from tests.conftest import KEY
 from tests.helpers_process import serve_process
@@ -133,6 +134,8 @@ def test_admin_server_reports_the_budget_by_kind_and_the_callers_own_world() -> 
         assert chat(client, 1, 1000) == 200
         seen = [client.get("/__admin/server", headers={"X-API-KEY": key}).json() for key in ("test-key", "k2")]
     assert [s["tenants"] for s in seen] == [1, 2]  # the chat's key, then the second asker's own world
+    for answer in seen:  # the shape the admin API's OpenAPI document gives
+        ServerInfo.model_validate(answer)
     kept = seen[1]["kept"]
     assert kept["limit"] == 3 * MIB and 0 < kept["used"] <= kept["limit"] and kept["items"] >= 2
     assert kept["used"] == app.state.tenants.budget.used == sum(kept["by_kind"].values())

@@ -105,15 +105,36 @@ class AdminInfo(BaseModel):
                                            "when it changes, `seq` numbers started over.")
 
 
-class ServerInfo(BaseModel):
-    """What the whole server keeps, across tenants (not part of any tenant's deterministic state)."""
+class BudgetUse(BaseModel):
+    """Bytes charged to the byte budget, in all and by kind (docs/server.md, "Memory")."""
 
-    kept: dict[str, int] = Field(description=(
-        "The byte budget for what the server keeps after requests (every journal and the memo tables, "
-        "--max-kept-bytes): `limit`, `used`, `items`, and `dropped` (items forgotten to make room since start)."))
-    memo: dict[str, int] = Field(description="Entries per memo table.")
+    used: int
+    items: int = Field(description="Journal, memo and log entries charged (what may be dropped).")
+    by_kind: dict[str, int] = Field(description="`journal`, `memo`, `logs` (kept, dropped oldest-first from the "
+                                                "world using the most) and `world`, `spec`, `rules`, `state` (held).")
+
+
+class ServerBudget(BudgetUse):
+    limit: int = Field(description="--max-kept-bytes.")
+    dropped: int = Field(description="Entries forgotten to make room since start.")
+    held_cap: int = Field(description="What one world may hold: half its share of the budget.")
+    worlds: int = Field(description="Worlds charged (the shared one included).")
+
+
+class TenantUse(BudgetUse):
+    memo: dict[str, int] = Field(description="Entries per memo table of the caller's own world.")
+
+
+class ServerInfo(BaseModel):
+    """What the whole server keeps, by kind, and what the caller's own world keeps (nothing in it counts
+    what another tenant sent: memo tables are per world)."""
+
+    kept: ServerBudget
+    tenant: TenantUse
     tenants: int = Field(description="Worlds kept for --isolate-keys (besides the shared one).")
-    tenants_evicted: int = Field(description="Worlds dropped since start to stay within --max-tenants.")
+    max_tenants: int = Field(description="--max-tenants, lowered at start if that many worlds did not fit the budget.")
+    tenants_evicted: int = Field(description="Idle worlds dropped since start to make room for a new key.")
+    tenants_refused: int = Field(description="New keys answered 503 since start: every slot was in use.")
 
 
 class ConfigDraws(BaseModel):
