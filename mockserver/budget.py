@@ -22,7 +22,6 @@ strings they already hold, plus a fixed overhead, never a walk over the objects.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from typing import Any, Protocol
 
 KEPT_KINDS = ("journal", "memo", "logs")
@@ -51,11 +50,19 @@ class Account:
     def __init__(self) -> None:
         self.used = 0  # held and kept bytes together
         self.held = 0
-        self.by_kind: dict[str, int] = dict.fromkeys(KINDS, 0)
-        self.items: OrderedDict[int, None] = OrderedDict()  # tokens of droppable items, oldest first
+        self.by_kind: dict[str, int] = dict.fromkeys(HELD_KINDS, 0)  # held bytes by kind (kept: from `items`)
+        # Droppable items, oldest first: token -> (size, kind). (A plain dict keeps insertion order.)
+        self.items: dict[int, tuple[int, str]] = {}
+
+    def kinds(self) -> dict[str, int]:
+        """Bytes by kind: held ones counted as they change, kept ones summed from the items (for people)."""
+        kinds = dict.fromkeys(KEPT_KINDS, 0)
+        for size, kind in list(self.items.values()):
+            kinds[kind] += size
+        return {**kinds, **self.by_kind}
 
     def snapshot(self) -> dict[str, Any]:
-        return {"used": self.used, "items": len(self.items), "by_kind": dict(self.by_kind)}
+        return {"used": self.used, "items": len(self.items), "by_kind": self.kinds()}
 
 
 class ByteBudget:
@@ -66,7 +73,7 @@ class ByteBudget:
         self.used = 0
         self.dropped = 0  # items forgotten to make room, since start
         self.held_cap = max(1, limit // max(1, slots) // 2)
-        self._items: dict[int, tuple[int, Keeper, Any, Account, str]] = {}
+        self._items: dict[int, tuple[int, Keeper, Any, Account]] = {}
         self._accounts: list[Account] = []
         self.common = self.account()  # for keepers charged without an account of their own
         self._next_token = 0
@@ -121,15 +128,15 @@ class ByteBudget:
         """Count `size` bytes kept by `keeper` under `key`; the token to `release` them with."""
         account = account or self.common
         with self._lock:
-            token = self._next_token
-            self._next_token += 1
-            self._items[token] = (size, keeper, key, account, kind)
-            account.items[token] = None
+            token = self._newest = self._next_token
+            self._next_token = token + 1
+            self._items[token] = (size, keeper, key, account)
+            account.items[token] = (size, kind)
             account.used += size
-            account.by_kind[kind] += size
             self.used += size
-            self._newest = token
-            evicted = self._make_room() if self.used > self.limit else []
+            if self.used <= self.limit:
+                return token
+            evicted = self._make_room()
         self._forget(evicted)
         return token
 
@@ -149,10 +156,9 @@ class ByteBudget:
         item = self._items.pop(token, None)
         if item is None:
             return None
-        size, keeper, key, account, kind = item
-        account.items.pop(token, None)
+        size, keeper, key, account = item
+        del account.items[token]
         account.used -= size
-        account.by_kind[kind] -= size
         self.used -= size
         return keeper, key
 
@@ -193,7 +199,7 @@ class ByteBudget:
         with self._lock:
             by_kind = dict.fromkeys(KINDS, 0)
             for account in self._accounts:
-                for kind, size in account.by_kind.items():
+                for kind, size in account.kinds().items():
                     by_kind[kind] += size
             return {"limit": self.limit, "used": self.used, "items": len(self._items), "dropped": self.dropped,
                     "held_cap": self.held_cap, "worlds": len(self._accounts) - 1, "by_kind": by_kind}

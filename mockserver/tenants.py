@@ -95,9 +95,9 @@ class Tenants:
 
     def for_key(self, key: str | None) -> MockContext:
         """The world of this key (created from the spec on first use); `TenantsFull` when no slot is free."""
-        if not self._isolated(key):
+        settings = self.settings  # (`_isolated`, inline: this runs on every request)
+        if not settings.isolate_keys or not key or (settings.api_keys and not key_matches(key, settings.api_keys)):
             return self.shared  # (never dropped: its last use is not noted)
-        assert key is not None
         now = time.monotonic()
         with self._lock:
             context = self._by_key.get(key)

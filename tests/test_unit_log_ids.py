@@ -113,4 +113,4 @@ def test_many_worlds_share_the_one_budget_and_one_world_only_counts() -> None:
     alone = Tenants(MockSettings(max_kept_bytes=limit, journal_limit=0, log_limit=5000)).shared
     for _ in range(9000):
         alone.state.new_logs("exp_demo", ["config_a"])
-    assert len(alone.state.logs) == 5000 and alone.account.by_kind["logs"] == 0
+    assert len(alone.state.logs) == 5000 and alone.account.kinds()["logs"] == 0

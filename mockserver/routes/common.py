@@ -59,7 +59,7 @@ def request_headers(scope: Scope) -> dict[str, str]:
 def declared_over(scope: Scope, limit: int) -> bool:
     """Whether the request's `Content-Length` says its body is over `limit` bytes."""
     declared = request_headers(scope).get("content-length")
-    return declared is not None and len(declared) >= len(str(limit)) and declared.isdigit() and int(declared) > limit
+    return declared is not None and declared.isdigit() and int(declared) > limit
 
 
 def journal_entry(request: Request) -> JournalEntry | None:
