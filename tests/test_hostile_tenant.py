@@ -15,6 +15,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -218,6 +219,30 @@ def test_a_hostile_tenant_running_every_case_leaves_the_victim_fast_and_whole(tm
         assert "Traceback" not in log.read_text(errors="replace")
 
 
+# A client in a process of its own: one request, whatever becomes of it (the server is told to stop).
+_CLIENT = r"""
+import http.client, sys
+host, port, method, path, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+body = sys.stdin.buffer.read() if method == "POST" else None
+try:
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    connection.request(method, path, body=body, headers={"X-API-KEY": key, "Content-Type": "application/json"})
+    connection.getresponse().read()
+except OSError:
+    pass
+"""
+
+
+def _client_process(root: str, method: str, path: str, body: bytes = b"") -> subprocess.Popen[bytes]:
+    host, port = root.removeprefix("http://").rsplit(":", 1)
+    process = subprocess.Popen([sys.executable, "-c", _CLIENT, host, port, method, path, HOSTILE],
+                               stdin=subprocess.PIPE)
+    assert process.stdin is not None
+    process.stdin.write(body)
+    process.stdin.close()
+    return process
+
+
 @pytest.mark.parametrize("with_regex", [True, False])
 def test_sigterm_is_honoured_within_the_shutdown_timeout_whatever_a_request_does(tmp_path: Path,
                                                                                  with_regex: bool) -> None:
@@ -231,17 +256,13 @@ def test_sigterm_is_honoured_within_the_shutdown_timeout_whatever_a_request_does
                            "messages": [{"role": "user", "content": "a" * (6 * MIB) + "b"}]}).encode()
         for _ in range(3):  # a journal of large entries to list and filter
             assert post_raw(root, "/v4/chat-experiment", body).status_code == 200
-        workers = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-H", f"X-API-KEY: {HOSTILE}",
-                                     f"{root}/__admin/requests?chat=true&message_regex={quote(CATASTROPHIC)}"])
-                   for _ in range(4)]
-        workers += [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-H", f"X-API-KEY: {HOSTILE}", "-H",
-                                      "Content-Type: application/json", "--data-binary", "@-",
-                                      f"{root}/v4/chat-experiment"], stdin=subprocess.PIPE) for _ in range(2)]
-        for worker in workers[4:]:
-            assert worker.stdin is not None
-            worker.stdin.write(body)
-            worker.stdin.close()
-        time.sleep(0.3)  # the work is under way
+        listing = f"/__admin/requests?chat=true&message_regex={quote(CATASTROPHIC)}"
+        workers = [_client_process(root, "GET", listing) for _ in range(4)]
+        workers += [_client_process(root, "POST", "/v4/chat-experiment", body) for _ in range(2)]
+        deadline = time.monotonic() + 20
+        while admin(root, HOSTILE, "GET", "requests", params={"limit": 0}).json()["total"] < 5:  # both bodies in
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
