@@ -33,11 +33,19 @@ def assert_422(response: Any, loc: list[Any], type_: str) -> None:
     (b'{"experiment_id": "e", "messages": [}', ["body", 36], "value_error.jsondecode"),
     (b"", ["body"], "value_error.missing"),
     (b'{"experiment_id": "e", "messages": [], "inputs": {"x": NaN}}', ["body"], "value_error.jsondecode"),
-    (b"[" * 100_000 + b"]" * 100_000, ["body"], "value_error.jsondecode"),
+    (b"[" * 15_000 + b"]" * 15_000, ["body"], "value_error.jsondecode"),  # nesting too deep
     (b"\xff\xfe", ["body", 0], "value_error.jsondecode"),
 ])
 def test_malformed_json_is_422(client: TestClient, content: bytes, loc: list[Any], type_: str) -> None:
     assert_422(post_raw(client, content), loc, type_)
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000 + b"]" * 100_000,
+                                     b'{"inputs": {"x": [' + b"0," * 30_000 + b"0]}}"])
+def test_a_body_of_too_many_values_is_413_before_it_is_parsed(client: TestClient, content: bytes) -> None:
+    answer = post_raw(client, content)
+    assert answer.status_code == 413 and "--max-body-values" in answer.json()["detail"]
+    assert client.get("/__admin/requests", headers={"X-API-KEY": "k"}).json()["requests"][-1]["status"] == 413
 
 
 @pytest.mark.parametrize(("body", "loc", "type_"), [

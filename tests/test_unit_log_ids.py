@@ -7,6 +7,7 @@ from typing import Any
 
 from mockserver import MockSettings
 from mockserver.budget import ByteBudget, Keeper
+from mockserver.context import MockContext
 from mockserver.log_ids import ENTRY_BYTES, MAX_BLOCK, MIN_BLOCK, LogBook, block_size
 from mockserver.tenants import Tenants
 
@@ -99,13 +100,14 @@ def test_a_block_dropped_while_it_is_being_charged_is_forgotten_for_good() -> No
 
 def test_many_worlds_share_the_one_budget_and_one_world_only_counts() -> None:
     limit = 64 * ENTRY_BYTES * 100  # blocks of 100 logs
-    tenants = Tenants(MockSettings(isolate_keys=True, max_kept_bytes=limit, journal_limit=0))
-    worlds = [tenants.for_key(f"key-{n}") for n in range(3)]
+    settings = MockSettings(isolate_keys=True, max_kept_bytes=limit, journal_limit=0)
+    budget = ByteBudget(limit, slots=4)
+    worlds = [MockContext(settings, budget=budget) for _ in range(3)]  # (a budget this small fits fewer tenants)
     for _ in range(3000):
         for world in worlds:
             world.state.new_logs("exp_demo", ["config_a"])
-    assert tenants.budget.used <= limit
-    held = sum(world.account.held for world in [*worlds, tenants.shared])  # each world's fixed overhead
+    assert budget.used <= limit
+    held = sum(world.account.held for world in worlds)  # each world's fixed overhead
     kept = [len(world.state.logs) for world in worlds]
     assert sum(kept) == (limit - held) // (100 * ENTRY_BYTES) * 100  # what the budget holds, no more
     assert max(kept) - min(kept) <= 100  # shared fairly: the world holding the most gives a block first
