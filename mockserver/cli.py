@@ -14,6 +14,7 @@ from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.recording.command import cassette as cassette_command
 from mockserver.rules import describe_match
 from mockserver.server import (
     LOOPBACK,
@@ -253,6 +254,7 @@ def _load_or_exit(path: str) -> MockSpec:
 
 
 main.add_command(check_command)
+main.add_command(cassette_command)
 
 if __name__ == "__main__":
     main()
