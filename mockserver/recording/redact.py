@@ -54,11 +54,17 @@ def _unescape_u(text: str) -> str:
     return _U_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
-@lru_cache(maxsize=4096)
 def _is_secret_text(text: str) -> bool:
     """Whether decoded text names a key: "api key" in any spelling, or a credential header's name."""
+    return _is_secret_short(text) if len(text) <= 100 else _is_secret_long(text)
+
+
+def _is_secret_long(text: str) -> bool:
     squeezed = _NOT_ALNUM.sub("", unquote(text).lower())
     return "apikey" in squeezed or squeezed in {"authorization", "proxyauthorization", "cookie", "setcookie"}
+
+
+_is_secret_short = lru_cache(maxsize=4096)(_is_secret_long)  # field names repeat: look each up once
 
 
 def _token_text(kind: str, raw: str) -> str:
@@ -118,24 +124,8 @@ def _next_solid(tokens: Tokens, start: int) -> int:
     return start
 
 
-def _value_end(tokens: Tokens, start: int) -> int:
-    """The index after the valid JSON value starting at `start`."""
-    if tokens[start][1] not in _OPEN:
-        return start + 1
-    depth = 0
-    for index in range(start, len(tokens)):
-        kind, raw = tokens[index]
-        if kind == "punct" and raw in _OPEN:
-            depth += 1
-        elif kind == "punct" and raw in _CLOSE:
-            depth -= 1
-            if depth == 0:
-                return index + 1
-    return len(tokens)
-
-
-def _enclosure_end(tokens: Tokens, start: int) -> int:
-    """The index of the bracket closing the object or list around `start`, or the end."""
+def _closing(tokens: Tokens, start: int) -> int:
+    """The index of the first bracket from `start` on that closes one opened before `start`, or the end."""
     depth = 0
     for index in range(start, len(tokens)):
         kind, raw = tokens[index]
@@ -146,6 +136,13 @@ def _enclosure_end(tokens: Tokens, start: int) -> int:
                 return index
             depth -= 1
     return len(tokens)
+
+
+def _value_end(tokens: Tokens, start: int) -> int:
+    """The index after the value starting at `start` (for an object or list, after its closing bracket)."""
+    if tokens[start][1] not in _OPEN:
+        return start + 1
+    return min(_closing(tokens, start + 1) + 1, len(tokens))
 
 
 def _is_key(tokens: Tokens, index: int) -> bool:
@@ -189,7 +186,7 @@ def _scrub(text: str, valid_json: bool, secrets: list[str]) -> str:
         else:
             # Where the value ends cannot be trusted: hide the rest of the enclosing object or list.
             # Only what looks like the value itself counts as a secret to search for elsewhere.
-            index = _enclosure_end(tokens, value)
+            index = _closing(tokens, value)
             value_end = min(_value_end(tokens, value), index)
             secrets.extend(_token_text(kind, raw) for at, (kind, raw) in enumerate(tokens[value:value_end], value)
                            if kind in ("string", "word") and not _is_key(tokens, at))
