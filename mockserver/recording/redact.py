@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import json
 import re
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from mockserver.recording.events import is_event_stream
-from mockserver.recording.har import Exchange, NameValue, pack
+from mockserver.recording.har import Exchange, NameValue, StreamEvent, pack
 
 PLACEHOLDER = "[redacted]"
 _PLACEHOLDER_JSON = json.dumps(PLACEHOLDER)
@@ -47,6 +48,9 @@ _TOKEN = re.compile(r"""
   | (?P<other>.)
 """, re.X | re.S)
 _OPEN, _CLOSE = "{[", "}]"
+# What `redact_exchange` returned (while it lives), so the writer does not redact the same exchange
+# twice. By identity, not equality: an equal exchange loaded from a file is redacted again.
+_REDACTED: weakref.WeakValueDictionary[int, Exchange] = weakref.WeakValueDictionary()
 Tokens = list[tuple[str, str]]
 
 
@@ -113,9 +117,16 @@ def _holds_scalar(value: object) -> bool:
     return False
 
 
+_SPELLS_API_KEY = re.compile("[^a-z0-9]*".join("apikey"))
+
+
 def _might_name_a_secret(text: str) -> bool:
-    """False only if no token of `text` can spell a secret name (a quick look before tokenising)."""
-    return "apikey" in _NOT_ALNUM.sub("", unquote(_unescape_u(text)).lower())
+    """False only if no token of `text` can spell a secret name: a quick look before parsing, since
+    most bodies (and every stream event) never say "api key" at all."""
+    lowered = text.lower()
+    if "\\u" in lowered or "%" in lowered:  # escapes could spell the letters: undo them first
+        lowered = unquote(_unescape_u(lowered)).lower()
+    return _SPELLS_API_KEY.search(lowered) is not None
 
 
 def _next_solid(tokens: Tokens, start: int) -> int:
@@ -198,14 +209,14 @@ def _scrub(text: str, valid_json: bool, secrets: list[str]) -> str:
 def redact_body(data: bytes, secrets: list[str] | None = None) -> bytes:
     """`data` with the values of key-named fields replaced; the secrets found are added to `secrets`."""
     text = data.decode("utf-8", errors="surrogateescape")
+    if not _might_name_a_secret(text):
+        return data
     try:
         valid_json = True
         if not _has_secret_value(text):
             return data
     except (ValueError, RecursionError):
         valid_json = False
-        if not _might_name_a_secret(text):
-            return data
     found: list[str] = [] if secrets is None else secrets
     return _scrub(text, valid_json, found).encode("utf-8", errors="surrogateescape")
 
@@ -242,12 +253,20 @@ def redact_url(url: str, secrets: list[str] | None = None) -> str:
 
 def scrub_literals(data: bytes, secrets: list[str]) -> bytes:
     """`data` with each secret's text (raw or JSON-escaped), 8 characters or longer, replaced."""
+    return _replace_all(data, _literals(secrets))
+
+
+def _literals(secrets: list[str]) -> list[bytes]:
     literals = set()
     for secret in secrets:
         if len(secret) >= MIN_LITERAL and secret != PLACEHOLDER:
             literals.add(secret.encode("utf-8", errors="surrogateescape"))
             literals.add(json.dumps(secret)[1:-1].encode())
-    for literal in sorted(literals, key=len, reverse=True):  # longer first: a key holding another
+    return sorted(literals, key=len, reverse=True)  # longer first: a key holding another
+
+
+def _replace_all(data: bytes, literals: list[bytes]) -> bytes:
+    for literal in literals:
         data = data.replace(literal, PLACEHOLDER.encode())
     return data
 
@@ -273,23 +292,33 @@ class _Parts:
     chunks: list[bytes]
 
     def scrubbed(self, secrets: list[str]) -> _Parts:
+        literals = _literals(secrets)
+        if not literals:
+            return self
+
         def text(value: str) -> str:
-            return scrub_literals(value.encode("utf-8", errors="surrogateescape"), secrets).decode(
+            return _replace_all(value.encode("utf-8", errors="surrogateescape"), literals).decode(
                 "utf-8", errors="surrogateescape")
 
         return _Parts(url=text(self.url), request_headers=[(n, text(v)) for n, v in self.request_headers],
                       query=[(n, text(v)) for n, v in self.query],
-                      request_body=scrub_literals(self.request_body, secrets),
+                      request_body=_replace_all(self.request_body, literals),
                       response_headers=[(n, text(v)) for n, v in self.response_headers],
-                      chunks=[scrub_literals(chunk, secrets) for chunk in self.chunks])
+                      chunks=[_replace_all(chunk, literals) for chunk in self.chunks])
 
 
 def redact_exchange(exchange: Exchange) -> Exchange:
-    """The exchange with every key replaced by `PLACEHOLDER` (see the module docstring)."""
+    """The exchange with every key replaced by `PLACEHOLDER` (see the module docstring). What it
+    returns is marked, and given back as it is if redacted again."""
+    if _REDACTED.get(id(exchange)) is exchange:
+        return exchange
     secrets: list[str] = []
     request, response = exchange.request, exchange.response
     redact_response = redact_event_stream if is_event_stream(response.content.mime_type) else redact_body
     chunks = exchange.event_bytes() if exchange.is_stream else [response.content.body()]
+    if not _might_name_a_secret(b"".join(chunks).decode("utf-8", errors="surrogateescape")):
+        # The usual answer: no field that could hold a key, so no event needs looking into.
+        redact_response = _unchanged
     parts = _Parts(
         url=redact_url(request.url, secrets),
         request_headers=redact_headers(request.header_pairs(), secrets),
@@ -298,7 +327,20 @@ def redact_exchange(exchange: Exchange) -> Exchange:
         response_headers=redact_headers(response.header_pairs(), secrets),
         chunks=[redact_response(chunk, secrets) for chunk in chunks],
     ).scrubbed(secrets)
-    return _rebuilt(exchange, parts)
+    redacted = _rebuilt(exchange, parts)
+    _REDACTED[id(redacted)] = redacted
+    return redacted
+
+
+def _unchanged(data: bytes, secrets: list[str] | None = None) -> bytes:
+    return data
+
+
+def _event_with(event: StreamEvent, data: bytes) -> StreamEvent:
+    text, encoding = pack(data)
+    if (text, encoding) == (event.text, event.encoding):
+        return event  # the usual case: nothing in it to redact (and a copy per event costs)
+    return event.model_copy(update={"text": text, "encoding": encoding})
 
 
 def _rebuilt(exchange: Exchange, parts: _Parts) -> Exchange:
@@ -315,10 +357,8 @@ def _rebuilt(exchange: Exchange, parts: _Parts) -> Exchange:
     text, encoding = pack(body)
     content_update: dict[str, object] = {"text": text, "encoding": encoding, "size": len(body)}
     if exchange.is_stream:
-        content_update["events"] = [
-            event.model_copy(update=dict(zip(("text", "encoding"), pack(chunk), strict=True)))
-            for event, chunk in zip(response.content.events or [], parts.chunks, strict=True)
-        ]
+        content_update["events"] = [_event_with(event, chunk)
+                                    for event, chunk in zip(response.content.events or [], parts.chunks, strict=True)]
     return exchange.model_copy(update={
         "request": request.model_copy(update=request_update),
         "response": response.model_copy(update={

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from mockserver.recording.har import MARKER, Cassette, Exchange, exchange_json, new_cassette
@@ -119,14 +120,14 @@ def _write_atomically(path: Path, cassette: Cassette, entries: Iterable[dict[str
     file beside `path`, syncs it and renames it over `path`."""
     shell = cassette.model_dump(mode="json", by_alias=True, exclude_none=True)
     shell["log"]["entries"] = []
-    before, after = json.dumps(shell, ensure_ascii=False, indent=1).rsplit("[]", 1)  # entries is the last key
+    before, after = orjson.dumps(shell, option=orjson.OPT_INDENT_2).rsplit(b"[]", 1)  # entries is the last key
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with temporary.open("w", encoding="utf-8") as handle:
-            handle.write(before + "[")
+        with temporary.open("wb") as handle:
+            handle.write(before + b"[")
             for number, entry in enumerate(entries):
-                handle.write(("," if number else "") + "\n" + json.dumps(entry, ensure_ascii=False, indent=1))
-            handle.write("\n]" + after + "\n")
+                handle.write((b"," if number else b"") + b"\n" + orjson.dumps(entry, option=orjson.OPT_INDENT_2))
+            handle.write(b"\n]" + after + b"\n")
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -179,11 +180,11 @@ class CassetteWriter:
 
     def append(self, exchange: Exchange) -> int:
         """Redacts `exchange`, writes it to disk and returns its number in the cassette (from 0)."""
-        line = json.dumps(exchange_json(redact_exchange(exchange)), ensure_ascii=False, separators=(",", ":"))
+        line = orjson.dumps(exchange_json(redact_exchange(exchange)))
         with self._lock:
             if self._closed:
                 raise CassetteError(f"{self.path}: the recording is closed")
-            self._handle.write(line.encode("utf-8") + b"\n")
+            self._handle.write(line + b"\n")
             self._handle.flush()
             self.count += 1
             return self.count - 1
