@@ -59,13 +59,13 @@ def _unescape_u(text: str) -> str:
 
 
 def _is_secret_text(text: str) -> bool:
-    """Whether decoded text names a key: "api key" in any spelling, or a credential header's name."""
+    """Whether decoded text names a key: it says "api key" in any spelling (`x-api-key`, `apiKey`,
+    `provider_api_keys`, `api%5Fkey`)."""
     return _is_secret_short(text) if len(text) <= 100 else _is_secret_long(text)
 
 
 def _is_secret_long(text: str) -> bool:
-    squeezed = _NOT_ALNUM.sub("", unquote(text).lower())
-    return "apikey" in squeezed or squeezed in {"authorization", "proxyauthorization", "cookie", "setcookie"}
+    return "apikey" in _NOT_ALNUM.sub("", unquote(text).lower())
 
 
 _is_secret_short = lru_cache(maxsize=4096)(_is_secret_long)  # field names repeat: look each up once
@@ -82,7 +82,7 @@ def _token_text(kind: str, raw: str) -> str:
 
 
 def is_secret_name(name: str) -> bool:
-    """A header, query parameter or body field name that holds a key."""
+    """A body field or query parameter name that holds a key (headers: also `SECRET_HEADERS`)."""
     return _is_secret_text(name)
 
 

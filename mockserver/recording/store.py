@@ -176,6 +176,8 @@ class CassetteWriter:
             self.count = len(current.exchanges)
         except Exception:
             self._handle.close()
+            if not self._side.stat().st_size:
+                self._side.unlink()  # ours, and empty: leave nothing behind
             raise
 
     def append(self, exchange: Exchange) -> int:

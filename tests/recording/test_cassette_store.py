@@ -170,4 +170,4 @@ def test_a_writer_refuses_a_file_that_is_not_a_cassette(tmp_path: Path) -> None:
     path.write_text('{"log": {"entries": []}}')
     with pytest.raises(CassetteError, match="not a humanloop-mock cassette"):
         CassetteWriter(path)
-    assert path.read_text() == '{"log": {"entries": []}}'
+    assert path.read_text() == '{"log": {"entries": []}}' and not side_path(path).exists()
