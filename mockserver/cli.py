@@ -59,7 +59,7 @@ def declared(spec: MockSpec) -> list[str]:
         answer = script.answer or (script.answers or [None])[0]
         what = f"{len(script.answers)} answers" if script.answers else repr((answer.output if answer else "")[:40])
         times = "always" if script.times is None else f"{script.times}x"
-        lines.append(f"script {script.name or f'script #{index}'!r}: {what} when {describe_match(script.match)}"
+        lines.append(f"script {script.name or f'script-{index}'!r}: {what} when {describe_match(script.match)}"
                      f" ({times})")
     for index, fault in enumerate(spec.faults, start=1):
         effects = fault.model_dump(exclude_none=True, exclude={"name", "match", "times", "reset"})
@@ -67,7 +67,7 @@ def declared(spec: MockSpec) -> list[str]:
             effects["reset"] = True
         times = "always" if fault.times is None else f"{fault.times}x"
         what = ", ".join(f"{k}={v}" for k, v in effects.items())
-        lines.append(f"fault {fault.name or f'fault #{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
+        lines.append(f"fault {fault.name or f'fault-{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
     return lines
 
 
