@@ -110,6 +110,7 @@ def banner(settings: MockSettings, url: str) -> str:
         f"  curl -s {url}/chat-experiment -H \"X-API-KEY: {key}\" -H 'Content-Type: application/json' \\",
         f"    -d '{body}'",
         "",
+        *(["  import os", ""] if settings.api_keys else []),
         "  from humanloop import Humanloop",
         f"  hl = Humanloop(api_key={python_key}, host={url!r})",
         f"  reply = hl.chat_experiment(experiment_id={experiment_id!r},",
