@@ -23,13 +23,15 @@ from mockserver.errors import error_body
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 _PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
+_LINES, _NAME_VALUE = b"\n".join, b":".join
 
 
 def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Request headers as one bytes object of `name:value` lines. One object the garbage collector
-    never tracks: a kept tuple per header would be counted and traversed on every request (HTTP
-    parsers refuse line breaks in header values, and names hold no colon)."""
-    return b"\n".join([name + b":" + value for name, value in headers])
+    """Headers (a request's, or its answer's) as one bytes object of `name:value` lines. One object
+    the garbage collector never tracks: a kept tuple per header would be counted and traversed on
+    every request (HTTP parsers refuse line breaks in header values, and names hold no colon). Joined
+    in C, pair by pair: it runs twice on every request's path (its headers, its answer's)."""
+    return _LINES(map(_NAME_VALUE, headers))
 
 
 def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
