@@ -214,6 +214,13 @@ def service(image: Image, network: str, config_file: Path) -> Iterator[Container
         yield c
 
 
+@pytest.fixture(scope="module")
+def plain(image: Image, network: str) -> Iterator[Container]:
+    """The image as it comes, with one flag after the image name (a short shutdown timeout, for the SIGTERM check)."""
+    with running(image, "plain", network, "--shutdown-timeout", str(SHUTDOWN_TIMEOUT)) as c:
+        yield c
+
+
 # Each check is one promise of docs/container.md; test_container_image runs them in order as subtests.
 
 def image_settings_and_size(c: Container) -> None:
@@ -408,34 +415,45 @@ def keys_never_logged(c: Container) -> None:
         assert key not in logs and key not in commands
 
 
-def stops_on_sigterm(image: Image, network: str) -> None:
+def image_defaults(c: Container) -> None:
+    """With no settings at all: any key, seed 0, the demo experiment, unknown ids provisioned, the Host check
+    on for the default service names."""
+    logs = c.podman.logs(c.name)
+    assert "serving Humanloop v4 at http://127.0.0.1:8000/v4  (seed 0)" in logs
+    assert ("Listening on 0.0.0.0: answers Host 127.0.0.1, localhost, [::1], humanloop-mock, "
+            "humanloop-mock.internal; others get 400") in logs
+    assert c.chat("any-key", experiment_id="exp_demo").json()["project_id"] == "pr_demo"
+    assert c.chat("any-key", experiment_id="exp_from_production").status_code == 200
+    assert httpx.get(c.root + "/healthz", headers={"Host": "mock.ci.internal"}, timeout=30).status_code == 400
+
+
+def stops_on_sigterm(c: Container) -> None:
     """SIGTERM while a stream is open: the stream gets the shutdown timeout, then the container exits 143
     (ended by that signal, as on a host), with no traceback and no forced exit."""
-    with running(image, "stop", network, "--shutdown-timeout", str(SHUTDOWN_TIMEOUT)) as c:
-        assert c.request("POST", "/__admin/faults", json={"event_delay": 5, "times": None}).status_code == 201
-        lines: list[str] = []
-        opened = threading.Event()
+    assert c.request("POST", "/__admin/faults", json={"event_delay": 5, "times": None}).status_code == 201
+    lines: list[str] = []
+    opened = threading.Event()
 
-        def read() -> None:
-            body = {"experiment_id": "exp_demo", "messages": MESSAGES, "stream": True}
-            try:
-                with httpx.stream("POST", c.root + "/v4/chat-experiment", json=body, headers={"X-API-KEY": KEYS[0]},
-                                  timeout=60) as response:
-                    for line in response.iter_lines():
-                        lines.append(line)
-                        opened.set()
-            except httpx.HTTPError:
-                pass  # the server ends the stream when the shutdown timeout is up
+    def read() -> None:
+        body = {"experiment_id": "exp_demo", "messages": MESSAGES, "stream": True}
+        try:
+            with httpx.stream("POST", c.root + "/v4/chat-experiment", json=body, headers={"X-API-KEY": KEYS[0]},
+                              timeout=60) as response:
+                for line in response.iter_lines():
+                    lines.append(line)
+                    opened.set()
+        except httpx.HTTPError:
+            pass  # the server ends the stream when the shutdown timeout is up
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        assert opened.wait(20), "the stream never started"
-        started = time.monotonic()
-        c.podman("kill", "--signal", "TERM", c.name)
-        code = c.podman("wait", c.name, timeout=30).stdout.strip()
-        took = time.monotonic() - started
-        reader.join(10)
-        logs = c.podman.logs(c.name)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert opened.wait(20), "the stream never started"
+    started = time.monotonic()
+    c.podman("kill", "--signal", "TERM", c.name)
+    code = c.podman("wait", c.name, timeout=30).stdout.strip()
+    took = time.monotonic() - started
+    reader.join(10)
+    logs = c.podman.logs(c.name)
     assert code == "143", logs[-3000:]
     assert SHUTDOWN_TIMEOUT - 0.5 <= took < SHUTDOWN_TIMEOUT + 4, f"stopped after {took:.1f} s"
     assert "Cancel 1 running task(s), timeout graceful shutdown exceeded" in logs and "Finished server process" in logs
@@ -443,8 +461,8 @@ def stops_on_sigterm(image: Image, network: str) -> None:
     assert not reader.is_alive() and lines and lines[0].startswith("data: ")
 
 
-def test_container_image(image: Image, network: str, service: Container, config_file: Path,
-                         tmp_path: Path, subtests: pytest.Subtests) -> None:
+def test_container_image(service: Container, plain: Container, config_file: Path, tmp_path: Path,
+                         subtests: pytest.Subtests) -> None:
     checks: list[tuple[str, Callable[[], None]]] = [
         ("image settings and size", lambda: image_settings_and_size(service)),
         ("healthy within seconds", lambda: healthy_within_seconds(service)),
@@ -456,7 +474,8 @@ def test_container_image(image: Image, network: str, service: Container, config_
         ("config file loaded", lambda: config_file_loaded(service)),
         ("host check", lambda: host_check(service)),
         ("keys never logged", lambda: keys_never_logged(service)),  # last: the others' traffic is in the logs
-        ("stops on SIGTERM", lambda: stops_on_sigterm(image, network)),
+        ("image defaults", lambda: image_defaults(plain)),
+        ("stops on SIGTERM", lambda: stops_on_sigterm(plain)),  # last: it ends `plain`
     ]
     for name, check in checks:
         with subtests.test(name):
