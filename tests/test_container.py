@@ -461,6 +461,48 @@ def stops_on_sigterm(c: Container) -> None:
     assert not reader.is_alive() and lines and lines[0].startswith("data: ")
 
 
+DOCS = ROOT / "docs" / "container.md"
+TESTCONTAINERS_DRIVER = """
+import httpx
+mock = start_mock(IMAGE)
+try:
+    root = f"http://{mock.get_container_host_ip()}:{mock.get_exposed_port(8000)}"
+    key = {"X-API-KEY": "tc-key"}
+    script = {"match": {"message": "hello"}, "answer": {"output": "Hello from Testcontainers."}}
+    print(httpx.post(root + "/__admin/scripts", headers=key, json=script).status_code)
+    body = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "hello"}]}
+    print(httpx.post(root + "/v4/chat-experiment", headers=key, json=body).json()["data"][0]["output"])
+    print(httpx.post(root + "/v4/chat-experiment", headers={"X-API-KEY": "other"}, json=body).status_code)
+finally:
+    mock.stop()
+"""
+
+
+def recipe_for_testcontainers(c: Container, work: Path) -> None:
+    """docs/container.md's Testcontainers recipe, as written, through podman's Docker-compatible API (Ryuk
+    off: its image is in a registry; connection mode docker_host: this machine may itself be a container)."""
+    recipe = DOCS.read_text().split("## Testcontainers (Python)", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    socket_path = work / "podman.sock"
+    service = subprocess.Popen(["podman", "--runtime", c.podman.runtime, "system", "service", "--time=0",
+                                f"unix://{socket_path}"], env=c.podman.env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while not socket_path.exists():
+            assert service.poll() is None and time.monotonic() < deadline, "podman system service did not start"
+            time.sleep(0.05)
+        env = {**os.environ, "DOCKER_HOST": f"unix://{socket_path}", "TESTCONTAINERS_RYUK_DISABLED": "true",
+               "TESTCONTAINERS_CONNECTION_MODE": "docker_host"}
+        program = f"IMAGE = {c.image.tag!r}\n{recipe}\n{TESTCONTAINERS_DRIVER}"
+        result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, env=env,
+                                timeout=180, cwd=work, stdin=subprocess.DEVNULL)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    assert result.stdout.splitlines() == ["201", "Hello from Testcontainers.", "401"]
+
+
 def test_container_image(service: Container, plain: Container, config_file: Path, tmp_path: Path,
                          subtests: pytest.Subtests) -> None:
     checks: list[tuple[str, Callable[[], None]]] = [
@@ -474,6 +516,7 @@ def test_container_image(service: Container, plain: Container, config_file: Path
         ("config file loaded", lambda: config_file_loaded(service)),
         ("host check", lambda: host_check(service)),
         ("keys never logged", lambda: keys_never_logged(service)),  # last: the others' traffic is in the logs
+        ("testcontainers recipe", lambda: recipe_for_testcontainers(service, tmp_path)),
         ("image defaults", lambda: image_defaults(plain)),
         ("stops on SIGTERM", lambda: stops_on_sigterm(plain)),  # last: it ends `plain`
     ]
