@@ -63,7 +63,7 @@ def declared(spec: MockSpec) -> list[str]:
         answer = script.answer or (script.answers or [None])[0]
         what = f"{len(script.answers)} answers" if script.answers else repr((answer.output if answer else "")[:40])
         times = "always" if script.times is None else f"{script.times}x"
-        lines.append(f"script {script.name or f'script #{index}'!r}: {what} when {describe_match(script.match)}"
+        lines.append(f"script {script.name or f'script-{index}'!r}: {what} when {describe_match(script.match)}"
                      f" ({times})")
     for index, fault in enumerate(spec.faults, start=1):
         effects = fault.model_dump(exclude_none=True, exclude={"name", "match", "times", "reset"})
@@ -71,7 +71,7 @@ def declared(spec: MockSpec) -> list[str]:
             effects["reset"] = True
         times = "always" if fault.times is None else f"{fault.times}x"
         what = ", ".join(f"{k}={v}" for k, v in effects.items())
-        lines.append(f"fault {fault.name or f'fault #{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
+        lines.append(f"fault {fault.name or f'fault-{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
     return lines
 
 
@@ -131,6 +131,7 @@ def banner(settings: MockSettings, url: str, note: str | None = None) -> str:
         f"  curl -s {url}/chat-experiment -H \"X-API-KEY: {key}\" -H 'Content-Type: application/json' \\",
         f"    -d '{body}'",
         "",
+        *(["  import os", ""] if settings.api_keys else []),
         "  from humanloop import Humanloop",
         f"  hl = Humanloop(api_key={python_key}, host={url!r})",
         f"  reply = hl.chat_experiment(experiment_id={experiment_id!r},",
