@@ -21,8 +21,9 @@ export CONTAINERS_CONF="${CONTAINERS_CONF:-$here/containers.conf}"
 runtime="${PODMAN_RUNTIME:-$(command -v runc || true)}"
 podman=(podman ${runtime:+--runtime "$runtime"})
 
-# The base: Python 3.11, venv and CA certificates from Debian 12, nothing else (no apt, docs or locales).
-recipe=(--variant=essential --include=python3,python3-venv,ca-certificates
+# The base: Python 3.11, venv, CA certificates and the C++ runtime (google-re2's wheel links it) from
+# Debian 12, nothing else (no apt, docs or locales).
+recipe=(--variant=essential --include=python3,python3-venv,ca-certificates,libstdc++6
         --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
         "--dpkgopt=path-exclude=/usr/share/man/*" "--dpkgopt=path-exclude=/usr/share/locale/*"
         "--dpkgopt=path-exclude=/usr/share/info/*" "--dpkgopt=path-exclude=/usr/share/doc/*"
