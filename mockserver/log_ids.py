@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from mockserver.budget import Account, ByteBudget
@@ -46,6 +47,7 @@ class LogBook:
         self.block = block_size(budget)
         self.entries: OrderedDict[str, tuple[str, str]] = OrderedDict()
         self.rated: dict[str, Any] = {}  # log id -> its feedback record (`state.Log`), for logs that got feedback
+        self.on_forget: Callable[[str], None] | None = None  # told of each rated log forgotten (not on `clear`)
         self._lock = lock
         # Charged blocks, oldest first: block number -> budget token (`_PENDING` while being charged).
         # Block numbers are never reused, so a drop the budget decided for a block already gone is void.
@@ -70,7 +72,7 @@ class LogBook:
             entries[log_id] = (experiment_id, config_id)
         if self.limit and len(entries) > self.limit:
             while len(entries) > self.limit:
-                self.rated.pop(entries.popitem(last=False)[0], None)
+                self._forget_rated(entries.popitem(last=False)[0])
                 self._trimmed += 1
             if self._trimmed >= self.block:
                 self._settle()
@@ -107,8 +109,12 @@ class LogBook:
             for _ in range(max(0, self.block - self._trimmed)):
                 if not self.entries:
                     break
-                self.rated.pop(self.entries.popitem(last=False)[0], None)
+                self._forget_rated(self.entries.popitem(last=False)[0])
             self._trimmed = 0
+
+    def _forget_rated(self, log_id: str) -> None:
+        if self.rated.pop(log_id, None) is not None and self.on_forget is not None:
+            self.on_forget(log_id)
 
     def clear(self) -> None:
         """Forget every log and give their bytes back to the budget."""

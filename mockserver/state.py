@@ -35,6 +35,7 @@ PROVISIONED_PROJECT_NAME = "provisioned"
 # and its config slots about 1.5 KB, a provisioned experiment with its two built-in configs about 5 KB).
 OBJECT_BYTES = 2048
 PROVISIONED_BYTES = 8192
+FEEDBACK_BYTES = 512  # a rated log's record (`Log`) and one feedback value's place in it
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
@@ -188,14 +189,15 @@ class MockState:
         self.streams = KeyedStreams(self.seed)
         account = self.held[1] if self.held is not None else None
         self.logs = LogBook(self.log_limit, self.budget, self._lock, account)
+        self.logs.on_forget = lambda log_id: self._unhold(("feedback", log_id))  # a rated log forgotten
 
     # --- what runtime objects hold in the byte budget --------------------------------------------
 
-    def _hold(self, key: tuple[str, str], size: int) -> None:
+    def _hold(self, key: tuple[str, str], size: int, *, force: bool = False) -> None:
         """Hold `size` bytes for a runtime object (`OverShare`, nothing held, past the world's share)."""
         if self.held is not None:
             budget, account = self.held
-            budget.hold(account, "state", size)
+            budget.hold(account, "state", size, force=force)
             self._held_sizes[key] = self._held_sizes.get(key, 0) + size
 
     def _unhold(self, key: tuple[str, str]) -> None:
@@ -646,6 +648,9 @@ class MockState:
                     where = f" (item {position})" if len(items) > 1 else ""
                     raise NotFound(f"Datapoint {item.data_id} not found{where}: feedback needs the id of an answer "
                                    "this mock gave (a chat-experiment response's data[].id) since its last reset.")
+            if self.held is not None:  # the values a log keeps are held: past the world's share, nothing applies
+                budget, account = self.held
+                budget.check(account, sum(FEEDBACK_BYTES + estimate(item.value) for item in items if not item.unset))
             self.tick += 1
             applied = []
             for item in items:
@@ -661,6 +666,10 @@ class MockState:
                     self.streams.new_id("ann"), item.created_at or logical_time(self.tick), item.data_id,
                     log.experiment_id, log.config_id, log.counted,
                 ))
+            for data_id in {item.data_id for item in items}:  # what each rated log keeps now
+                self._unhold(("feedback", data_id))
+                self._hold(("feedback", data_id), FEEDBACK_BYTES + estimate(self.logs.rated[data_id].feedback),
+                           force=True)
             return applied
 
     def _count(self, experiment: Experiment, log: Log) -> None:

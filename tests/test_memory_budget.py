@@ -231,3 +231,23 @@ def test_a_mix_of_every_case_stays_within_the_budget() -> None:
     grown, statuses, _ = _served_growth(32 * MIB, mix)
     assert statuses.count(200) == 20 and statuses.count(413) == 20
     assert grown < 32 + RSS_OVERHEAD, f"RSS grew {grown:.0f} MiB"
+
+
+def test_feedback_values_a_log_keeps_are_held_and_bounded() -> None:
+    """Every distinct `issue` value is kept on its log: without a charge, one log could grow without end."""
+    app = create_app(MockSettings(isolate_keys=True, max_kept_bytes=16 * MIB, log_limit=2))
+    tenant = {"X-API-KEY": "rater"}
+    with TestClient(app) as client:
+        body = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Hi"}]}
+        log_id = client.post("/v4/chat-experiment", headers=tenant, json=body).json()["data"][0]["id"]
+        world = app.state.tenants.for_key("rater")
+        statuses = [client.post("/v4/feedback", headers=tenant, json={
+            "type": "issue", "value": f"{n} " + "v" * 20_000, "data_id": log_id}).status_code for n in range(40)]
+        assert 0 < statuses.count(200) < 40 and set(statuses[statuses.index(413):]) == {413}
+        held = world.account.by_kind["state"]
+        assert held >= 20_000 * statuses.count(200) and world.account.held <= app.state.tenants.budget.held_cap
+        for _ in range(2):  # --log-limit 2: the rated log is forgotten, and what it held given back
+            assert client.post("/v4/chat-experiment", headers=tenant, json=body).status_code == 200
+        assert world.account.by_kind["state"] == 0
+        assert client.post("/v4/feedback", headers=tenant, json={"type": "issue", "value": "x",
+                                                                   "data_id": log_id}).status_code == 404
