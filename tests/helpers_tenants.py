@@ -35,42 +35,61 @@ VICTIM_SPEC = {
 VICTIM_FAULT = {"name": "boom", "match": {"message": "boom"}, "status": 503, "times": None}
 
 # The victim's loop: a chat call, /healthz and an admin read, each timed, until the stop file appears.
-# Each is between two calls to a control server (another process, idle): a victim call counts only when
-# the control answered both within `CONTROL_BOUND`, so a moment when the whole machine stalled (another
-# job took both cores) is told apart from one when the victim's server held its calls.
+# Meanwhile a thread calls a control server (another process, idle) every few milliseconds: a victim call
+# counts only when no control call overlapping it took over `CONTROL_BOUND`, so a moment when the whole
+# machine stalled (another job took both cores) is told apart from one when the victim's server held it.
 _PROBE = r"""
-import http.client, json, os, sys, time
+import http.client, json, os, sys, threading, time
 host, key, stop = sys.argv[1], sys.argv[4], sys.argv[5]
 port, control_port, bound = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[6])
 chat = json.dumps({"experiment_id": "exp_victim", "messages": [{"role": "user", "content": "hello there"}]})
 calls = [("POST", "/v4/chat-experiment", chat), ("GET", "/healthz", None), ("GET", "/__admin/scripts", None)]
 connections = [http.client.HTTPConnection(host, port, timeout=30) for _ in calls]
-control = http.client.HTTPConnection(host, control_port, timeout=30)
-times = {path: [] for _, path, _ in calls}
-stalled = {path: [] for _, path, _ in calls}
-failures, slow = [], []
+control_slow, done = [], threading.Event()
 
-def timed(connection, method, path, body):
-    started = time.perf_counter()
-    connection.request(method, path, body=body, headers={"X-API-KEY": key, "Content-Type": "application/json"})
-    answer = connection.getresponse()
-    return answer.status, answer.read(), time.perf_counter() - started
+def watch_control():
+    control = http.client.HTTPConnection(host, control_port, timeout=30)
+    while not done.is_set():
+        started = time.perf_counter()
+        control.request("GET", "/healthz")
+        control.getresponse().read()
+        ended = time.perf_counter()
+        if ended - started > bound:
+            control_slow.append((started, ended))
+        time.sleep(0.005)
 
+watcher = threading.Thread(target=watch_control, daemon=True)
+watcher.start()
+made, failures = [], []
 print("ready", flush=True)
 while not os.path.exists(stop):
-    for (method, path, body), connection in zip(calls, connections):
-        before = timed(control, "GET", "/healthz", None)[2]
-        status, data, took = timed(connection, method, path, body)
-        after = timed(control, "GET", "/healthz", None)[2]
-        if max(before, after) > bound:
-            stalled[path].append(took)  # the machine stalled: not the server's doing
-        else:
-            times[path].append(took)
-            if took > 0.1:
-                slow.append([path, round(time.time(), 3), round(took, 3)])
+    for number, (method, path, body) in enumerate(calls):
+        started = time.perf_counter()
+        try:
+            connections[number].request(method, path, body=body,
+                                        headers={"X-API-KEY": key, "Content-Type": "application/json"})
+            answer = connections[number].getresponse()
+            status, data = answer.status, answer.read()
+        except (OSError, http.client.HTTPException) as error:  # said in the report, then a new connection
+            status, data = type(error).__name__, str(error).encode()
+            connections[number] = http.client.HTTPConnection(host, port, timeout=30)
+        made.append((path, started, time.perf_counter(), time.time()))
         if status != 200 or (path == "/v4/chat-experiment" and b"Hi, victim." not in data):
             failures.append([path, status, data[:300].decode("utf-8", "replace")])
     time.sleep(0.02)
+done.set()
+watcher.join(timeout=30)
+times = {path: [] for _, path, _ in calls}
+stalled = {path: [] for _, path, _ in calls}
+slow = []
+for path, started, ended, when in made:
+    took = ended - started
+    if any(s < ended and e > started for s, e in control_slow):
+        stalled[path].append(took)  # the machine stalled: not the server's doing
+    else:
+        times[path].append(took)
+        if took > 0.1:
+            slow.append([path, round(when, 3), round(took, 3)])
 print(json.dumps({"times": times, "stalled": stalled, "failures": failures, "slow": slow}), flush=True)
 """
 CONTROL_BOUND = 0.05  # seconds an idle server's /healthz may take before the machine counts as stalled

@@ -20,6 +20,7 @@ from mockserver.admin.page import journal_page, page_headers
 from mockserver.auth import check_api_key
 from mockserver.control import ControlError, MockControl, call_hint, chat_request, unexpected_report, unused_report
 from mockserver.errors import ApiError, error_response
+from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.journal import JournalEntry
 from mockserver.jsonio import over_values
 from mockserver.routes.common import context_of, declared_over
@@ -55,10 +56,18 @@ async def _body(request: Request) -> Any:
             raise too_large
         chunks.append(chunk)
     raw = b"".join(chunks)
-    values = over_values(raw, context_of(request).settings.max_body_values)
+    context = context_of(request)
+    if len(raw) > HEAVY_BODY_BYTES:  # a large body is scanned and parsed in a turn (`heavy`)
+        return await context.turns.run(context, _parsed, raw, context.settings.max_body_values)
+    return _parsed(raw, context.settings.max_body_values)
+
+
+def _parsed(raw: bytes, max_values: int) -> Any:
+    """An admin body as JSON: 413 past `max_values` values, 422 when it is not JSON."""
+    values = over_values(raw, max_values)
     if values is not None:
         raise ApiError(413, f"Request body holds about {values} JSON values and keys, over this server's limit of "
-                            f"{context_of(request).settings.max_body_values} (--max-body-values).")
+                            f"{max_values} (--max-body-values).")
     try:
         return jsonio.loads(raw) if raw else {}  # strict: no lone surrogates, no numbers beyond a double
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -133,7 +142,8 @@ def _rule_routes(kind: str) -> list[BaseRoute]:
     plural = f"{PREFIX}/{kind}s"
 
     async def add(request: Request, control: MockControl) -> Any:
-        created = control.add_rule(kind, await _body(request))  # type: ignore[arg-type]
+        data = await _body(request)
+        created = await control.context.turns.run(control.context, control.add_rule, kind, data)
         return {"id": created["id"], "name": created["name"]}
 
     async def listing(request: Request, control: MockControl) -> Any:

@@ -16,7 +16,14 @@ from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import render_json, render_stream, stream_event_count, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
-from mockserver.routes.common import BODY_SCOPE_KEY, JSONBytes, journal_entry, request_body, request_headers
+from mockserver.routes.common import (
+    BODY_SCOPE_KEY,
+    TAKES_TURNS,
+    JSONBytes,
+    journal_entry,
+    request_body,
+    request_headers,
+)
 from mockserver.rules import last_user_text
 from mockserver.sse import BatchedEventStream, timed_event_stream
 from mockserver.timing import has_timing, plan_delays
@@ -118,3 +125,6 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     # Streams with pauses (a timing profile or a delay fault) go event by event: each is written after
     # its own pause, which is what a client under test observes.
     return timed_event_stream(events, plan, delays)
+
+
+TAKES_TURNS.add(chat_experiment)  # (it sleeps for latency faults and timing profiles between its turns)

@@ -14,6 +14,7 @@ from mockserver.auth import check_api_key
 from mockserver.budget import OverShare
 from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
+from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.journal import JournalEntry
 
 JOURNAL_SCOPE_KEY = "humanloop_mock.journal_entry"
@@ -26,6 +27,9 @@ _READ_HEADERS = {b"x-api-key": "x-api-key", b"content-type": "content-type", b"c
 REPEATED_HOST = "host (repeated)"
 
 Handler = Callable[[Request, MockContext], Awaitable[Response]]
+# Handlers that take turns for a large body's work themselves (they also wait, which a turn must not);
+# every other handler with a body over `HEAVY_BODY_BYTES` runs in one turn (`heavy`).
+TAKES_TURNS: set[Handler] = set()
 
 
 def context_of(request: Request) -> MockContext:
@@ -112,7 +116,12 @@ class Endpoint:
             method = scope["method"]
             if method == "HEAD":
                 method = "GET"
-            return await self.handlers[method](request, context)
+            handler = self.handlers[method]
+            body = scope.get(BODY_SCOPE_KEY)
+            if body is None or len(body) <= HEAVY_BODY_BYTES or handler in TAKES_TURNS:
+                return await handler(request, context)
+            async with context.turns.turn(context):  # a large body's parse and registration (`heavy`)
+                return await handler(request, context)
         except OverShare as full:  # a registration or provisioning past the tenant's share of the budget
             error = ApiError(413, f"Not kept: {full.detail}.")
         except ApiError as raised:
