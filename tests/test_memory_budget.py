@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 from starlette.testclient import TestClient
 
+from contracts.configs import ModelConfigFields
 from mockserver import MockSettings, create_app
 from mockserver.admin.models import ServerInfo
 from mockserver.budget import ByteBudget
@@ -251,3 +252,47 @@ def test_feedback_values_a_log_keeps_are_held_and_bounded() -> None:
         assert world.account.by_kind["state"] == 0
         assert client.post("/v4/feedback", headers=tenant, json={"type": "issue", "value": "x",
                                                                    "data_id": log_id}).status_code == 404
+
+
+def test_what_a_world_holds_is_charged_at_least_what_it_allocates() -> None:
+    """The held sizes are estimates (`mockserver.sizes`): each is checked here against what Python really
+    allocated for it (tracemalloc), for a new world, scripts, a spec and registered configs."""
+    import gc
+    import tracemalloc
+
+    from mockserver.control import MockControl
+    from mockserver.tenants import Tenants
+
+    tenants = Tenants(MockSettings(isolate_keys=True, max_kept_bytes=1 << 30))  # (room: estimates are checked)
+    tenants.for_key("warm-up")
+    spec = {"projects": [{"name": "p", "experiments": [
+        {"name": f"e{n}", "configs": [{"model": "gpt-4o", "chat_template": [{"role": "system", "content": f"hi {n}"}]}]}
+        for n in range(150)]}]}
+
+    def traced(step: Callable[[], Any], held: Callable[[], int]) -> tuple[int, int]:
+        gc.collect()
+        before, charged = tracemalloc.take_snapshot(), held()
+        step()  # (what it returns is dropped: only what the world keeps is measured)
+        gc.collect()
+        allocated = sum(stat.size_diff for stat in tracemalloc.take_snapshot().compare_to(before, "filename"))
+        return allocated, held() - charged
+
+    tracemalloc.start()
+    try:
+        worlds: list[Any] = []
+        allocated, charged = traced(lambda: worlds.extend(tenants.for_key(f"w{n}") for n in range(50)),
+                                    lambda: tenants.budget.snapshot()["by_kind"]["world"])
+        assert 0 < allocated <= charged, (allocated, charged)
+        control = MockControl(worlds[0])
+        held = lambda: worlds[0].account.held  # noqa: E731
+        for step in (lambda: [control.add_rule("script", {"match": {"message": f"m{n}"},
+                                                          "answer": {"output": "o" * 500}}) for n in range(40)],
+                     lambda: control.load_spec(spec, replace=True),
+                     lambda: [worlds[0].state.register_model_config(
+                         ModelConfigFields(model="gpt-4o",
+                                           chat_template=[{"role": "system", "content": "t" * 3000 + str(n)}]),
+                         project_id=None, project_name="p", experiment=None) for n in range(20)]):
+            allocated, charged = traced(step, held)
+            assert 0 < allocated <= charged, (allocated, charged)
+    finally:
+        tracemalloc.stop()
