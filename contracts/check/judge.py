@@ -11,7 +11,8 @@ check, judged exactly as `humanloop-mock check` judges its own requests.
 
 A request the contract forbids is judged as invalid (it must get a 4xx); any other as a valid
 request whose answer may also be a documented 404/409 about the server's state; a request without
-`X-API-KEY` (`has_key=False`) must get 401.
+`X-API-KEY` (`has_key=False`) must get 401. A route the contract does not have (the mock's own
+`/healthz`, `/__admin`, anything else) is only judged on whether a whole answer came back.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from contracts.check.checks import Settings, response_checks
+from contracts.check.checks import CHECKS, Settings, response_checks
 from contracts.check.exchange import Exchange, Intent, Request, Response, Violation
 from contracts.check.operations import find_operation, operation_for, request_errors
 
@@ -64,5 +65,10 @@ def judge_answer(method: str, path: str, request_body: bytes | None, status: int
     raw = body if isinstance(body, bytes | bytearray) else stream_bytes(body)
     response = Response(status, {k.lower(): v for k, v in headers.items()}, bytes(raw), first_byte_seconds,
                         total_seconds, error)
-    violations, applied = response_checks(Exchange(0, request, response), settings or Settings())
+    exchange = Exchange(0, request, response)
+    if find_operation(request.operation) is None:
+        problems = CHECKS["response_received"].run(exchange, settings or Settings())  # type: ignore[misc]
+        return Verdict([Violation("response_received", request.operation, field, message, 0)
+                        for field, message in problems or []], ["response_received"])
+    violations, applied = response_checks(exchange, settings or Settings())
     return Verdict(violations, applied)

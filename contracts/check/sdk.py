@@ -45,10 +45,10 @@ def _failure(error: BaseException) -> str:
     return " ".join(str(text).split())[:240]
 
 
-async def _closing_sessions(call: Callable[[], Awaitable[T]]) -> T:
+async def closing_sessions(call: Callable[[], Awaitable[T]], follow_redirects: bool = False) -> T:
     """Await an async client call, then close the aiohttp responses and sessions it opened: the client
     opens a session per request and leaves it, and the response, open when the request fails or is
-    given up on."""
+    given up on. Redirects stop the call unless `follow_redirects` (the client's own default)."""
     import aiohttp
 
     opened: list[Any] = []
@@ -61,7 +61,7 @@ async def _closing_sessions(call: Callable[[], Awaitable[T]]) -> T:
         request = session._request
 
         async def recording(*a: Any, **k: Any) -> Any:
-            response = await request(*a, **{**k, "allow_redirects": False})  # the key goes nowhere else
+            response = await request(*a, **(k if follow_redirects else {**k, "allow_redirects": False}))
             responses.append(response)
             return response
 
@@ -151,7 +151,7 @@ def _within(seconds: float, call: Callable[[], T]) -> T:
 
 async def _bounded(seconds: float, call: Callable[[], Awaitable[T]]) -> T:
     try:
-        return await asyncio.wait_for(_closing_sessions(call), seconds)
+        return await asyncio.wait_for(closing_sessions(call), seconds)
     except TimeoutError:
         raise _TooSlow from None
 
