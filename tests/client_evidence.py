@@ -55,6 +55,7 @@ class Witness:
     request: dict[str, Any] = field(default_factory=dict)  # more fields of the request, for judging it
     has_key: bool = True
     fails: bool = True  # False: an answer the check must let pass
+    meant: bytes | None = None  # the events as the server meant them, when `body` frames them wrongly
 
     def answer(self) -> Answer:
         headers = (("Content-Type", self.content_type),) if self.content_type else ()
@@ -71,15 +72,16 @@ class Witness:
     def holds(self) -> dict[str, Any]:
         """The samples the answer holds, as the caller should get them: joined output per index."""
         samples: dict[str, Any] = {}
+        raw = self.meant if self.meant is not None else self.body
         try:
-            body = loads(self.body)
+            body = loads(raw)
         except ValueError:
             body = None
         if isinstance(body, dict):
             for item in items(body.get("data")):
                 _collect(samples, item)
             return samples
-        for payload in parse_stream(self.body).payloads:
+        for payload in parse_stream(raw).payloads:
             try:
                 for item in items(dig(loads(payload), "data")):
                     _collect(samples, item)
@@ -155,11 +157,10 @@ def _edit_items(edit: Callable[[dict[str, Any]], None]) -> bytes:
     return _json(answer)
 
 
-def _edit_events(edit: Callable[[list[dict[str, Any]]], None], prefix: bytes = b"data: ", end: bytes = b"\n\n"
-                 ) -> bytes:
+def _edit_events(edit: Callable[[list[dict[str, Any]]], None]) -> bytes:
     events = json.loads(json.dumps(good_answers()[1]))
     edit(events)
-    return frame(events, prefix, end)
+    return frame(events)
 
 
 def witnesses() -> list[Witness]:
@@ -227,10 +228,12 @@ def witnesses() -> list[Witness]:
         Witness("stream_flag_content_type", "stream: true answered as JSON", 200, ct, good, "stream"),
         Witness("stream_flag_content_type", "stream: false answered as a stream", 200, es, stream),
         Witness("stream_flag_content_type", "a stream labelled application/json", 200, ct, stream, "stream"),
-        Witness("stream_framing", "`data:{` without the space", 200, es, _edit_events(lambda e: None, b"data:"),
-                "stream"),
-        Witness("stream_framing", "no blank line after each event", 200, es,
-                _edit_events(lambda e: None, end=b"\n"), "stream"),
+        Witness("stream_framing", "`data:{` without the space", 200, es, frame(good_answers()[1], b"data:"),
+                "stream", meant=stream),
+        Witness("stream_framing", "no blank line after each event", 200, es, frame(good_answers()[1], end=b"\n"),
+                "stream", meant=stream),
+        Witness("stream_framing", "CRLF line ends", 200, es, frame(good_answers()[1], end=b"\r\n\r\n"), "stream",
+                meant=stream, fails=False),
         Witness("event_line_size", "an event line of 600 KiB", 200, es, _edit_events(huge), "stream"),
         Witness("stream_event_shape", "an event without `id`", 200, es, _edit_events(no_id), "stream"),
         Witness("stream_event_shape", "an event with two data items", 200, es, _edit_events(two_items), "stream"),
@@ -253,7 +256,7 @@ def witnesses() -> list[Witness]:
         Witness("sdk_sync", "a 200 whose body is not JSON (chat_experiment raises)", 200, ct, b"<html>oops</html>"),
         Witness("sdk_async", "a JSON answer labelled text/plain (achat_experiment raises)", 200, "text/plain", good),
         Witness("sdk_stream", "`data:{` without the space (the stream yields nothing)", 200, es,
-                _edit_events(lambda e: None, b"data:"), "stream"),
+                frame(good_answers()[1], b"data:"), "stream", meant=stream),
         Witness("determinism_stream_matches_json", "a stream whose text is not the JSON answer's", 200, es,
                 _edit_events(lambda events: [e["data"][0].update(output="other") for e in events]), "stream"),
         Witness("determinism_repeatable", "the same request answered with other text", 200, ct,
@@ -393,8 +396,33 @@ def table(evidence: list[Evidence]) -> list[str]:
     return lines
 
 
+def _brief(outcome: Outcome, witness: Witness) -> str:
+    if not outcome.broken_by(witness):
+        return ""
+    if outcome.result == "raised":
+        return f"{outcome.client} raised {outcome.error.split(':', 1)[0]}"
+    if outcome.result == "hung":
+        return f"{outcome.client} hung"
+    return f"{outcome.client} {'got nothing' if not outcome.samples else 'got other samples'}"
+
+
+def brief_table(evidence: list[Evidence]) -> list[str]:
+    """The table for docs/contract.md: each answer tried, and which clients it broke."""
+    derived = derived_severities(evidence)
+    lines = ["| check | severity | answer tried | clients it broke |", "| --- | --- | --- | --- |"]
+    for item in evidence:
+        broke = [_brief(o, item.witness) for o in item.outcomes]
+        met = ", ".join(o.client for o in item.outcomes)
+        said = "; ".join(b for b in broke if b) or f"none ({met}: ok)"
+        tag = derived.get(item.witness.check, "") if item.witness.fails else "must pass"
+        lines.append(f"| `{item.witness.check}` | {tag} | {item.witness.name} | {said} |")
+    return lines
+
+
 if __name__ == "__main__":
+    import sys
+
     from tests.helpers_npm import npm_client
 
-    for line in table(gather(npm_client())):
+    for line in (brief_table if "--brief" in sys.argv else table)(gather(npm_client())):
         print(line)

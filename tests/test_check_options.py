@@ -145,7 +145,7 @@ def test_replay_resends_only_the_failing_cases_and_says_which_still_fail(tmp_pat
     assert re.search(r"^still fails: stream_flag_content_type \[breaks-clients\]: POST /chat-experiment: "
                      r"Content-Type: ", still_out, re.MULTILINE), still_out
     assert re.search(r"^not replayed: coverage \[breaks-clients\]: .*judged over a whole run", still_out, re.MULTILINE)
-    sent = int(re.search(r"\((\d+) requests", still_out.splitlines()[-1]).group(1))  # type: ignore[union-attr]
+    sent = int(re.search(r"requests sent: (\d+)", still_out.splitlines()[-1]).group(1))  # type: ignore[union-attr]
     assert 0 < sent <= kept + 3, (sent, kept)  # the requests behind the violations, not a whole run
     assert fixed_code == 0, now.getvalue()
     assert "passes now: stream_flag_content_type" in now.getvalue()

@@ -47,8 +47,8 @@ class Progress:
         if self.stream is None:
             return
         sent, violations = self.counts()
-        text = (f"[check {self._clock() - self._started:5.1f} s] {self.current}: {sent} requests sent, "
-                f"{violations} violations so far")
+        text = (f"[check {self._clock() - self._started:5.1f} s] {self.current}: {sent} request{'s' * (sent != 1)} "
+                f"sent, {violations} violation{'s' * (violations != 1)} so far")
         with self._lock:
             try:
                 print(text, file=self.stream, flush=True)

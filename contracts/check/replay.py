@@ -2,7 +2,8 @@
 and say, for each violation, whether it still fails, passes now, or can only be judged by a whole run.
 
 The report keeps every violation's requests (never the key); they are sent again through the same
-transport and judged by the same checks, so a fix can be tried in seconds instead of a whole run.
+transport and judged by the same checks, one after the other until one still fails it, so a fix can
+be tried in seconds instead of a whole run.
 """
 
 from __future__ import annotations
@@ -54,17 +55,13 @@ def replay_one(session: Session, violation: dict[str, Any]) -> tuple[str, str, R
         sdk.check_sdk(session, _experiment_of(requests[0]) or session.options.experiments[0], only=frozenset({check}))
         found = [v for v in session.violations[before:] if v.check == check]
         return (STILL, found[0].message, requests[0]) if found else (PASSES, "the client call works now", None)
-    failing: Request | None = None
-    message = ""
-    for request in requests:
+    for request in requests:  # until one of them still fails it
         session.send(request)
         same = [v for v in session.violations[before:] if v.check == check and v.operation == operation
                 and field_pattern(v.field) == field]
-        if same and failing is None:
-            failing, message = request, same[0].message
+        if same:
+            return STILL, same[0].message, request
         before = len(session.violations)
-    if failing is not None:
-        return STILL, message, failing
     return PASSES, f"none of its {len(requests)} request(s) fails it now", None
 
 
@@ -112,7 +109,7 @@ def replay_report(path: str, options: CheckOptions, out: TextIO | None = None, p
             verdicts.append((verdict, check in CHECKS and counts_at(check, options.fail_on)))
     session.transport.close()
     still = [fails for verdict, fails in verdicts if verdict == STILL]
-    counts = f"{session.transport.sent} requests, {time.perf_counter() - started:.1f} s"
+    counts = f"requests sent: {session.transport.sent}, {time.perf_counter() - started:.1f} s"
     summary = (f"{len(still)} of {len(violations)} violation(s) still fail, "
                f"{sum(1 for v, _ in verdicts if v == PASSES)} pass now, "
                f"{sum(1 for v, _ in verdicts if v == NOT_REPLAYED)} not replayed alone ({counts})")

@@ -161,8 +161,10 @@ def result_lines(outcome: Outcome) -> list[str]:
                      f"({counts})")
     elif outcome.exit_code == 1:
         checks = list(dict.fromkeys(f.violation.check for f in failing))
+        which = (f"{breaking} of them break the official clients" if breaking else
+                 "none breaks the official clients: --fail-on breaks-clients would pass")
         lines.append(f"FAIL: {len(failing)} distinct violation(s) of {len(checks)} check(s): {', '.join(checks)}; "
-                     f"{breaking} break the official clients ({counts})")
+                     f"{which} ({counts})")
     else:
         lines.append(f"ERROR: could not run: {outcome.error} ({counts})")
     return lines

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from contracts.check import determinism, scenarios, sdk
 from contracts.check.checks import CHECKS, SDK_ASYNC, SDK_STREAM, SDK_SYNC
 from contracts.check.coverage import coverage_lines, judge_coverage, measure
-from contracts.check.exchange import Exchange, Finding, Request, Violation
+from contracts.check.exchange import Exchange, Finding, Intent, Request, Violation
 from contracts.check.fuzz import GeneratedCase, generate_cases, to_request
 from contracts.check.hints import add_hints, key_refused, wrong_base_url
 from contracts.check.lifecycle import run_read_scenarios, run_write_scenarios, success_body
@@ -98,8 +98,13 @@ def _request_of(violation: Violation, exchanges: list[Exchange]) -> Request | No
     return exchanges[violation.exchange - 1].request if violation.exchange else violation.request
 
 
+def _keyless(request: Request | None) -> bool:
+    return request is not None and request.intent in (Intent.NO_KEY, Intent.WRONG_KEY)
+
+
 def group(violations: list[Violation], exchanges: list[Exchange]) -> list[Finding]:
-    """One finding per (check, operation, field pattern), with the distinct requests behind it."""
+    """One finding per (check, operation, field pattern), with the distinct requests behind it. Its
+    example (and curl) is the first violation, or the first one sent with the key if there is one."""
     findings: dict[tuple[str, str, str], Finding] = {}
     for violation in violations:
         request = _request_of(violation, exchanges)
@@ -107,6 +112,11 @@ def group(violations: list[Violation], exchanges: list[Exchange]) -> list[Findin
         finding = findings.get(violation.key)
         if finding is None:
             finding = findings[violation.key] = Finding(violation, count=0)
+        elif _keyless(_request_of(finding.violation, exchanges)) and request is not None and not _keyless(request):
+            finding.violation = violation
+            finding.origins.insert(0, finding.origins.pop(finding.origins.index(origin))
+                                   if origin in finding.origins else origin)
+            finding.requests.insert(0, request)
         finding.count += 1
         if origin not in finding.origins:
             finding.origins.append(origin)

@@ -175,7 +175,10 @@ class Transport:
         """GET an absolute URL without the key (counted, never judged or recorded)."""
         self.take_budget()
         request = Request("GET", "", "probe", "probe", Intent.NO_KEY)
-        return self._loop.run_until_complete(self._read(request, url, min(timeout, self.limits.timeout)))
+        response = self._loop.run_until_complete(self._read(request, url, min(timeout, self.limits.timeout)))
+        if response.timed_out and self.deadline.passed:
+            raise DeadlineReached
+        return response
 
     def headers_for(self, request: Request) -> dict[str, str]:
         # As the official clients do: JSON accepted even for a stream (the body's `stream` selects it).
@@ -193,6 +196,8 @@ class Transport:
         target does (only for the budget, the deadline, and a target that never answered at all)."""
         self.take_budget()
         response = self._loop.run_until_complete(self._read(request, self.base_url + request.path, timeout))
+        if response.timed_out and self.deadline.passed:
+            raise DeadlineReached  # cut by the run's end, not by the target: nothing to judge
         if response.timed_out:
             self.timeouts_in_a_row += 1
         elif response.status:
@@ -248,9 +253,8 @@ class Transport:
                             break
         except TimeoutError:
             got = f"status {status}, {size} body bytes" if status else "nothing"
-            why = "the run's --deadline" if self.deadline.passed else f"{cap:.3g} s"
             return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
-                            f"no whole answer within {why} (got {got})", timed_out=True)
+                            f"no whole answer within {cap:.3g} s (got {got})", timed_out=True)
         except httpx.ConnectError as failed:
             if not self._reached:
                 raise Unreachable(f"cannot connect to {self.base_url}: {failed}") from None
