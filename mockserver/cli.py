@@ -14,6 +14,8 @@ from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.hostcheck import ANY_HOST, is_loopback
+from mockserver.recording.command import cassette as cassette_command
 from mockserver.rules import describe_match
 from mockserver.server import (
     LOOPBACK,
@@ -41,7 +43,10 @@ from mockserver.spec import MockSpec, default_spec
 
 log = logging.getLogger("humanloop_mock")
 _DEFAULTS = ServerOptions()
-API_KEY_ENV = "HUMANLOOP_MOCK_API_KEYS"
+# Every setting a container or CI service needs can come from the environment (the flag wins).
+ENV_PREFIX = "HUMANLOOP_MOCK_"
+API_KEY_ENV = f"{ENV_PREFIX}API_KEYS"
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
 _SECONDS = click.FloatRange(min=0, min_open=True)
 
 
@@ -59,7 +64,7 @@ def declared(spec: MockSpec) -> list[str]:
         answer = script.answer or (script.answers or [None])[0]
         what = f"{len(script.answers)} answers" if script.answers else repr((answer.output if answer else "")[:40])
         times = "always" if script.times is None else f"{script.times}x"
-        lines.append(f"script {script.name or f'script #{index}'!r}: {what} when {describe_match(script.match)}"
+        lines.append(f"script {script.name or f'script-{index}'!r}: {what} when {describe_match(script.match)}"
                      f" ({times})")
     for index, fault in enumerate(spec.faults, start=1):
         effects = fault.model_dump(exclude_none=True, exclude={"name", "match", "times", "reset"})
@@ -67,7 +72,7 @@ def declared(spec: MockSpec) -> list[str]:
             effects["reset"] = True
         times = "always" if fault.times is None else f"{fault.times}x"
         what = ", ".join(f"{k}={v}" for k, v in effects.items())
-        lines.append(f"fault {fault.name or f'fault #{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
+        lines.append(f"fault {fault.name or f'fault-{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
     return lines
 
 
@@ -90,12 +95,29 @@ def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
     return lines, first_experiment
 
 
-def banner(settings: MockSettings, url: str) -> str:
+def local_url(host: str, port: int) -> str:
+    """The base URL to print. Bound to every address (as in a container), the server is reached as 127.0.0.1
+    where it runs: `http://0.0.0.0:8000` would send `Host: 0.0.0.0`, which the Host check refuses."""
+    return base_url(LOOPBACK if host in WILDCARD_HOSTS else host, port)
+
+
+def host_check_note(host: str, allowed_hosts: tuple[str, ...]) -> str | None:
+    """For a server bound beyond loopback, which `Host` headers it answers (what a 400 in CI is about)."""
+    if is_loopback(host):
+        return None
+    if not allowed_hosts or ANY_HOST in allowed_hosts:
+        return f"Listening on {host}: every Host header is answered (the Host check is off)."
+    names = ", ".join(["127.0.0.1", "localhost", "[::1]", *allowed_hosts])
+    return (f"Listening on {host}: answers Host {names}; others get 400 (add names with --allowed-host "
+            f"or ${ENV_PREFIX}ALLOWED_HOSTS).")
+
+
+def banner(settings: MockSettings, url: str, note: str | None = None) -> str:
     """What `serve` prints at start: where it is, what it knows, and how to call it (keys never shown)."""
     mode = [f"seed {settings.seed}"] + (["strict"] if settings.strict else []) + (
         [f"isolated keys, at most {settings.max_tenants} tenants"] if settings.isolate_keys else [])
     lines = [f"humanloop-mock {_version()} serving Humanloop v4 at {url}  ({', '.join(mode)})", "",
-             "Pass this base URL as the SDK's `host`.", ""]
+             "Pass this base URL as the SDK's `host`.", *([note] if note else []), ""]
     lines += declared(settings.spec)
     _, first_experiment = _experiment_lines(settings.spec)
     admin = url.removesuffix("/v4") + "/__admin"
@@ -110,6 +132,7 @@ def banner(settings: MockSettings, url: str) -> str:
         f"  curl -s {url}/chat-experiment -H \"X-API-KEY: {key}\" -H 'Content-Type: application/json' \\",
         f"    -d '{body}'",
         "",
+        *(["  import os", ""] if settings.api_keys else []),
         "  from humanloop import Humanloop",
         f"  hl = Humanloop(api_key={python_key}, host={url!r})",
         f"  reply = hl.chat_experiment(experiment_id={experiment_id!r},",
@@ -133,14 +156,19 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--host", default=LOOPBACK, show_default=True, help="Interface to bind (loopback by default).")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="0 picks a free port.")
-@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, help="Decides every id, draw and text.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML, YAML or JSON spec file.")
+@click.option("--host", default=LOOPBACK, show_default=True, envvar=f"{ENV_PREFIX}HOST", show_envvar=True,
+              help="Interface to bind (loopback by default).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), envvar=f"{ENV_PREFIX}PORT",
+              show_envvar=True, help="0 picks a free port.")
+@click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, envvar=f"{ENV_PREFIX}SEED",
+              show_envvar=True, help="Decides every id, draw and text.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), envvar=f"{ENV_PREFIX}CONFIG",
+              show_envvar=True, help="TOML, YAML or JSON spec file.")
 @click.option("--api-key", "api_keys", multiple=True, envvar=API_KEY_ENV,
               help=f"Accept only this X-API-KEY (repeatable; or space-separated in ${API_KEY_ENV}, which "
                    "keeps keys out of the process list).")
-@click.option("--strict", is_flag=True, help="Unknown experiment/project ids get 404, like the real service.")
+@click.option("--strict", is_flag=True, envvar=f"{ENV_PREFIX}STRICT", show_envvar=True,
+              help="Unknown experiment/project ids get 404, like the real service.")
 @click.option("--max-body-bytes", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1))
 @click.option("--journal-limit", default=DEFAULT_JOURNAL_LIMIT, show_default=True, type=click.IntRange(0),
               help="Requests kept in the journal (0 = all).")
@@ -148,7 +176,7 @@ def main() -> None:
               help="Answer log ids remembered for feedback, per world (0 = no count limit; the byte budget "
                    "still applies); older ones get 404.")
 @click.option("--stream-done-event", is_flag=True, help="End streams with `data: [DONE]`.")
-@click.option("--isolate-keys", is_flag=True,
+@click.option("--isolate-keys", is_flag=True, envvar=f"{ENV_PREFIX}ISOLATE_KEYS", show_envvar=True,
               help="Each X-API-KEY gets its own world (state, counters, scripts, faults, journal).")
 @click.option("--max-tenants", default=DEFAULT_MAX_TENANTS, show_default=True, type=click.IntRange(1),
               help="With --isolate-keys: worlds kept; the least recently used is dropped first.")
@@ -176,8 +204,9 @@ def main() -> None:
 @click.option("--shutdown-timeout", default=_DEFAULTS.shutdown_timeout, show_default=True,
               type=click.FloatRange(min=0),
               help="Seconds open answers get after SIGTERM/SIGINT (a second signal exits at once).")
-@click.option("--allowed-host", "allowed_hosts", multiple=True,
-              help="Also answer this Host header when bound to loopback (repeatable; '*' turns the check off).")
+@click.option("--allowed-host", "allowed_hosts", multiple=True, envvar=f"{ENV_PREFIX}ALLOWED_HOSTS", show_envvar=True,
+              help="Also answer this Host header when bound to loopback, or turn the check on elsewhere "
+                   "(repeatable, or space-separated in the variable; '*' turns the check off).")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
@@ -211,7 +240,7 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
     if cap < max_connections:
         log.warning("Open-file limit is %d: serving at most %d connections at once (not %d).",
                     open_files, cap, max_connections)
-    click.echo(banner(settings, base_url(host, sock.getsockname()[1])))
+    click.echo(banner(settings, local_url(host, sock.getsockname()[1]), host_check_note(host, allowed_hosts)))
     sys.stdout.flush()
     app = create_app(settings)
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
@@ -253,6 +282,7 @@ def _load_or_exit(path: str) -> MockSpec:
 
 
 main.add_command(check_command)
+main.add_command(cassette_command)
 
 if __name__ == "__main__":
     main()

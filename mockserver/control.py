@@ -96,7 +96,7 @@ def describe(record: dict[str, Any], labels: dict[str, dict[str, str]] | None = 
     """One line per journaled request: what a person needs to see which call went wrong.
 
     `labels` maps each kind (`script`, `fault`) to its rules' names and what reports call them
-    (`fault #1 matching call=2`)."""
+    (`fault-1 matching call=2`)."""
     labels = labels or {}
     faults, scripts = labels.get("fault", {}), labels.get("script", {})
     body = record.get("body") if isinstance(record.get("body"), dict) else {}
@@ -221,7 +221,7 @@ class MockControl:
     # --- what a strict test fails on -------------------------------------------------------------
 
     def labels(self) -> dict[str, dict[str, str]]:
-        """Kind -> rule name -> what reports call it (`script #1 matching message='Capital'`); by kind,
+        """Kind -> rule name -> what reports call it (`script-1 matching message='Capital'`); by kind,
         as a script and a fault may be given the same name."""
         rules = self.context.rules
         return {"script": {rule.name: rule.label("script") for rule in rules.scripts},

@@ -1,7 +1,9 @@
 """The request journal: every request the mock receives, as it was sent, with what it answered.
 
 Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted, and
-`provider_api_keys` values are replaced before the body is stored.
+`provider_api_keys` values are replaced before the body is stored. The answer's headers are kept as
+they went out (`Retry-After` with a 429, the content type of a stream); the mock never puts a key in
+them, and they are read back through the same redaction as the request's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import json
 import re
 import threading
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,13 +23,15 @@ from mockserver.errors import error_body
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 _PROVIDER_KEYS_TEXT = re.compile(r'("provider_api_keys"\s*:\s*)\{[^{}]*\}')
+_LINES, _NAME_VALUE = b"\n".join, b":".join
 
 
 def header_block(headers: Iterable[tuple[bytes, bytes]]) -> bytes:
-    """Request headers as one bytes object of `name:value` lines. One object the garbage collector
-    never tracks: a kept tuple per header would be counted and traversed on every request (HTTP
-    parsers refuse line breaks in header values, and names hold no colon)."""
-    return b"\n".join([name + b":" + value for name, value in headers])
+    """Headers (a request's, or its answer's) as one bytes object of `name:value` lines. One object
+    the garbage collector never tracks: a kept tuple per header would be counted and traversed on
+    every request (HTTP parsers refuse line breaks in header values, and names hold no colon). Joined
+    in C, pair by pair: it runs twice on every request's path (its headers, its answer's)."""
+    return _LINES(map(_NAME_VALUE, headers))
 
 
 def header_pairs(block: bytes) -> list[tuple[bytes, bytes]]:
@@ -64,8 +68,8 @@ def redact_text(text: str) -> str:
 
 
 # Memory an entry holds beyond its raw bytes (CPython 3.11, measured): the slotted entry and its small
-# fields; the headers' bytes object (counted as generously as a few headers' tuples once were); each
-# stream chunk's bytes object.
+# fields; each headers' bytes object, request and response (counted as generously as a few headers'
+# tuples once were); each stream chunk's bytes object.
 ENTRY_OVERHEAD = 1024
 HEADER_OVERHEAD = 160
 CHUNK_OVERHEAD = 40
@@ -92,6 +96,7 @@ class JournalEntry:
     query: str
     header_lines: bytes = field(repr=False)  # `header_block` of the request's headers
     raw_body: bytes = field(repr=False)
+    response_header_lines: bytes = field(default=b"", repr=False)  # `header_block` of the answer's headers
     body_truncated: bool = False
     status: int | None = None
     content_type: str | None = None
@@ -101,6 +106,7 @@ class JournalEntry:
     session_id: str | None = None
     sample_records: tuple[SampleRecord, ...] = ()
     call: int | None = None
+    experiment_call: int | None = None
     faults: tuple[str, ...] = ()
     delays: tuple[float, ...] | None = None
     feedback_records: tuple[FeedbackRecord, ...] = ()
@@ -117,7 +123,7 @@ class JournalEntry:
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
         size = ENTRY_OVERHEAD + len(self.raw_body) + len(self.response_bytes) + len(self.path) + len(self.query)
-        size += len(self.header_lines) + HEADER_OVERHEAD
+        size += len(self.header_lines) + len(self.response_header_lines) + 2 * HEADER_OVERHEAD
         if self.stream_chunks:
             size += sum(map(len, self.stream_chunks)) + CHUNK_OVERHEAD * len(self.stream_chunks)
         return size
@@ -131,6 +137,12 @@ class JournalEntry:
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         """The request headers as the server gave them: (lower-case name, value) pairs."""
         return header_pairs(self.header_lines)
+
+    @property
+    def response_headers(self) -> dict[str, str]:
+        """The headers the answer went out with (as the app gave them to the server), lower-cased;
+        empty while no answer has started."""
+        return redact_headers(header_pairs(self.response_header_lines))
 
     @property
     def samples(self) -> list[dict[str, Any]]:
@@ -149,13 +161,23 @@ class JournalEntry:
         keys = ("data_id", "experiment_id", "model_config_id", "outcome")
         return [dict(zip(keys, record, strict=True)) for record in self.feedback_records]
 
+    def note_response_start(self, status: int, headers: Sequence[tuple[bytes, bytes]]) -> None:
+        """The answer's status and headers, as the app hands them to the server (one bytes object for
+        the headers, like the request's: a few hundred nanoseconds on every request's path)."""
+        self.status = status
+        self.response_header_lines = header_block(headers)
+        for name, value in headers:
+            if name == b"content-type":  # ASGI header names are lower-case
+                self.content_type = value.decode("latin-1")
+
     def note_error_answer(self, status: int, detail: str) -> None:
         """The server answered this request itself (before or instead of the app) with an error in the
         upstream shape: the journal says so as it would for the app's own error answer."""
-        self.status = status
-        self.content_type = "application/json"
+        body = error_body(detail)
+        self.note_response_start(status, [(b"content-length", b"%d" % len(body)),
+                                          (b"content-type", b"application/json")])
         self.error = detail
-        self.add_response_chunk(error_body(detail))
+        self.add_response_chunk(body)
 
     def add_response_chunk(self, chunk: bytes) -> None:
         if self.is_stream:
@@ -221,6 +243,7 @@ class JournalEntry:
             "body_text": None if self.body is not None else self.body_text,
             "body_truncated": self.body_truncated,
             "status": self.status,
+            "response_headers": self.response_headers,
             "content_type": self.content_type,
             "error": self.error,
             "experiment_id": self.experiment_id,
@@ -228,6 +251,7 @@ class JournalEntry:
             "session_id": self.session_id,
             "samples": self.samples,
             "call": self.call,
+            "experiment_call": self.experiment_call,
             "faults": list(self.faults),
             "delays": list(self.delays) if self.delays is not None else None,
             "feedback": self.feedback,

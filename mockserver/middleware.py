@@ -13,7 +13,7 @@ connection by then.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Sequence
 
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -103,12 +103,9 @@ class Journaling:
         entry.error = error.detail
         return error_response(error)
 
-    def _started(self, scope: Scope, entry: JournalEntry, status: int, headers: Iterable[tuple[bytes, bytes]]
+    def _started(self, scope: Scope, entry: JournalEntry, status: int, headers: Sequence[tuple[bytes, bytes]]
                  ) -> None:
-        entry.status = status
-        for name, value in headers:
-            if name == b"content-type":  # ASGI header names are lower-case
-                entry.content_type = value.decode("latin-1")
+        entry.note_response_start(status, headers)
         if self.access_log is not None:
             self.access_log.request(scope, status, entry.error)
 

@@ -43,7 +43,7 @@ class Rule(Generic[SpecT]):
         return self.used == 0 or (self.spec.times is not None and self.used < self.spec.times)
 
     def label(self, kind: RuleKind) -> str:
-        """What reports call it: `script #1 matching message='Capital'` (`script 'greeting' matching ...`
+        """What reports call it: `script-1 matching message='Capital'` (`script 'greeting' matching ...`
         when it was given a name), so a reader sees which rule without looking up its number."""
         who = f"{kind} {self.spec.name!r}" if self.spec.name else self.name
         return f"{who} matching {describe_match(self.spec.match)}"
@@ -145,9 +145,11 @@ class RuleBook:
             return rule
 
     def _new_id(self, kind: RuleKind, name: str | None) -> tuple[str, str]:
+        """(id, name): the id is `script-1`, `fault-2`, ...; a rule given no name is called by its id,
+        so the journal, the page, failure reports and the admin API all say the same word."""
         self._added[kind] += 1
-        number = self._added[kind]
-        return f"{kind}-{number}", name or f"{kind} #{number}"
+        rule_id = f"{kind}-{self._added[kind]}"
+        return rule_id, name or rule_id
 
     def remove(self, kind: RuleKind, rule_id: str) -> None:
         with self._lock:

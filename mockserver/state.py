@@ -101,6 +101,7 @@ class Experiment:
     logs: int = 0
     feedback: int = 0
     started: bool = False
+    calls: int = 0  # chat calls to it, answered or refused by a fault (`count_call`)
 
     def active_configs(self) -> list[ExperimentConfig]:
         return [c for c in list(self.configs.values()) if c.active]
@@ -235,6 +236,16 @@ class MockState:
             value = self.counters.get("chat-call", 0) + 1
             self.counters["chat-call"] = value
             return value
+
+    def count_call(self, experiment_id: str) -> int | None:
+        """Count a chat call to this experiment: its number among the experiment's calls (1, 2, ...), or
+        None when no such experiment exists (nothing is provisioned here)."""
+        with self._lock:
+            experiment = self.experiments.get(experiment_id)
+            if experiment is None:
+                return None
+            experiment.calls += 1
+            return experiment.calls
 
     def new_id(self, prefix: str) -> str:
         """A fresh id, unique for this seed and call sequence (the nth id of its kind)."""

@@ -18,7 +18,7 @@ class RecordedRequest(JournalRecord):
 
     model_config = ConfigDict(frozen=True)
 
-    faults: tuple[str, ...]  # type: ignore[assignment]  # a tuple, so it compares with ("fault #1",)
+    faults: tuple[str, ...]  # type: ignore[assignment]  # a tuple, so it compares with ("fault-1",)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> RecordedRequest:

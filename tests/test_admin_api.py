@@ -71,7 +71,7 @@ def test_scripts_are_added_used_counted_and_removed() -> None:
 def test_a_fault_answers_429_with_retry_after_then_clears() -> None:
     with client_for() as client:
         created = admin(client, "POST", "/faults", json={"status": 429, "retry_after": 2})
-        assert created.status_code == 201 and created.json()["name"] == "fault #1"
+        assert created.status_code == 201 and created.json()["name"] == "fault-1"
         refused = ask(client, experiment_id="exp_demo")
         assert refused.status_code == 429 and refused.headers["retry-after"] == "2"
         assert ask(client, experiment_id="exp_demo").status_code == 200
@@ -119,7 +119,7 @@ def test_unused_and_unexpected() -> None:
         admin(client, "POST", "/scripts", json={"match": {"message": "never"}, "answer": {"output": "x"}})
         ask(client, experiment_id="exp_demo", num_samples=0)
         unused = admin(client, "GET", "/unused").json()
-        expected = "script #1 matching message='never' answered 0 of 1 time(s)"
+        expected = "script-1 matching message='never' answered 0 of 1 time(s)"
         assert [u["problem"] for u in unused] == [expected]
         unexpected = admin(client, "GET", "/unexpected").json()
         assert len(unexpected) == 1 and unexpected[0]["reason"].startswith("error:")

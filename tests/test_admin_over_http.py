@@ -39,7 +39,7 @@ def test_a_shell_script_with_curl_drives_what_the_official_client_sees() -> None
         assert answer.data[0].output == "Your refund is on its way."
         assert curl_step(root, "ci-job-1", "count") == "2"
         journal = curl_step(root, "ci-job-1", "journal")
-        assert '"status":429' in journal and '"faults":["fault #1"]' in journal
+        assert '"status":429' in journal and '"faults":["fault-1"]' in journal
         assert "ci-job-1" not in journal  # the key is redacted
         # Another key on the same server: none of that setup or journal.
         other = Humanloop(api_key="ci-job-2", host=url).chat_experiment(

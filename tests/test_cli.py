@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.conftest import chat_body, read_banner
 from tests.helpers_process import serve_process
@@ -66,18 +71,44 @@ def test_version_and_check_config_lists_what_a_file_declares() -> None:
     assert "fault 'first-call-throttled': status=429, retry_after=1.0 when call=1 (1x)" in listing.stdout
 
 
-def test_serve_banner_lists_rules_points_at_admin_and_never_prints_keys(tmp_path: Path) -> None:
-    config = Path(__file__).resolve().parents[1] / "examples" / "configs" / "scripted.yaml"
-    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", "--api-key", "top-secret-key",
-               "--config", str(config), "--isolate-keys"]
+@contextmanager
+def serve_banner(*args: str) -> Iterator[list[str]]:
+    """The banner `serve` prints, while the server runs (stopped on exit)."""
+    command = [sys.executable, "-m", "mockserver.cli", "serve", "--port", "0", *args]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        lines = read_banner(process)
+        yield read_banner(process)
     finally:
         process.terminate()
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def python_snippet(banner: list[str]) -> str:
+    """The banner's Python example, as a reader would copy it."""
+    start = next(i for i, line in enumerate(banner) if line.startswith(("  import ", "  from humanloop")))
+    end = next(i for i, line in enumerate(banner) if line.startswith("  print("))
+    return textwrap.dedent("".join(banner[start:end + 1]))
+
+
+@pytest.mark.parametrize("key", [None, "banner-key"])
+def test_the_banners_python_example_runs_as_printed(key: str | None) -> None:
+    """Pasted as it is (with the key in HUMANLOOP_API_KEY when `serve` was given --api-key), it gets an answer."""
+    env = {name: value for name, value in os.environ.items() if name != "HUMANLOOP_API_KEY"}
+    with serve_banner(*(("--api-key", key) if key else ())) as banner:
+        snippet = python_snippet(banner)
+        run = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, timeout=120,
+                             env={**env, "HUMANLOOP_API_KEY": key} if key else env)
+    assert run.returncode == 0, snippet + run.stderr
+    assert run.stdout.strip()  # the answer's text
+    assert ("os.environ" in snippet) == ("import os" in snippet) == (key is not None)
+
+
+def test_serve_banner_lists_rules_points_at_admin_and_never_prints_keys(tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[1] / "examples" / "configs" / "scripted.yaml"
+    with serve_banner("--api-key", "top-secret-key", "--config", str(config), "--isolate-keys") as lines:
+        pass
     banner = "".join(lines)
     assert "top-secret-key" not in banner
     assert "script 'refund-flow': 2 answers" in banner and "fault 'first-call-throttled'" in banner

@@ -20,6 +20,11 @@ CHECKOUT = ("pyproject.toml", "README.md", "contracts", "mockserver", "pytest_pl
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
+HEADING = re.compile(r"^## (.+)$", re.MULTILINE)
+GUIDE_LINK = re.compile(r"testing-guide\.md#([\w-]+)")
+OWN_LINK = re.compile(r"\]\(#([\w-]+)\)")
+
+
 def guide_tests() -> list[str]:
     return [block for block in BLOCK.findall(GUIDE.read_text()) if "def test_" in block]
 
@@ -28,8 +33,25 @@ def test_the_guide_has_the_tests_a_newcomer_needs() -> None:
     text = "\n".join(guide_tests())
     for needed in ("humanloop_mock.script(", "humanloop_mock.fault(429", "chat_experiment_stream(",
                    "num_samples=2", "assert_sent(", "assert_called(", "client.feedback(", "experiment_stats(",
-                   '"timing":'):
+                   '"timing":', "ApiStreamingException", "response_headers["):
         assert needed in text, needed
+
+
+def anchor(heading: str) -> str:
+    """The anchor a Markdown renderer (GitHub's) gives a heading: lower case, punctuation dropped."""
+    return re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
+
+
+def test_the_guides_sections_are_numbered_once_each_in_order_and_links_find_them() -> None:
+    headings = HEADING.findall(GUIDE.read_text())
+    numbered = [int(h.split(".", 1)[0]) for h in headings if re.match(r"\d+\. ", h)]
+    assert numbered == list(range(1, len(numbered) + 1)), numbered
+    assert len(numbered) >= 16
+    anchors = {anchor(h) for h in headings}
+    links = OWN_LINK.findall(GUIDE.read_text())
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        links += GUIDE_LINK.findall(doc.read_text())
+    assert links and set(links) <= anchors, set(links) - anchors
 
 
 @pytest.mark.parametrize("number", range(len(guide_tests())))

@@ -94,8 +94,12 @@ def assert_rows_match_journal(driver: Any, records: list[dict[str, Any]]) -> Non
         assert text(row, ".path") == record["path"]
         experiment = record["experiment_id"] or (record["body"] or {}).get("experiment_id")
         assert text(row, ".c-exp").startswith(experiment or "—")
-        if record["call"] is not None:
-            assert text(row, ".c-exp .sub") == f"call {record['call']}"
+        if record["call"] is not None:  # numbered per experiment; the tooltip adds the number over all
+            label = row.find_element(By.CSS_SELECTOR, ".c-exp .call")
+            per_experiment = record["experiment_call"]
+            assert label.get_attribute("textContent") == (
+                f"call {per_experiment}" if per_experiment is not None else f"chat call {record['call']}")
+            assert f"chat call {record['call']} since reset" in label.get_attribute("title")
         assert texts(row, ".chip.config") == [s["model_config_id"] for s in record["samples"]]
         assert texts(row, ".chip.script") == [s["script"] for s in record["samples"] if s["script"]]
         assert texts(row, ".chip.fault") == record["faults"]
@@ -142,7 +146,7 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
     assert http.post("/__admin/faults", headers=key, json={
         "name": "rate-limited", "match": {"call": 3}, "status": 429, "retry_after": 1}).status_code == 201
     assert chat(http, "Hello there").status_code == 200
-    streamed = chat(http, "Tell me a short story", stream=True)
+    streamed = chat(http, "Tell me a short story", stream=True, num_samples=2)
     assert streamed.status_code == 200 and streamed.headers["content-type"].startswith("text/event-stream")
     assert chat(http, "This one is refused").status_code == 429
     assert chat(http, "What is the capital of France?").json()["data"][0]["output"] == "Paris."
@@ -181,16 +185,39 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
         assert text(driver.find_element(By.CSS_SELECTOR, f'details.req[data-seq="{faulted["seq"]}"]'),
                     ".err") == faulted["error"]
 
-        # Stream events are behind a click, and then shown one per line, as sent.
+        # The call label counts per experiment: the provisioned experiment's first call is its call 1.
+        assert [r["experiment_call"] for r in records if r["call"]] == [1, 2, 3, 4, 1]
+        assert [r["call"] for r in records if r["call"]] == [1, 2, 3, 4, 5]
+
+        # A click shows the answer's headers: the 429's Retry-After, as the client got it.
+        row = driver.find_element(By.CSS_SELECTOR, f'details.req[data-seq="{faulted["seq"]}"]')
+        row.find_element(By.TAG_NAME, "summary").click()
+        shown_headers = row.find_element(By.CSS_SELECTOR, '[data-part="response-headers"] pre')
+        wait_for(driver, lambda d: shown_headers.is_displayed(), "response headers shown")
+        assert json.loads(shown_headers.get_attribute("textContent")) == faulted["response_headers"]
+        assert faulted["response_headers"]["retry-after"] == "1"
+        assert text(row, '[data-part="response-headers"] h4') == "response headers · 429"
+
+        # A stream is behind a click: its text put together per sample, then its events one per line, as sent.
         stream = next(r for r in records if r["stream_events"])
+        per_sample: dict[int, str] = {}
+        for event in stream["stream_events"]:
+            item = json.loads(event)["data"][0]
+            per_sample[item["index"]] = per_sample.get(item["index"], "") + item["output"]
+        assert sorted(per_sample) == [0, 1] and all(per_sample.values())
         row = driver.find_element(By.CSS_SELECTOR, f'details.req[data-seq="{stream["seq"]}"]')
         events = row.find_elements(By.CSS_SELECTOR, "ol.events li")
         assert len(events) == len(stream["stream_events"]) and not events[0].is_displayed()
         row.find_element(By.TAG_NAME, "summary").click()
         wait_for(driver, lambda d: events[0].is_displayed(), "stream events shown")
         assert [e.get_attribute("textContent") for e in events] == stream["stream_events"]
-        joined = "".join(json.loads(e)["data"][0]["output"] for e in stream["stream_events"])
+        assert texts(row, ".sample-text") == [per_sample[0], per_sample[1]]
+        configs = [s["model_config_id"] for s in stream["samples"]]
+        assert texts(row, ".sample .sub") == [f"sample {i} · {configs[i]}" for i in (0, 1)]
+        joined = f"[0] {per_sample[0]}  [1] {per_sample[1]}"
         assert text(row, ".out") == (joined if len(joined) <= 120 else joined[:119] + "…")
+        assert json.loads(text(row, '[data-part="response-headers"] pre')) == stream["response_headers"]
+        assert stream["response_headers"]["content-type"].startswith("text/event-stream")
 
         # Client-sent markup is shown as text and never runs.
         hostile = next(r for r in records if r["experiment_id"] == XSS_EXPERIMENT)
@@ -207,7 +234,7 @@ def test_page_shows_the_journal_and_draws_and_updates_live(server: tuple[Backgro
         newest = journal(http)[-1]
         wait_for(driver, lambda d: row_seqs(d)[:1] == [newest["seq"]] and settled(d), "the new call on top")
         records = journal(http)
-        wait_for(driver, lambda d: int(text(d, 'article.exp[data-experiment="exp_demo"] .exp-draws')) == 4,
+        wait_for(driver, lambda d: int(text(d, 'article.exp[data-experiment="exp_demo"] .exp-draws')) == 5,
                  "draws updated")
         assert_rows_match_journal(driver, records)
         assert_draws_match(driver, records, live)

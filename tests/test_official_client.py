@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import json
 from typing import Any
 
 import httpx
 import pytest
 from humanloop import Humanloop
-from humanloop.exceptions import ApiException
+from humanloop.exceptions import ApiException, ApiStreamingException
 
+from contracts.streams import joined_outputs
 from mockserver import MockSettings, create_app
 from mockserver.server import BackgroundServer
+from mockserver.spec import FaultSpec
 
 MESSAGES = [{"role": "user", "content": "Plan a weekend in Lisbon."}]
 DEMO_CONFIGS = {"config_demo_helpful", "config_demo_concise"}
@@ -120,6 +124,37 @@ def test_stream_carries_tool_calls(humanloop: Humanloop, live_server: Background
     final = chunks[-1]
     assert final["finish_reason"] == "tool_call"
     assert final["tool_calls"][0]["function"]["name"] == "get_weather"
+
+
+def test_sync_chat_experiment_with_stream_true_returns_the_raw_sse_text(humanloop: Humanloop,
+                                                                         live_server: BackgroundServer) -> None:
+    """What docs/testing-guide.md says: the sync call does not parse a stream, it returns its body as text."""
+    reply = humanloop.chat_experiment(experiment_id="exp_demo", messages=MESSAGES, stream=True, num_samples=2)
+    reset(live_server)
+    answer = humanloop.chat_experiment(experiment_id="exp_demo", messages=MESSAGES, num_samples=2)
+    assert isinstance(reply, str) and reply.startswith("data: {") and reply.endswith("\n\n")
+    assert joined_outputs(reply.encode()) == {d.index: d.output for d in answer.data}
+
+
+# humanloop 0.7.32 never closes its aiohttp session when it raises ApiStreamingException (an SDK leak).
+@pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_refused_stream_raises_api_streaming_exception_without_headers(humanloop: Humanloop,
+                                                                          live_server: BackgroundServer) -> None:
+    """What docs/testing-guide.md says: a streaming call's error is not an `ApiException` and has no
+    headers (so no Retry-After), while the sync call's error has both."""
+    rules = live_server.app.state.mock.rules
+    rules.add_fault(FaultSpec(status=429, retry_after=2, times=2))
+    with pytest.raises(ApiStreamingException) as streaming:
+        asyncio.run(collect_stream(humanloop, experiment_id="exp_demo", messages=MESSAGES))
+    error = streaming.value
+    assert not isinstance(error, ApiException) and not hasattr(error, "headers")
+    assert (error.status, error.reason) == (429, "Too Many Requests")
+    assert json.loads(error.body) == {"detail": "Rate limit exceeded (injected by humanloop-mock)."}
+    with pytest.raises(ApiException) as plain:
+        humanloop.chat_experiment(experiment_id="exp_demo", messages=MESSAGES, stream=True)
+    assert plain.value.status == 429 and plain.value.headers["Retry-After"] == "2"
+    del streaming, error
+    gc.collect()  # the leaked session is reported (and ignored) here, not in a later test
 
 
 def test_validation_error_surfaces_as_api_exception(humanloop: Humanloop) -> None:

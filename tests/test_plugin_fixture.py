@@ -104,7 +104,7 @@ def test_script_by_message_and_times(humanloop_mock: HumanloopMock) -> None:
     humanloop_mock.script("Paris.", message="capital", times=2)
     outputs = [post(humanloop_mock).json()["data"][0]["output"] for _ in range(3)]
     assert outputs[:2] == ["Paris.", "Paris."] and outputs[2] != "Paris."
-    assert humanloop_mock.chat_calls()[0].samples[0]["script"] == "script #1"
+    assert humanloop_mock.chat_calls()[0].samples[0]["script"] == "script-1"
 
 
 def test_script_matching_rules(humanloop_mock: HumanloopMock) -> None:
@@ -154,7 +154,7 @@ def test_status_faults_in_upstream_shape(humanloop_mock: HumanloopMock, status: 
     assert failed.status_code == status and isinstance(failed.json()["detail"], str)
     assert (failed.headers.get("retry-after") == "2") == (status == 429)
     assert fine.status_code == 200
-    assert humanloop_mock.requests[0].faults == ("fault #1",)
+    assert humanloop_mock.requests[0].faults == ("fault-1",)
 
 
 def test_fault_on_nth_call_next_n_and_matching(humanloop_mock: HumanloopMock) -> None:
@@ -241,6 +241,18 @@ def test_journal_records_body_headers_configs_status_and_events(humanloop_mock: 
     assert {s["index"]: s["model_config_id"] for s in entry.samples} == streamed_configs  # what each sample drew
     assert set(streamed_configs) == {0, 1} and all(c.startswith("config_demo") for c in streamed_configs.values())
     assert set(joined_outputs("".join(f"data: {e}\n\n" for e in entry.stream_events).encode())) == {0, 1}
+    assert entry.response_headers["content-type"].startswith("text/event-stream")
+    assert "sk-1" not in json.dumps(entry.response_headers)
+
+
+def test_records_keep_the_response_headers_and_number_calls_per_experiment(humanloop_mock: HumanloopMock) -> None:
+    humanloop_mock.fault(429, retry_after=3)
+    refused, answered = post(humanloop_mock), post(humanloop_mock, experiment_id="exp_elsewhere")
+    refused_record, answered_record = humanloop_mock.requests
+    assert refused_record.response_headers == dict(refused.headers.items())  # in both fixture modes
+    assert refused_record.response_headers["retry-after"] == "3"
+    assert answered_record.response_headers["content-type"] == answered.headers["content-type"] == "application/json"
+    assert [(r.call, r.experiment_call) for r in humanloop_mock.requests] == [(1, 1), (2, 1)]
 
 
 def test_assertion_helpers_fail_readably(humanloop_mock: HumanloopMock) -> None:

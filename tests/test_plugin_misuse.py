@@ -108,10 +108,10 @@ def test_capital(humanloop_mock):
     assert "During handling of the above exception" not in out
     assert out.count("humanloop-mock strict mode") == 1
     assert out.count("replay with --humanloop-seed 3") == 1
-    assert "'script #1'" not in out
+    assert "'script-1'" not in out
     result.stdout.fnmatch_lines([
         "*humanloop-mock strict mode:*",
-        "*script #1 matching message='Capital' answered 0 of 1 time(s)*",
+        "*script-1 matching message='Capital' answered 0 of 1 time(s)*",
         "*hint: message= is case-sensitive: call #1 ('What is the capital of France?') has 'capital'; "
         "message_regex='(?i)Capital' ignores case",
         "*fault 'outage' matching experiment_id='exp_other' fired 0 of 1 time(s)*",
@@ -131,8 +131,8 @@ def test_it(humanloop_mock):
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*#0 POST /v4/chat-experiment -> 429 *faults=[[]fault #1 matching call=1[]]*",
-        "*#1 POST /v4/chat-experiment -> 200 *scripts=[[]script #1 matching message='hi'[]]*",
+        "*#0 POST /v4/chat-experiment -> 429 *faults=[[]fault-1 matching call=1[]]*",
+        "*#1 POST /v4/chat-experiment -> 200 *scripts=[[]script-1 matching message='hi'[]]*",
     ])
 
 

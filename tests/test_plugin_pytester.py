@@ -123,7 +123,7 @@ def test_used(humanloop_mock):
     result.assert_outcomes(passed=2, errors=1)
     result.stdout.fnmatch_lines([
         "*humanloop-mock strict mode:*",
-        "*script #1 matching message='nobody asks this' answered 0 of 1 time(s)*",
+        "*script-1 matching message='nobody asks this' answered 0 of 1 time(s)*",
     ])
 
 
@@ -161,7 +161,7 @@ def test_lenient(humanloop_mock):
 """)
     result = pytester.runpytest()
     result.assert_outcomes(passed=2, errors=1)
-    result.stdout.fnmatch_lines(["*fault #1 matching every call fired 0 of 1 time(s)*"])
+    result.stdout.fnmatch_lines(["*fault-1 matching every call fired 0 of 1 time(s)*"])
 
 
 def test_markers_declare_experiments_scripts_faults_and_specs(pytester: pytest.Pytester) -> None:

@@ -15,7 +15,7 @@ from mockserver.spec import FaultSpec
 
 
 def fired(*specs: dict[str, Any]) -> list[Rule[FaultSpec]]:
-    return [Rule(f"fault-{n}", f"fault #{n}", FaultSpec.model_validate(spec), used=1)
+    return [Rule(f"fault-{n}", f"fault-{n}", FaultSpec.model_validate(spec), used=1)
             for n, spec in enumerate(specs, start=1)]
 
 
@@ -39,7 +39,7 @@ def test_first_fault_to_set_an_effect_wins_it_delays_add_up_reset_if_any() -> No
         {"status": 500, "detail": "later", "latency": 0.25, "cut_after_events": 3},
         {"reset": True, "first_event_delay": 1.0, "malformed_event": 2},
     ))
-    assert plan == FaultPlan(names=("fault #1", "fault #2", "fault #3"), status=429, detail="later", retry_after=2,
+    assert plan == FaultPlan(names=("fault-1", "fault-2", "fault-3"), status=429, detail="later", retry_after=2,
                              latency=0.75, first_event_delay=1.0, event_delay=0.1, cut_after_events=3,
                              malformed_event=2, reset=True)
 

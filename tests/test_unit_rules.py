@@ -62,7 +62,7 @@ def test_describe_match_and_labels_name_rules_by_what_they_match() -> None:
     book = RuleBook()
     anonymous = book.add_script(script("x", match={"message": "Capital"}))
     named = book.add_fault(FaultSpec.model_validate({"name": "outage", "status": 503}))
-    assert anonymous.label("script") == "script #1 matching message='Capital'"
+    assert anonymous.label("script") == "script-1 matching message='Capital'"
     assert named.label("fault") == "fault 'outage' matching every call"
     assert book.snapshot("script")[0]["label"] == anonymous.label("script")
 
@@ -100,7 +100,7 @@ def test_every_matching_fault_fires_and_counts() -> None:
     first = [f.name for f in book.take_faults(request(), call=1)]
     second = [f.name for f in book.take_faults(request(), call=2)]
     third = [f.name for f in book.take_faults(request(), call=3)]
-    assert (first, second, third) == (["fault #1", "fault #2"], ["fault #2", "fault #3"], ["fault #2"])
+    assert (first, second, third) == (["fault-1", "fault-2"], ["fault-2", "fault-3"], ["fault-2"])
     assert [f["used"] for f in book.snapshot("fault")] == [1, 3, 1]
 
 
@@ -125,7 +125,7 @@ def test_remove_and_clear() -> None:
     with pytest.raises(UnknownRule):
         book.remove("fault", first.id)
     book.clear()
-    assert book.add_fault(FaultSpec.model_validate({"status": 500})).name == "fault #1"
+    assert book.add_fault(FaultSpec.model_validate({"status": 500})).name == "fault-1"
 
 
 @pytest.mark.parametrize(("fields", "text", "expected"), [

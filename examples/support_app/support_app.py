@@ -2,20 +2,28 @@
 
 It does what real callers of the API must: retry on 429 honouring `Retry-After`, act on tool
 calls and send the results back, and assemble streamed samples by their `index`.
+
+The SDK (humanloop 0.7.32) reports a refused call two ways: `chat_experiment` raises `ApiException`,
+with the response headers; the streaming `chat_experiment_stream` raises `ApiStreamingException` (not
+an `ApiException`), with the status and body but no headers, so a streamed call cannot see
+`Retry-After` and waits `DEFAULT_RETRY_AFTER` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from humanloop import Humanloop
-from humanloop.exceptions import ApiException
+from humanloop.exceptions import ApiException, ApiStreamingException
 
 ORDERS = {"A1": "shipped", "B2": "processing"}
+DEFAULT_RETRY_AFTER = 1.0  # seconds, when the error does not say (or cannot: a streamed call's)
+Result = TypeVar("Result")
 
 
 class IncompleteStream(RuntimeError):
@@ -35,19 +43,42 @@ class SupportAssistant:
     experiment_id: str
     max_attempts: int = 4
     sleep: Callable[[float], None] = time.sleep
+    async_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     retries: list[float] = field(default_factory=list)
 
+    def _retry_wait(self, error: ApiException | ApiStreamingException, attempt: int) -> float | None:
+        """Seconds to wait before trying again after `error`, or None to give up (not a 429, or the
+        last attempt). Only an `ApiException` carries headers, so only it can say `Retry-After`."""
+        if error.status != 429 or attempt == self.max_attempts:
+            return None
+        headers = getattr(error, "headers", None) or {}
+        wait = float(headers.get("Retry-After", DEFAULT_RETRY_AFTER))
+        self.retries.append(wait)
+        return wait
+
     def _call(self, messages: list[dict[str, Any]]) -> Any:
-        """One chat-experiment call, retried on 429 after the server's Retry-After (default 1 s)."""
+        """One chat-experiment call, retried on 429 after the server's Retry-After."""
         for attempt in range(1, self.max_attempts + 1):
             try:
                 return self.client.chat_experiment(experiment_id=self.experiment_id, messages=messages)
             except ApiException as error:
-                if error.status != 429 or attempt == self.max_attempts:
+                wait = self._retry_wait(error, attempt)
+                if wait is None:
                     raise
-                wait = float((error.headers or {}).get("Retry-After", 1))
-                self.retries.append(wait)
                 self.sleep(wait)
+        raise AssertionError("unreachable")
+
+    async def _open_stream(self, start: Callable[[], Awaitable[Result]]) -> Result:
+        """A streamed call (`start` opens it), retried on 429 like `_call`: the stream's error comes
+        when it is opened, before any event."""
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await start()
+            except ApiStreamingException as error:
+                wait = self._retry_wait(error, attempt)
+                if wait is None:
+                    raise
+                await self.async_sleep(wait)
         raise AssertionError("unreachable")
 
     def answer(self, question: str) -> str:
@@ -68,10 +99,10 @@ class SupportAssistant:
 
     async def stream_samples(self, question: str, samples: int = 2) -> dict[int, str]:
         """Stream `samples` answers at once and put each one's deltas together by index."""
-        response = await self.client.chat_experiment_stream(
+        response = await self._open_stream(lambda: self.client.chat_experiment_stream(
             experiment_id=self.experiment_id, messages=[{"role": "user", "content": question}],
             num_samples=samples,
-        )
+        ))
         texts: dict[int, str] = {}
         finished: set[int] = set()
         async for chunk in response.content:

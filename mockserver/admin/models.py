@@ -22,9 +22,9 @@ class RuleInfo(BaseModel):
 
     id: str
     kind: Literal["script", "fault"]
-    name: str = Field(description="What reports call it: its `name`, else `script #N` / `fault #N`.")
+    name: str = Field(description="What reports call it: its `name`, else its `id` (`script-N` / `fault-N`).")
     label: str = Field(description="What reports call it: the name and the match, "
-                                   "e.g. `script #1 matching message='capital'`.")
+                                   "e.g. `script-1 matching message='capital'`.")
     match: str = Field(description="What it matches, e.g. `message='capital'`, or `every call`.")
     used: int
     times: int | None = Field(description="How many uses it was set up for (null: always).")
@@ -55,13 +55,20 @@ class JournalRecord(BaseModel):
     body_text: str | None = Field(description="The body as text when it was not JSON.")
     body_truncated: bool
     status: int | None
+    response_headers: dict[str, str] = Field(
+        default_factory=dict, description="The headers the answer went out with, names lower-cased (e.g. "
+                                          "`retry-after` with a 429); empty while no answer has started.")
     content_type: str | None
     error: Any
     experiment_id: str | None
     project_id: str | None
     session_id: str | None
     samples: list[dict[str, Any]] = Field(description="index, log_id, model_config_id, finish_reason, script.")
-    call: int | None = Field(description="The chat call's number since reset (null for other requests).")
+    call: int | None = Field(description="The chat call's number since reset, over all experiments: what a "
+                                         "rule's `match.call` counts (null for other requests).")
+    experiment_call: int | None = Field(
+        default=None, description="The chat call's number among the calls to its experiment since reset (null "
+                                  "for other requests, and for a call refused before its experiment existed).")
     faults: list[str]
     delays: list[float] | None = Field(
         description="Timing profiles: seconds paused before each stream event, or before a JSON body (one item).")
@@ -82,7 +89,7 @@ class RequestsPage(BaseModel):
     rule_labels: dict[str, dict[str, str]] = Field(
         default_factory=dict,
         description="By kind (`script`, `fault`), then rule name: what reports call each rule these requests "
-                    "name (`script #1 matching message='Capital'`), for rules still set up.")
+                    "name (`script-1 matching message='Capital'`), for rules still set up.")
 
 
 class UnexpectedRequest(BaseModel):

@@ -18,11 +18,13 @@ from mockserver.sse import BatchedEventStream, timed_event_stream
 from mockserver.timing import has_timing, plan_delays
 
 
-def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswer | None) -> None:
+def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswer | None,
+          experiment_call: int | None = None) -> None:
     entry = journal_entry(request)
     if entry is None:
         return
     entry.call = call
+    entry.experiment_call = experiment_call
     entry.faults = plan.names if plan is not None else ()
     if answer is not None:
         entry.experiment_id = answer.experiment_id
@@ -55,7 +57,8 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     rules = context.rules
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
-        _note(request, call, plan, None)
+        refused = plan.reset or plan.status is not None  # counted now: its experiment is never resolved
+        _note(request, call, plan, None, context.state.count_call(parsed.request.experiment_id) if refused else None)
         if plan.latency:
             await asyncio.sleep(plan.latency)
         if plan.reset:
@@ -64,7 +67,7 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         if error is not None:
             raise error  # answered and journaled like every other ApiError (routes.common.Endpoint)
     answer = answer_chat(context, parsed, call=call)
-    _note(request, call, plan, answer)
+    _note(request, call, plan, answer, context.state.count_call(answer.experiment_id))
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     if not parsed.request.stream:
         if timed:  # a JSON answer waits as long as its stream would have taken

@@ -14,7 +14,7 @@ export async function startOrFindMock() {
   const command = process.env.HUMANLOOP_MOCK_COMMAND || "humanloop-mock";
   const child = spawn(command, ["serve", "--isolate-keys", "--port", "0"], { stdio: ["ignore", "pipe", "inherit"] });
   const url = await new Promise((resolve, reject) => {
-    child.once("error", reject);
+    child.once("error", (error) => reject(["ENOENT", "EACCES"].includes(error.code) ? notFound(command) : error));
     child.once("exit", (code) => reject(new Error(`${command} exited (${code}) before it printed its URL`)));
     createInterface({ input: child.stdout }).on("line", (line) => {
       const found = BANNER_URL.exec(line);
@@ -22,6 +22,18 @@ export async function startOrFindMock() {
     });
   });
   return { url, stop: async () => { child.kill(); } };
+}
+
+// What to do when the server's command is not there (spawn's own error says only `spawn ... ENOENT`).
+function notFound(command) {
+  const which = process.env.HUMANLOOP_MOCK_COMMAND
+    ? `HUMANLOOP_MOCK_COMMAND names \`${command}\`, which does not exist or cannot be run`
+    : "`humanloop-mock` is not on PATH";
+  return new Error(`Cannot start humanloop-mock: ${which}. Either install it (from a checkout: ` +
+    "`pip install /path/to/humanloop-mock`, then put the environment's bin folder on PATH, e.g. `source .venv/bin/activate`), " +
+    "or set HUMANLOOP_MOCK_COMMAND to the full path of its `humanloop-mock` command, " +
+    "or start a server yourself (`humanloop-mock serve --isolate-keys --port 8000`) and set " +
+    "HUMANLOOP_MOCK_URL=http://127.0.0.1:8000/v4.");
 }
 
 // The /__admin API of one tenant: with `serve --isolate-keys`, everything here acts on the world of

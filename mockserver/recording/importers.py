@@ -1,0 +1,215 @@
+"""Cassettes from other tools' recordings: vcrpy cassettes (YAML or JSON) and HAR files.
+
+Each recorded call becomes an exchange, redacted like everything else. A streamed body (a
+`text/event-stream` answer, which both tools keep as one text) is cut into its events at blank lines.
+Neither tool records when each event arrived: vcrpy records no time at all (pace `none`: replay
+never waits), a HAR records how long the answer took to start (`wait`) and to arrive (`receive`), over
+which the events are spread evenly (pace `estimated`). Only calls whose URL path matches `include`
+(default: a `/v4/` segment, the API's version prefix) are taken; the rest (pages, scripts, other
+services) are listed as skipped, with why.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import yaml
+
+from mockserver.recording.capture import build_exchange
+from mockserver.recording.events import is_event_stream, split_events
+from mockserver.recording.har import MARKER, Cassette, Exchange, new_cassette, unpack
+from mockserver.recording.redact import redact_exchange
+from mockserver.recording.store import CassetteError, parse_cassette
+
+DEFAULT_INCLUDE = r"/v4/"
+UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # startedDateTime of a call recorded without a time
+
+
+@dataclass
+class ImportResult:
+    kind: str  # what the file was, for people: "vcrpy cassette", "HAR file (Playwright 1.65.2)", ...
+    exchanges: list[Exchange] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # one line per call left out, saying why
+
+
+def _text_bytes(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return json.dumps(value).encode()  # some serialisers store a JSON body already parsed
+
+
+def _header_pairs(headers: Any) -> list[tuple[str, str]]:
+    """vcrpy writes headers as {name: [values]} (or {name: value}); HAR as [{name, value}]."""
+    if isinstance(headers, dict):
+        return [(str(name), str(value)) for name, values in headers.items()
+                for value in (values if isinstance(values, list) else [values])]
+    return [(str(h.get("name", "")), str(h.get("value", ""))) for h in headers or [] if isinstance(h, dict)]
+
+
+def _content_type(headers: list[tuple[str, str]]) -> str:
+    return next((value for name, value in headers if name.lower() == "content-type"), "")
+
+
+def _included(url: str, include: str) -> bool:
+    return re.search(include, urlsplit(url).path or "/") is not None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CassetteError(f"{path}: not UTF-8 text; expected a HAR file or a vcrpy cassette") from None
+    except OSError as error:
+        raise CassetteError(f"{path}: cannot read: {error.strerror}") from None
+
+
+def import_file(path: str | Path, include: str = DEFAULT_INCLUDE) -> ImportResult:
+    """The exchanges a vcrpy cassette or a HAR file holds (a cassette of ours is taken as it is).
+    Raises CassetteError if the file is neither, or `include` is not a regular expression."""
+    path = Path(path)
+    try:
+        re.compile(include)
+    except re.error as error:
+        raise CassetteError(f"--include {include!r} is not a regular expression: {error}") from None
+    text = _read(path)
+    try:
+        data = json.loads(text)
+    except ValueError:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise CassetteError(f"{path}: neither JSON (a HAR file) nor YAML (a vcrpy cassette): "
+                                f"{str(error).splitlines()[0]}") from None
+    if isinstance(data, dict) and isinstance(data.get("log"), dict):
+        if MARKER in data["log"]:
+            return _from_ours(path, data, include)
+        return _from_har(path, data["log"], include)
+    if isinstance(data, dict) and isinstance(data.get("interactions"), list):
+        return _from_vcrpy(data["interactions"], include)
+    raise CassetteError(f"{path}: neither a HAR file (a `log` object) nor a vcrpy cassette (`interactions`)")
+
+
+def _from_ours(path: Path, data: dict[str, Any], include: str) -> ImportResult:
+    result = ImportResult("humanloop-mock cassette")
+    for number, exchange in enumerate(parse_cassette(path, data).exchanges):
+        if _included(exchange.request.url, include):
+            result.exchanges.append(redact_exchange(exchange))
+        else:
+            result.skipped.append(f"exchange {number}: {exchange.request.method} {exchange.request.url}: "
+                                  f"path does not match {include!r}")
+    return result
+
+
+def _events(body: bytes, content_type: str, head_ms: float, end_ms: float) -> list[tuple[float, bytes]] | None:
+    """A streamed body's events, the i-th of n at `head_ms + (end_ms - head_ms) * i / n` (the last at
+    `end_ms`); None if the body is no stream."""
+    if not is_event_stream(content_type):
+        return None
+    events = split_events(body)
+    return [(head_ms + (end_ms - head_ms) * number / len(events), event)
+            for number, event in enumerate(events, start=1)]
+
+
+def _from_vcrpy(interactions: list[Any], include: str) -> ImportResult:
+    result = ImportResult("vcrpy cassette")
+    for number, interaction in enumerate(interactions):
+        try:
+            request, response = interaction["request"], interaction["response"]
+            method, url = str(request["method"]), str(request["uri"])
+            if "status_code" in response:  # httpx cassettes of vcrpy before 5
+                status, reason, body = int(response["status_code"]), "", _text_bytes(response.get("content"))
+            else:
+                status = int(response["status"]["code"])
+                reason = str(response["status"].get("message") or "")
+                body = _text_bytes((response.get("body") or {}).get("string"))
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            result.skipped.append(f"interaction {number}: not a vcrpy interaction ({error!r} missing or wrong)")
+            continue
+        if not _included(url, include):
+            result.skipped.append(f"interaction {number}: {method} {url}: path does not match {include!r}")
+            continue
+        response_headers = _header_pairs(response.get("headers"))
+        try:
+            result.exchanges.append(build_exchange(
+                method=method, url=url, request_headers=_header_pairs(request.get("headers")),
+                request_body=_text_bytes(request.get("body")), status=status, reason=reason,
+                response_headers=response_headers, body=body,
+                events=_events(body, _content_type(response_headers), 0.0, 0.0),
+                started=UNKNOWN_TIME, pace="none", comment=f"vcrpy interaction {number}",
+            ))
+        except ValueError as error:
+            result.skipped.append(f"interaction {number}: {method} {url}: {error}")
+    return result
+
+
+def _har_request_body(request: dict[str, Any]) -> bytes:
+    post = request.get("postData") or {}
+    if "text" in post:
+        return unpack(str(post["text"]), post.get("_encoding"))
+    params = post.get("params") or []
+    return urlencode([(p.get("name", ""), p.get("value", "")) for p in params]).encode() if params else b""
+
+
+def _from_har(path: Path, log: dict[str, Any], include: str) -> ImportResult:
+    creator = log.get("creator") or {}
+    result = ImportResult(f"HAR file ({creator.get('name', 'unknown tool')} {creator.get('version', '')})".strip())
+    for number, entry in enumerate(log.get("entries") or []):
+        try:
+            request, response = entry["request"], entry["response"]
+            method, url, status = str(request["method"]), str(request["url"]), int(response["status"])
+            content = response.get("content") or {}
+        except (KeyError, TypeError, ValueError) as error:
+            result.skipped.append(f"entry {number}: not a HAR entry ({error!r} missing or wrong)")
+            continue
+        where = f"entry {number}: {method} {url}"
+        if not _included(url, include):
+            result.skipped.append(f"{where}: path does not match {include!r}")
+            continue
+        if status == 0:
+            result.skipped.append(f"{where}: the request failed ({response.get('_failureText') or 'no answer'})")
+            continue
+        if "text" not in content and content.get("size", 0):
+            result.skipped.append(f"{where}: the HAR holds no response body (the tool did not save it)")
+            continue
+        timings = entry.get("timings") or {}
+        timed = isinstance(timings.get("wait"), int | float) and timings["wait"] >= 0
+        head = sum(max(float(timings.get(phase) or 0), 0) for phase in ("send", "wait")) if timed else 0.0
+        end = head + max(float(timings.get("receive") or 0), 0) if timed else 0.0
+        response_headers = [(n, v) for n, v in _header_pairs(response.get("headers")) if not n.startswith(":")]
+        try:
+            body = unpack(str(content.get("text", "")), content.get("encoding"))
+            result.exchanges.append(build_exchange(
+                method=method, url=url,
+                request_headers=[(n, v) for n, v in _header_pairs(request.get("headers")) if not n.startswith(":")],
+                request_body=_har_request_body(request), status=status, reason=str(response.get("statusText", "")),
+                response_headers=response_headers, body=body,
+                events=_events(body, content.get("mimeType") or _content_type(response_headers), head, end),
+                head_ms=head, end_ms=end, started=_har_time(entry.get("startedDateTime")),
+                pace="estimated" if timed else "none", http_version=str(request.get("httpVersion") or "HTTP/1.1"),
+                comment=f"HAR entry {number} of {path.name}",
+            ))
+        except ValueError as error:
+            result.skipped.append(f"{where}: {error}")
+    return result
+
+
+def _har_time(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return UNKNOWN_TIME
+
+
+def imported_cassette(result: ImportResult, version: str = "unknown") -> Cassette:
+    """The import as a cassette, ready for `save_cassette`."""
+    return new_cassette(version, list(result.exchanges))
