@@ -113,7 +113,7 @@ class RawServer:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, name="raw-server", daemon=True)
         self._server: asyncio.base_events.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: list[asyncio.StreamWriter] = []
 
     @property
     def url(self) -> str:
@@ -139,16 +139,17 @@ class RawServer:
             self._loop.run_forever()
         finally:
             self._server.close()
-            for writer in list(self._writers):
+            for writer in self._writers:  # every connection ever accepted (a closed one: no-op)
                 writer.transport.abort()
             pending = asyncio.all_tasks(self._loop)
             for task in pending:
                 task.cancel()
             self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+            self._loop.run_until_complete(asyncio.sleep(0.05))  # the aborted transports close their sockets
             self._loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
+        self._writers.append(writer)
         try:
             while True:
                 seen = await _read_request(reader)
@@ -165,7 +166,6 @@ class RawServer:
                 asyncio.CancelledError):
             return
         finally:
-            self._writers.discard(writer)
             if not writer.transport.is_closing():
                 writer.close()
 
