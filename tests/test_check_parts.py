@@ -182,7 +182,8 @@ def test_curl_reproduces_the_exact_body_without_the_key() -> None:
 
 
 def test_the_checker_imports_nothing_of_the_mock() -> None:
-    code = ("import sys, contracts.check.runner, contracts.check.command, contracts.schemathesis_hooks; "
+    code = ("import sys, contracts.check.runner, contracts.check.command, contracts.check.replay, "
+            "contracts.check.judge, contracts.schemathesis_hooks; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('mockserver', 'pytest_plugin')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
