@@ -114,6 +114,7 @@ class RawServer:
         self._thread = threading.Thread(target=self._run, name="raw-server", daemon=True)
         self._server: asyncio.base_events.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @property
     def url(self) -> str:
@@ -131,25 +132,37 @@ class RawServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
-        self._server = self._loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", 0,
+        self._server = self._loop.run_until_complete(asyncio.start_server(self._accept, "127.0.0.1", 0,
                                                                           limit=MAX_HEAD))
         self.port = self._server.sockets[0].getsockname()[1]
         self._ready.set()
         try:
             self._loop.run_forever()
         finally:
-            self._server.close()
-            for writer in self._writers:  # every connection ever accepted (a closed one: no-op)
-                writer.transport.abort()
-            pending = asyncio.all_tasks(self._loop)
-            for task in pending:
-                task.cancel()
-            self._loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            self._loop.run_until_complete(asyncio.sleep(0.05))  # the aborted transports close their sockets
+            self._loop.run_until_complete(self._shutdown())
             self._loop.close()
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def _shutdown(self) -> None:
+        """Stop listening, then abort every connection and cancel its task, again for any that was
+        being accepted meanwhile, and let the aborted transports close their sockets."""
+        assert self._server is not None
+        self._server.close()
+        for _ in range(3):
+            for writer in self._writers:
+                writer.transport.abort()  # a closed one: no-op
+            tasks = [task for task in self._tasks if not task.done()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.sleep(0.02)
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Called as the connection is made: kept at once, so stopping closes it even before it is served."""
         self._writers.append(writer)
+        self._tasks.add(task := self._loop.create_task(self._serve(reader, writer)))
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             while True:
                 seen = await _read_request(reader)
