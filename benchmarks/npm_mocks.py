@@ -16,7 +16,8 @@ from pathlib import Path
 
 from benchmarks.servers import ServerCommand
 
-PACKAGES = ("@stoplight/prism-cli@5", "@mockoon/cli@9")
+PRISM = "@stoplight/prism-cli@5.16.0"  # pinned: tests/test_check_prism.py names its exact deviations
+PACKAGES = (PRISM, "@mockoon/cli@9")
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "humanloop-mock-bench-npm"
 REFERENCE = Path(os.environ.get("HUMANLOOP_MOCK_REFERENCE", Path(__file__).resolve().parents[2] / "shared" /
                                 "reference"))
@@ -41,6 +42,20 @@ def install(folder: Path = DEFAULT_FOLDER) -> Path:
         subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(folder), *PACKAGES],
                        check=True, capture_output=True, timeout=900)
     return bin_dir
+
+
+def install_prism(folder: Path, npm_cache: Path | None = None) -> Path:
+    """Prism alone, at the pinned version, into `folder` (kept between runs); its `prism` binary.
+    Install scripts are not run (the only one is a usage ping)."""
+    binary = folder / "node_modules" / ".bin" / "prism"
+    manifest = folder / "node_modules" / "@stoplight" / "prism-cli" / "package.json"
+    if binary.exists() and manifest.exists() and json.loads(manifest.read_text())["version"] == PRISM.rsplit("@", 1)[1]:
+        return binary
+    folder.mkdir(parents=True, exist_ok=True)
+    cache = ["--cache", str(npm_cache), "--prefer-offline"] if npm_cache else []
+    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", "--loglevel=error", *cache,
+                    "--prefix", str(folder), PRISM], check=True, capture_output=True, timeout=900)
+    return binary
 
 
 def versions(bin_dir: Path) -> dict[str, str]:

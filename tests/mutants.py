@@ -1,9 +1,13 @@
 """Mutants: the real mock, wrapped so that each breaks exactly one rule of the contract.
 
 A `Mutant` is an ASGI wrapper around `mockserver.create_app`: it may rewrite the request body before
-the mock sees it, and rewrite the mock's whole answer (status, headers, body) before the client
-does. `mutant_router` serves many of them on one server, each under `/m/<name>`, so that one
-BackgroundServer per test worker carries the whole suite.
+the mock sees it, rewrite the mock's whole answer (status, headers, body) before the client does, or
+never answer at all. `mutant_router` serves many of them on one server, each under `/m/<name>`, so
+that one BackgroundServer per test worker carries the whole suite.
+
+Each mutant names what must catch it: a check (`caught_by`), the field it must name, or, for a run
+that cannot go on, the reason it stops (`base_url`); an innocent mutant (`caught_by=None`) must pass,
+with the checks in `not_flagged` having judged it.
 """
 
 from __future__ import annotations
@@ -28,7 +32,9 @@ class Answer:
 
     method: str
     path: str
+    raw_path: str  # as sent, percent-escapes kept
     request: Any  # the request body as JSON (None if absent or not JSON)
+    sent: bytes  # the request body as sent
     status: int
     headers: dict[str, str]
     body: bytes
@@ -87,16 +93,21 @@ class Mutant:
     """The mock (its own instance), with one thing broken."""
 
     name: str
-    caught_by: str  # the check that must name it
+    caught_by: str | None  # the check that must name it (or the run's stop cause); None: it must pass
     mutate: Mutation | None = None
     rewrite_request: RequestRewrite | None = None  # (path, headers, body) -> new body
     rewrite_headers: Callable[[dict[str, str]], dict[str, str]] | None = None
     delay: Callable[[Answer], float] | None = None  # seconds before the answer starts
+    hang: Callable[[Answer], bool] | None = None  # True: never answer (until the client goes away)
     settings: MockSettings = field(default_factory=lambda: MockSettings(seed=1, api_keys=(KEY,)))
     allow_writes: bool = False
     experiment_id: str = "exp_demo"
     # Generous, so that a busy test machine never trips first_byte_time; the slow mutant uses the default.
     max_first_byte: float = 10.0
+    names_field: str | None = None  # the field (pattern) the finding must name, when it matters
+    not_flagged: tuple[str, ...] = ()  # checks that must judge the run and find nothing
+    base: str = "/v4"  # the base URL's path below the mutant's prefix
+    options: dict[str, Any] = field(default_factory=dict)  # more CheckOptions for its run
 
     def __post_init__(self) -> None:
         self.app = create_app(self.settings)
@@ -124,6 +135,10 @@ class Mutant:
         answer = await self._answer(scope, body, request_json)
         if self.mutate is not None:
             self.mutate(answer)
+        if self.hang is not None and self.hang(answer):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return
         if self.delay is not None:
             await asyncio.sleep(self.delay(answer))
         out_headers = {**answer.headers, "content-length": str(len(answer.body))}
@@ -151,7 +166,8 @@ class Mutant:
                 parts.append(message.get("body", b""))
 
         await self.app(scope, replay, capture)
-        return Answer(scope["method"], scope["path"], request_json, status, headers, b"".join(parts))
+        raw_path = scope.get("raw_path", scope["path"].encode()).decode("latin-1")
+        return Answer(scope["method"], scope["path"], raw_path, request_json, body, status, headers, b"".join(parts))
 
 
 def mutant_router(mutants: list[Mutant]) -> ASGIApp:
@@ -168,7 +184,9 @@ def mutant_router(mutants: list[Mutant]) -> ASGIApp:
             await send({"type": "http.response.body", "body": b""})
             return
         path = "/" + (rest[0] if rest else "")
-        await mutant({**scope, "path": path, "raw_path": path.encode()}, receive, send)
+        raw = scope.get("raw_path") or scope["path"].encode()
+        raw_path = b"/" + raw.split(b"/", 3)[3] if raw.count(b"/") >= 3 else path.encode()
+        await mutant({**scope, "path": path, "raw_path": raw_path}, receive, send)
 
     return route
 
@@ -307,9 +325,65 @@ def _repeat_differs(answer: Answer) -> None:
         answer.edit_items(edit)
 
 
+def _output_not_a_string(answer: Answer) -> None:
+    if answer.is_chat_json:
+        body = answer.json()
+        body["data"][0]["output"] = 42
+        answer.set_json(body)
+
+
+def _not_json(answer: Answer) -> bool:
+    """Prism 5.16's hang: a POST whose body is not JSON is never answered."""
+    return answer.method == "POST" and answer.request is None
+
+
+def _after(count: int) -> Callable[[Answer], bool]:
+    seen = itertools.count()
+    return lambda answer: next(seen) >= count
+
+
+def _escapes_not_decoded(answer: Answer) -> None:
+    """A server that looks ids up by the raw path: an id with escapes in it is never found."""
+    if "%" in answer.raw_path:
+        answer.status = 404
+        answer.headers = {"content-type": "application/json"}
+        answer.set_json({"detail": "Not Found"})
+
+
+def _every_sample_finish_outside_set(answer: Answer) -> None:
+    if answer.is_chat_json and len(answer.json()["data"]) >= 3:
+        body = answer.json()
+        for item in body["data"]:
+            item["finish_reason"] = "complete"
+        answer.set_json(body)
+
+
+def _errors_as_problem_json(answer: Answer) -> None:
+    if answer.status >= 400 and answer.status != 422:
+        answer.headers["content-type"] = "application/problem+json"
+
+
+def _success_as_problem_json(answer: Answer) -> None:
+    if answer.is_chat_json:
+        answer.headers["content-type"] = "application/problem+json"
+
+
 def all_mutants() -> list[Mutant]:
-    """Every deviation issue 7 lists, and then some; each with the check that must catch it."""
+    """Every deviation issues 7 and 17 list, and then some; each with what must catch it."""
     return [
+        # issue 17's cases: targets nobody here wrote, and the false alarms they met
+        Mutant("output-not-a-string", "response_schema", _output_not_a_string, names_field="data[*].output"),
+        Mutant("hangs-on-malformed-json", "response_received", hang=_not_json, names_field="connection",
+               not_flagged=("target_unresponsive",), options={"timeout": 1.0}),
+        Mutant("stops-answering", "target_unresponsive", hang=_after(8), names_field="(target)",
+               options={"timeout": 0.5}),
+        Mutant("escaped-path-ids", "valid_request_accepted", _escapes_not_decoded, names_field="status",
+               experiment_id="exp?x sed consequat"),
+        Mutant("base-url-doubled", "base_url", base="/v4/v4"),
+        Mutant("bad-finish-in-every-sample", "finish_reason_value", _every_sample_finish_outside_set,
+               names_field="data[*].finish_reason"),
+        Mutant("errors-as-problem-json", None, _errors_as_problem_json, not_flagged=("content_type_json",)),
+        Mutant("success-as-problem-json", "content_type_json", _success_as_problem_json, names_field="Content-Type"),
         Mutant("finish-reason-outside-set", "finish_reason_value", _finish_outside_set),
         Mutant("stream-true-answered-json", "stream_flag_content_type", rewrite_request=_stream_flag(False)),
         Mutant("stream-false-answered-stream", "stream_flag_content_type", rewrite_request=_stream_flag(True)),

@@ -73,8 +73,8 @@ def test_command_exit_codes_against_a_strict_server(tmp_path: Path, cache: Path)
                               "--max-examples", "1", "--junit", "unknown.xml")
         refused = run_command(tmp_path, cache, url, "--api-key", "not-the-key", "--max-examples", "1")
     assert unknown.returncode == 1, unknown.stdout[-3000:]
-    assert re.search(r"coverage: POST /chat-experiment: JSON answers: chat-experiment was never answered 2xx as "
-                     r"JSON .*404", unknown.stdout), unknown.stdout[-3000:]
+    assert re.search(r"coverage \[breaks-clients\]: POST /chat-experiment: JSON answers: chat-experiment was never "
+                     r"answered 2xx as JSON .*404", unknown.stdout), unknown.stdout[-3000:]
     assert "never answered 2xx as a stream" in unknown.stdout
     suite = ET.parse(tmp_path / "unknown.xml").getroot().find("testsuite")
     assert suite is not None

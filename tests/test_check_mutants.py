@@ -31,18 +31,33 @@ def check(url: str, **options: object) -> tuple[Outcome, str]:
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=[m.name for m in MUTANTS])
 def test_mutant_is_caught_by_name(mutant_server: str, mutant: Mutant) -> None:
-    outcome, printed = check(f"{mutant_server}/m/{mutant.name}/v4", experiment_ids=(mutant.experiment_id,),
+    outcome, printed = check(f"{mutant_server}/m/{mutant.name}{mutant.base}", experiment_ids=(mutant.experiment_id,),
                              max_examples=MAX_EXAMPLES, allow_writes=mutant.allow_writes,
-                             max_first_byte=mutant.max_first_byte)
-    assert outcome.exit_code == 1, printed
-    assert mutant.caught_by in outcome.failed_checks, printed
-    line = next(line for line in printed.splitlines() if line.startswith(f"  {mutant.caught_by}: "))
-    field = line.split(": ")[2]
-    assert field, line  # every violation line names a field
-    finding = next(f for f in outcome.findings if f.violation.check == mutant.caught_by)
-    if mutant.caught_by != "coverage":
-        assert finding.curl is not None and finding.curl.startswith("curl "), printed
-        assert KEY not in printed  # the key is never echoed; curls read it from $HUMANLOOP_API_KEY
+                             max_first_byte=mutant.max_first_byte, **mutant.options)
+    assert "Traceback" not in printed
+    assert [f.violation for f in outcome.findings if f.field == "(check)"] == []  # no check failed to judge
+    assert KEY not in printed  # the key is never echoed; curls read it from $HUMANLOOP_API_KEY
+    if mutant.caught_by is None:  # innocent: what it does is fine, and the checks named judged it
+        assert outcome.exit_code == 0 and outcome.findings == [], printed
+    elif mutant.caught_by == "base_url":  # the run cannot go on, and says why
+        assert outcome.exit_code == 2 and outcome.cause == "base_url", printed
+        assert "base URL is probably wrong (it has /v4 twice" in printed
+    else:
+        assert outcome.exit_code == 1, printed
+        assert mutant.caught_by in outcome.failed_checks, printed
+        lines = [line for line in printed.splitlines() if line.startswith(f"  {mutant.caught_by} [")]
+        field = lines[0].split(": ")[2]
+        assert field, lines  # every violation line names a field
+        finding = next(f for f in outcome.findings if f.violation.check == mutant.caught_by)
+        if mutant.names_field is not None:
+            assert field == finding.field == mutant.names_field, lines
+            assert len(lines) == 1, lines  # one cause, one line, however many items or answers showed it
+        if mutant.caught_by != "coverage":
+            assert finding.curl is not None and finding.curl.startswith("curl "), printed
+    for name in mutant.not_flagged:
+        assert name not in outcome.failed_checks, printed
+    if "content_type_json" in mutant.not_flagged:
+        assert outcome.applied["content_type_json"] > 0
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])

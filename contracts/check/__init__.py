@@ -1,10 +1,12 @@
 """`humanloop-mock check`: does a server (the mock or a real deployment) honour the contract?
 
 One module per job: `scenarios` (the explicit requests), `lifecycle` (those that depend on
-answers), `fuzz` (generated ones), `checks` (the named rules), `transport` (budget, rate limit,
-timing), `sdk` and `determinism` (profiles), `coverage`, `reduce` (minimal reproductions), `report`
-(console, JSON, JUnit), `runner` (the order of it all) and `command` (the CLI). Imports nothing
-from `mockserver` or `pytest_plugin`.
+answers), `fuzz` (generated ones), `checks` (the named rules and their severities), `judge` (those
+rules on one exchange seen anywhere), `transport` (budget, rate limit, deadline, bounded reads),
+`session` (one run's state, and a target that stopped answering), `sdk` and `determinism`
+(profiles), `coverage`, `hints` (the likely cause), `reduce` (minimal reproductions), `report`
+(console, JSON, JUnit), `progress` (stderr while it runs), `replay` (`--replay`), `runner` (the
+order of it all) and `command` (the CLI). Imports nothing from `mockserver` or `pytest_plugin`.
 """
 
 from contracts.check.checks import CHECKS

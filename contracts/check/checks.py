@@ -2,69 +2,83 @@
 
 A check returns None when it does not apply to the exchange, else a list of (field, message): empty
 when the exchange passes. Checks that need several exchanges (coverage, use after delete, the
-official client, determinism) are registered here by name and run by `runner`/`profiles`.
+official client, determinism) are registered here by name and run by `runner` and the profiles.
+
+Every check has a severity: `breaks-clients` when an answer failing it was seen to break one of the
+official clients (Python 0.7.32 sync, async, stream; npm 0.5.36): the call raised something other
+than the client's API error, hung, or handed the caller less than the answer held; `contract` when
+the clients cope and only the upstream document is not honoured. The severities are derived by
+running the clients against answers that fail each check (tests/client_evidence.py); the test
+beside it fails if a severity below is not what the clients do.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from contracts.chat import ChatResponse
-from contracts.check.exchange import Exchange, Intent, Response, Violation
+from contracts.check.exchange import Exchange, Intent, Response, Violation, loads
 from contracts.check.operations import (
     CHAT,
     TRANSIENT,
     body_model,
     documented_statuses,
-    operation,
+    find_operation,
     schema_errors,
 )
 from contracts.check.sse import DONE, MAX_LINE_BYTES, parse_stream
 
 FINISH_REASONS = ("stop", "length", "tool_call")
+BREAKS_CLIENTS = "breaks-clients"
+CONTRACT = "contract"
+SEVERITIES = (BREAKS_CLIENTS, CONTRACT)  # most severe first
 Problems = list[tuple[str, str]]
 ResponseCheck = Callable[[Exchange, "Settings"], Problems | None]
 
 
 @dataclass(frozen=True)
 class Settings:
-    max_first_byte: float
+    max_first_byte: float = 2.0
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     summary: str
+    severity: str
     run: ResponseCheck | None = None  # None: a check over several exchanges, run elsewhere
 
 
 CHECKS: dict[str, Check] = {}
 
 
-def check(name: str, summary: str) -> Callable[[ResponseCheck], ResponseCheck]:
+def check(name: str, severity: str, summary: str) -> Callable[[ResponseCheck], ResponseCheck]:
     def register(function: ResponseCheck) -> ResponseCheck:
-        CHECKS[name] = Check(name, summary, function)
+        CHECKS[name] = Check(name, summary, severity, function)
         return function
 
     return register
 
 
-def run_level(name: str, summary: str) -> str:
-    CHECKS[name] = Check(name, summary)
+def run_level(name: str, severity: str, summary: str) -> str:
+    CHECKS[name] = Check(name, summary, severity)
     return name
+
+
+def counts_at(check_name: str, fail_on: str) -> bool:
+    """Whether a violation of this check fails a run with `--fail-on fail_on`."""
+    return SEVERITIES.index(CHECKS[check_name].severity) <= SEVERITIES.index(fail_on)
 
 
 # ---- helpers ---------------------------------------------------------------------------------------
 
 def _detail(response: Response, limit: int = 120) -> str:
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        detail = response.body[:limit].decode("utf-8", "replace")
-    text = detail if isinstance(detail, str) else json.dumps(detail)
+    body = _json_object(response)
+    detail = body.get("detail") if body is not None and "detail" in body else response.body[:limit].decode(
+        "utf-8", "replace")
+    text = detail if isinstance(detail, str) else _clip(detail, limit)
     return text if len(text) <= limit else text[:limit] + "..."
 
 
@@ -94,7 +108,7 @@ def _stream_items(exchange: Exchange) -> list[tuple[int, dict[str, Any]]]:
     items = []
     for number, payload in enumerate(parse_stream(exchange.response.body).payloads):
         try:
-            event = json.loads(payload)
+            event = loads(payload)
         except ValueError:
             continue
         data = event.get("data") if isinstance(event, dict) else None
@@ -111,7 +125,7 @@ def _json_items(exchange: Exchange) -> list[dict[str, Any]]:
 
 
 def _index_order(value: Any) -> tuple[int, Any]:
-    return (0, value) if isinstance(value, int) else (1, repr(value))
+    return (0, value) if isinstance(value, int) and not isinstance(value, bool) else (1, repr(value))
 
 
 def _success(exchange: Exchange) -> bool:
@@ -120,7 +134,8 @@ def _success(exchange: Exchange) -> bool:
 
 # ---- every response --------------------------------------------------------------------------------
 
-@check("response_received", "every request gets a whole answer: no refused or dropped connection, no timeout")
+@check("response_received", BREAKS_CLIENTS, "every request gets a whole answer in time: no refused or dropped "
+                                            "connection, no cut or endless body, no timeout")
 def response_received(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
     if response is None or response.error:
@@ -128,7 +143,7 @@ def response_received(exchange: Exchange, settings: Settings) -> Problems | None
     return []
 
 
-@check("not_a_server_error", "no request, however wrong, is answered 5xx")
+@check("not_a_server_error", BREAKS_CLIENTS, "no request, however wrong, is answered 5xx")
 def not_a_server_error(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
     if response is None or response.status == 0:
@@ -138,42 +153,58 @@ def not_a_server_error(exchange: Exchange, settings: Settings) -> Problems | Non
     return []
 
 
-@check("status_code_documented", "every status is one the contract documents for the operation")
+@check("status_code_documented", CONTRACT, "every status is one the contract documents for the operation "
+                                           "(redirects are never followed)")
 def status_code_documented(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
-    if response is None or response.status == 0 or response.status >= 500:
+    op = find_operation(exchange.request.operation)
+    if response is None or op is None or response.status == 0 or response.status >= 500:
         return None
-    documented = documented_statuses(operation(exchange.request.operation))
+    documented = documented_statuses(op)
     if response.status in documented or response.status in TRANSIENT:
         return []
+    where = response.headers.get("location")
+    what = f"redirects to {_clip(where, 80)} (not followed)" if 300 <= response.status < 400 and where else _detail(
+        response)
     return [("status", f"answered {response.status}, not documented for this operation "
-                       f"(documented: {', '.join(map(str, sorted(documented)))}): {_detail(response)}")]
+                       f"(documented: {', '.join(map(str, sorted(documented)))}): {what}")]
 
 
-@check("content_type_json", "every answer but a stream and a 204 is `application/json` holding JSON "
-                            "(the async client raises on anything else)")
+def _body_is_read(exchange: Exchange) -> bool:
+    """The answers whose body the official clients parse as JSON: a 2xx (but a stream and a 204) and a
+    422. For every other status they raise their API error whatever the Content-Type says."""
+    response = exchange.response
+    assert response is not None
+    if response.status == 422:
+        return True
+    if not response.is_success or response.status == 204:
+        return False
+    return not (exchange.request.operation == CHAT and exchange.request.wants_stream)
+
+
+@check("content_type_json", BREAKS_CLIENTS, "a 2xx answer (but a stream and a 204) and a 422 are "
+                                            "`application/json` holding JSON: the async Python client raises on "
+                                            "any other type, the sync one on a body that is not JSON")
 def content_type_json(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
-    if response is None or response.status in (0, 204) or response.status >= 500:
+    if response is None or response.status == 0 or not _body_is_read(exchange):
         return None
-    if exchange.request.operation == CHAT and response.is_success and exchange.request.wants_stream:
-        return None  # stream_flag_content_type judges these
     if response.media_type != "application/json":
         return [("Content-Type", f"{response.status} answered as {response.content_type or 'no Content-Type'!r}, "
                                  "expected application/json")]
     try:
         response.json()
     except ValueError as bad:
-        return [("(body)", f"{response.status} body is not JSON: {bad}")]
+        return [("(body)", f"{response.status} body is not JSON: {_clip(str(bad), 80)}")]
     return []
 
 
-@check("response_schema", "every JSON body validates against the contract's model for its status")
+@check("response_schema", CONTRACT, "every JSON body validates against the contract's model for its status")
 def response_schema(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
-    if response is None or response.media_type != "application/json" or response.status in (0, 422):
+    op = find_operation(exchange.request.operation)
+    if response is None or op is None or response.media_type != "application/json" or response.status in (0, 422):
         return None
-    op = operation(exchange.request.operation)
     if response.status >= 500 or (not response.is_success and response.status not in documented_statuses(op)
                                   and response.status not in TRANSIENT):
         return None
@@ -187,8 +218,8 @@ def response_schema(exchange: Exchange, settings: Settings) -> Problems | None:
     return schema_errors(model, response.body)
 
 
-@check("validation_error_shape", "a 422 is `{\"detail\": [{\"loc\": [...], \"msg\": \"...\", \"type\": \"...\"}]}`, "
-                                 "the only shape the clients map")
+@check("validation_error_shape", CONTRACT, "a 422 is `{\"detail\": [{\"loc\": [...], \"msg\": \"...\", \"type\": "
+                                           "\"...\"}]}`, upstream's shape")
 def validation_error_shape(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
     if response is None or response.status != 422:
@@ -199,7 +230,7 @@ def validation_error_shape(exchange: Exchange, settings: Settings) -> Problems |
     detail = body.get("detail")
     if not isinstance(detail, list) or not detail:
         keys = ", ".join(sorted(body)) or "none"
-        return [("detail", f"expected a non-empty list under `detail`, got keys: {keys}")]
+        return [("detail", f"expected a non-empty list under `detail`, got keys: {_clip(keys, 80)}")]
     problems: Problems = []
     for position, item in enumerate(detail):
         if not isinstance(item, dict):
@@ -207,17 +238,17 @@ def validation_error_shape(exchange: Exchange, settings: Settings) -> Problems |
             continue
         loc = item.get("loc")
         if not isinstance(loc, list) or not all(isinstance(p, str | int) and not isinstance(p, bool) for p in loc):
-            problems.append((f"detail[{position}].loc", f"expected a list of strings and integers, got {loc!r}"))
+            problems.append((f"detail[{position}].loc", f"expected a list of strings and integers, got {_clip(loc)}"))
         for key in ("msg", "type"):
             if not isinstance(item.get(key), str):
-                problems.append((f"detail[{position}].{key}", f"expected a string, got {item.get(key)!r}"))
+                problems.append((f"detail[{position}].{key}", f"expected a string, got {_clip(item.get(key))}"))
     return problems
 
 
 # ---- what a request asked for ----------------------------------------------------------------------
 
-@check("valid_request_accepted", "a request the contract allows is answered 2xx (generated ones may also "
-                                 "get a documented 404/409 about the target's state)")
+@check("valid_request_accepted", BREAKS_CLIENTS, "a request the contract allows is answered 2xx (generated ones "
+                                                 "may also get a documented 404/409 about the target's state)")
 def valid_request_accepted(exchange: Exchange, settings: Settings) -> Problems | None:
     request, response = exchange.request, exchange.response
     if request.intent not in (Intent.VALID, Intent.VALID_FUZZ) or response is None or response.status == 0:
@@ -228,21 +259,33 @@ def valid_request_accepted(exchange: Exchange, settings: Settings) -> Problems |
         return [("status", f"expected 2xx, got {response.status}: {_detail(response)}")]
     if response.status in (404, 409):
         return []
-    if response.status == 422 and _only_inputs_missing(response):
+    if response.status == 422 and missing_inputs(response):
         return []  # the experiment's template needs inputs the generated request does not have
     return [("status", f"a request the contract allows was refused with {response.status}: {_detail(response)}")]
 
 
-def _only_inputs_missing(response: Response) -> bool:
+def _detail_items(response: Response) -> list[dict[str, Any]]:
     body = _json_object(response)
     detail = body.get("detail") if body else None
-    return isinstance(detail, list) and bool(detail) and all(
-        isinstance(item, dict) and item.get("loc", [])[:2] == ["body", "inputs"] for item in detail
-    )
+    return [item for item in detail if isinstance(item, dict)] if isinstance(detail, list) else []
 
 
-@check("invalid_request_rejected", "a request the contract forbids is refused with a 4xx (a 422 naming "
-                                   "the field, for the explicit scenarios)")
+def _loc(item: dict[str, Any]) -> tuple[Any, ...]:
+    loc = item.get("loc")
+    return tuple(loc) if isinstance(loc, list) else ()
+
+
+def missing_inputs(response: Response) -> list[str]:
+    """The template inputs a 422 says are missing, when that is all it says (else empty)."""
+    items = _detail_items(response)
+    locs = [_loc(item) for item in items]
+    if not locs or not all(loc[:2] == ("body", "inputs") for loc in locs):
+        return []
+    return [str(loc[2]) for loc in locs if len(loc) > 2]
+
+
+@check("invalid_request_rejected", CONTRACT, "a request the contract forbids is refused with a 4xx (a 422 "
+                                             "naming the field, for the explicit scenarios)")
 def invalid_request_rejected(exchange: Exchange, settings: Settings) -> Problems | None:
     request, response = exchange.request, exchange.response
     if request.intent is not Intent.INVALID or response is None or response.status == 0:
@@ -253,14 +296,13 @@ def invalid_request_rejected(exchange: Exchange, settings: Settings) -> Problems
     if request.expect_status is not None and response.status != request.expect_status:
         problems.append(("status", f"expected {request.expect_status}, got {response.status}: {_detail(response)}"))
     elif request.expect_loc is not None and response.status == 422:
-        body = _json_object(response) or {}
-        locs = [tuple(item.get("loc") or ()) for item in body.get("detail") or [] if isinstance(item, dict)]
+        locs = [_loc(item) for item in _detail_items(response)]
         if not any(loc[: len(request.expect_loc)] == request.expect_loc for loc in locs):
-            problems.append(("detail[].loc", f"no item names {list(request.expect_loc)} (got {locs})"))
+            problems.append(("detail[].loc", f"no item names {list(request.expect_loc)} (got {_clip(locs, 80)})"))
     return problems
 
 
-@check("auth_required", "a request without X-API-KEY, or with a key the server never issued, gets 401")
+@check("auth_required", CONTRACT, "a request without X-API-KEY, or with a key the server never issued, gets 401")
 def auth_required(exchange: Exchange, settings: Settings) -> Problems | None:
     request, response = exchange.request, exchange.response
     if request.intent not in (Intent.NO_KEY, Intent.WRONG_KEY) or response is None or response.status == 0:
@@ -271,7 +313,7 @@ def auth_required(exchange: Exchange, settings: Settings) -> Problems | None:
     return [("X-API-KEY", f"a request {how} was answered {response.status}, expected 401")]
 
 
-@check("delete_status", "DELETE answers 204 with an empty body (the only answer the clients map)")
+@check("delete_status", CONTRACT, "DELETE answers 204 with an empty body")
 def delete_status(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
     if exchange.request.method != "DELETE" or response is None or not response.is_success:
@@ -284,8 +326,8 @@ def delete_status(exchange: Exchange, settings: Settings) -> Problems | None:
     return problems
 
 
-@check("first_byte_time", "a stream's first event, and any answer but a JSON chat answer, starts within "
-                          "--max-first-byte seconds")
+@check("first_byte_time", CONTRACT, "a stream's first event, and any answer but a JSON chat answer, starts within "
+                                    "--max-first-byte seconds")
 def first_byte_time(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
     if response is None or response.status == 0 or _is_chat_json(exchange):
@@ -299,8 +341,8 @@ def first_byte_time(exchange: Exchange, settings: Settings) -> Problems | None:
 
 # ---- chat answers, JSON and streamed ---------------------------------------------------------------
 
-@check("stream_flag_content_type", "`stream: true` is answered `text/event-stream` and `stream: false` "
-                                   "`application/json`, whatever the Accept header says")
+@check("stream_flag_content_type", BREAKS_CLIENTS, "`stream: true` is answered `text/event-stream` and `stream: "
+                                                   "false` `application/json`, whatever the Accept header says")
 def stream_flag_content_type(exchange: Exchange, settings: Settings) -> Problems | None:
     request, response = exchange.request, exchange.response
     if request.operation != CHAT or response is None or not response.is_success:
@@ -314,8 +356,8 @@ def stream_flag_content_type(exchange: Exchange, settings: Settings) -> Problems
     return []
 
 
-@check("stream_framing", "every event is exactly `data: <one-line JSON>` then a blank line, whole "
-                         "(what the Python and npm clients parse)")
+@check("stream_framing", BREAKS_CLIENTS, "every event is exactly `data: <one-line JSON>` then a blank line, whole "
+                                         "(what the Python and npm clients parse)")
 def stream_framing(exchange: Exchange, settings: Settings) -> Problems | None:
     if not _is_chat_stream(exchange):
         return None
@@ -324,8 +366,8 @@ def stream_framing(exchange: Exchange, settings: Settings) -> Problems | None:
     return [("framing", framing)] if framing else []
 
 
-@check("event_line_size", f"every stream line is under {MAX_LINE_BYTES // 1024} KiB (aiohttp's limit in the "
-                          "Python client)")
+@check("event_line_size", BREAKS_CLIENTS, f"every stream line is under {MAX_LINE_BYTES // 1024} KiB (aiohttp's "
+                                          "limit in the Python client)")
 def event_line_size(exchange: Exchange, settings: Settings) -> Problems | None:
     if not _is_chat_stream(exchange):
         return None
@@ -336,8 +378,8 @@ def event_line_size(exchange: Exchange, settings: Settings) -> Problems | None:
     return []
 
 
-@check("stream_event_shape", "every event is a ChatResponse with exactly one `data` item carrying "
-                             "`output` and `id`")
+@check("stream_event_shape", BREAKS_CLIENTS, "every event is a ChatResponse with exactly one `data` item carrying "
+                                             "`output` and `id`")
 def stream_event_shape(exchange: Exchange, settings: Settings) -> Problems | None:
     if not _is_chat_stream(exchange):
         return None
@@ -348,65 +390,69 @@ def stream_event_shape(exchange: Exchange, settings: Settings) -> Problems | Non
     problems: Problems = []
     for number, payload in enumerate(payloads):
         try:
-            event = json.loads(payload)
+            event = loads(payload)
         except ValueError:
             problems.append((f"event {number}", f"data is not one JSON document: {payload[:60]!r}"))
             continue
         data = event.get("data") if isinstance(event, dict) else None
         if isinstance(data, list) and len(data) != 1:
             problems.append(("data", f"event {number} has {len(data)} data items, expected exactly 1"))
-        for field, message in schema_errors(ChatResponse, payload.encode("utf-8")):
+        for field, message in schema_errors(ChatResponse, payload.encode("utf-8", "replace")):
             problems.append((field, f"event {number}: {message}"))
     return problems
 
 
-@check("sample_indexes", "the samples' `index` values are exactly 0..num_samples-1")
+def _sample_key(value: Any) -> str:
+    return repr(value)  # indexes and ids as a target sends them: any JSON value, hashable or not
+
+
+@check("sample_indexes", CONTRACT, "the samples' `index` values are exactly 0..num_samples-1")
 def sample_indexes(exchange: Exchange, settings: Settings) -> Problems | None:
     expected = list(range(exchange.request.num_samples))
     if _is_chat_json(exchange):
         indexes = [item.get("index") for item in _json_items(exchange)]
         if indexes != expected:
-            return [("data[].index", f"indexes {indexes}, expected {expected}")]
+            return [("data[].index", f"indexes {_clip(indexes, 60)}, expected {expected}")]
         return []
     if _is_chat_stream(exchange):
-        seen = sorted({item.get("index") for _, item in _stream_items(exchange)}, key=_index_order)
-        if seen != expected:
-            return [("data[0].index", f"the stream's samples have indexes {seen}, expected {expected}")]
+        seen = {_sample_key(item.get("index")): item.get("index") for _, item in _stream_items(exchange)}
+        indexes = sorted(seen.values(), key=_index_order)
+        if indexes != expected:
+            return [("data[0].index", f"the stream's samples have indexes {_clip(indexes, 60)}, expected {expected}")]
         return []
     return None
 
 
-@check("stream_finish_reason", "in a stream, each sample's `finish_reason` is null until its last event, "
-                               "which has exactly one; one `id` and `model_config_id` per sample")
+@check("stream_finish_reason", CONTRACT, "in a stream, each sample's `finish_reason` is null until its last event, "
+                                         "which has exactly one; one `id` and `model_config_id` per sample")
 def stream_finish_reason(exchange: Exchange, settings: Settings) -> Problems | None:
     if not _is_chat_stream(exchange):
         return None
     problems: Problems = []
-    samples: dict[Any, dict[str, Any]] = {}
+    samples: dict[str, dict[str, Any]] = {}
     for number, item in _stream_items(exchange):
-        sample = samples.setdefault(repr(item.get("index")), {"id": item.get("id"), "config": item.get(
-            "model_config_id"), "finished_at": None, "events": 0})
-        sample["events"] += 1
+        index = _clip(item.get("index"))
+        sample = samples.setdefault(_sample_key(item.get("index")), {
+            "index": index, "id": item.get("id"), "config": item.get("model_config_id"), "finished_at": None})
         if sample["finished_at"] is not None:
-            problems.append(("data[0].finish_reason",
-                             f"sample {item.get('index')}: event {number} comes after its finish_reason"))
+            problems.append(("data[0].finish_reason", f"sample {index}: event {number} comes after its finish_reason"))
         if item.get("finish_reason") is not None:
             sample["finished_at"] = number
         if item.get("id") != sample["id"]:
-            problems.append(("data[0].id", f"sample {item.get('index')}: id changed at event {number}"))
+            problems.append(("data[0].id", f"sample {index}: id changed at event {number}"))
         if item.get("model_config_id") != sample["config"]:
-            problems.append(("data[0].model_config_id",
-                             f"sample {item.get('index')}: model_config_id changed at event {number}"))
-    for index, sample in samples.items():
+            problems.append(("data[0].model_config_id", f"sample {index}: model_config_id changed at event {number}"))
+    for sample in samples.values():
         if sample["finished_at"] is None:
-            problems.append(("data[0].finish_reason", f"sample {index}: its last event has no finish_reason"))
-    ids = [s["id"] for s in samples.values()]
+            problems.append(("data[0].finish_reason", f"sample {sample['index']}: its last event has no finish_reason"))
+    ids = [_sample_key(s["id"]) for s in samples.values()]
     if len(set(ids)) != len(ids):
         problems.append(("data[0].id", "two samples share one id"))
     return problems
 
 
-@check("finish_reason_value", f"every `finish_reason` given is one of {', '.join(FINISH_REASONS)}")
+@check("finish_reason_value", CONTRACT, f"every `finish_reason` given is one of {', '.join(FINISH_REASONS)} "
+                                        "(upstream's description of the field)")
 def finish_reason_value(exchange: Exchange, settings: Settings) -> Problems | None:
     if _is_chat_json(exchange):
         reasons = [(f"data[{i}].finish_reason", item.get("finish_reason")) for i, item in
@@ -416,12 +462,12 @@ def finish_reason_value(exchange: Exchange, settings: Settings) -> Problems | No
                    if item.get("finish_reason") is not None]
     else:
         return None
-    return [(field, f"{reason!r} is not one of {', '.join(FINISH_REASONS)}")
+    return [(field, f"{_clip(reason)} is not one of {', '.join(FINISH_REASONS)}")
             for field, reason in reasons if reason not in FINISH_REASONS]
 
 
-@check("output_matches_message", "`output` equals `output_message.content` (null content only with an "
-                                 "empty output)")
+@check("output_matches_message", CONTRACT, "`output` equals `output_message.content` (null content only with an "
+                                           "empty output)")
 def output_matches_message(exchange: Exchange, settings: Settings) -> Problems | None:
     if _is_chat_json(exchange):
         items = [(f"data[{i}]", item) for i, item in enumerate(_json_items(exchange))]
@@ -434,42 +480,49 @@ def output_matches_message(exchange: Exchange, settings: Settings) -> Problems |
         message = item.get("output_message")
         content = message.get("content") if isinstance(message, dict) else None
         output = item.get("output")
-        if not isinstance(content, str | None) or (content or "") != (output or ""):
+        if not isinstance(content, str | None) or not isinstance(output, str | None) or (content or "") != (
+                output or ""):
             field = where.split(": ")[-1] + ".output"
             problems.append((field, f"{where}: output {_clip(output)} differs from output_message.content "
                                     f"{_clip(content)}"))
     return problems
 
 
-@check("json_mode_output", "with `response_format: json_object`, each finished sample's output is one "
-                           "JSON object")
+@check("json_mode_output", CONTRACT, "with `response_format: json_object`, each finished sample's output is one "
+                                     "JSON object")
 def json_mode_output(exchange: Exchange, settings: Settings) -> Problems | None:
     body = exchange.request.json
-    if not isinstance(body, dict) or not isinstance(body.get("response_format"), dict) or not _success(exchange):
+    fmt = body.get("response_format") if isinstance(body, dict) else None
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_object" or not _success(exchange):
         return None
-    if body["response_format"].get("type") != "json_object":
-        return None
+    outputs: list[tuple[str, Any, Any]] = []  # (sample as shown, output, finish_reason)
     if _is_chat_json(exchange):
-        outputs = {i: (item.get("output"), item.get("finish_reason")) for i, item in enumerate(_json_items(exchange))}
+        outputs = [(str(i), item.get("output"), item.get("finish_reason")) for i, item in
+                   enumerate(_json_items(exchange))]
     elif _is_chat_stream(exchange):
-        joined: dict[Any, list[Any]] = {}
+        joined: dict[str, tuple[str, list[Any], Any]] = {}
         for _, item in _stream_items(exchange):
-            entry = joined.setdefault(item.get("index"), ["", None])
-            entry[0] += item.get("output") or ""
-            entry[1] = item.get("finish_reason") or entry[1]
-        outputs = {index: (text, finish) for index, (text, finish) in joined.items()}
+            shown, pieces, finish = joined.setdefault(_sample_key(item.get("index")),
+                                                      (_clip(item.get("index")), [], None))
+            pieces.append("" if item.get("output") is None else item.get("output"))
+            joined[_sample_key(item.get("index"))] = (shown, pieces, item.get("finish_reason") or finish)
+        for shown, pieces, finish in joined.values():
+            odd = [piece for piece in pieces if not isinstance(piece, str)]
+            outputs.append((shown, odd[0] if odd else "".join(pieces), finish))
     else:
         return None
     problems: Problems = []
-    for index, (output, finish) in outputs.items():
+    for shown, output, finish in outputs:
         if finish != "stop":
             continue  # cut by max_tokens, or a tool call: not a whole JSON object by design
-        try:
-            parsed = json.loads(output or "")
-        except ValueError:
-            parsed = None
+        parsed: Any = None
+        if isinstance(output, str):
+            try:
+                parsed = loads(output)
+            except ValueError:
+                parsed = None
         if not isinstance(parsed, dict):
-            problems.append((f"data[{index}].output", f"not a JSON object: {_clip(output)}"))
+            problems.append((f"data[{shown}].output", f"not a JSON object: {_clip(output)}"))
     return problems
 
 
@@ -480,29 +533,49 @@ def _clip(value: Any, limit: int = 40) -> str:
 
 # ---- checks over several exchanges (run by runner and profiles) ------------------------------------
 
-COVERAGE = run_level("coverage", "chat-experiment was answered 2xx both as JSON and as a stream (else "
-                                 "nothing above was really checked)")
-USE_AFTER_DELETE = run_level("use_after_delete", "a deleted experiment is gone: updating or sampling it gets 404")
-RESOURCE_CONSISTENCY = run_level("resource_consistency", "what was created, renamed or attached is what is "
-                                                         "listed, returned and sampled")
-SDK_SYNC = run_level("sdk_sync", "the official Python client's `chat_experiment` works against the target")
-SDK_ASYNC = run_level("sdk_async", "the official Python client's `achat_experiment` works against the target")
-SDK_STREAM = run_level("sdk_stream", "the official Python client's `chat_experiment_stream` yields every "
-                                     "event with `output` and `id`, ending with a finish_reason per sample")
-DETERMINISM_STREAM = run_level("determinism_stream_matches_json", "mock only: a sample's streamed deltas join "
-                                                                  "to its JSON `output` for the same request")
-DETERMINISM_REPEAT = run_level("determinism_repeatable", "mock only: the same request gives the same output "
-                                                         "for the same config and sample index")
+COVERAGE = run_level("coverage", BREAKS_CLIENTS, "chat-experiment was answered 2xx both as JSON and as a stream "
+                                                 "(else nothing above was really checked)")
+USE_AFTER_DELETE = run_level("use_after_delete", CONTRACT, "a deleted experiment is gone: updating or sampling it "
+                                                           "gets 404")
+RESOURCE_CONSISTENCY = run_level("resource_consistency", CONTRACT, "what was created, renamed or attached is what "
+                                                                   "is listed, returned and sampled")
+SDK_SYNC = run_level("sdk_sync", BREAKS_CLIENTS, "the official Python client's `chat_experiment` returns the samples "
+                                                 "(string `output` and `id`) without raising")
+SDK_ASYNC = run_level("sdk_async", BREAKS_CLIENTS, "the official Python client's `achat_experiment` returns the "
+                                                   "samples without raising")
+SDK_STREAM = run_level("sdk_stream", BREAKS_CLIENTS, "the official Python client's `chat_experiment_stream` yields "
+                                                     "events with `output` and `id` without raising")
+DETERMINISM_STREAM = run_level("determinism_stream_matches_json", CONTRACT, "mock only: a sample's streamed deltas "
+                                                                            "join to its JSON `output` for the same "
+                                                                            "request")
+DETERMINISM_REPEAT = run_level("determinism_repeatable", CONTRACT, "mock only: the same request gives the same "
+                                                                   "output for the same config and sample index")
+TARGET_UNRESPONSIVE = run_level("target_unresponsive", BREAKS_CLIENTS, "the target keeps answering: several "
+                                                                       "requests in a row without a whole answer, and "
+                                                                       "then none to a request it answered before, "
+                                                                       "stop the run")
+
+
+def _crash(name: str, crashed: Exception, exchange: Exchange) -> tuple[str, str]:
+    received = exchange.response.describe() if exchange.response is not None else "no response"
+    return ("(check)", f"the check could not judge this answer ({type(crashed).__name__}: {_clip(str(crashed), 80)}); "
+                       f"received: {received}")
 
 
 def response_checks(exchange: Exchange, settings: Settings) -> tuple[list[Violation], list[str]]:
-    """Every per-response check on one exchange: the violations, and the names of the checks that applied."""
+    """Every per-response check on one exchange: the violations, and the names of the checks that applied.
+
+    Never raises: a check that fails on what it was given is itself a violation of that check, saying
+    what was received, and the other checks still run."""
     violations: list[Violation] = []
     applied: list[str] = []
     for entry in CHECKS.values():
         if entry.run is None:
             continue
-        problems = entry.run(exchange, settings)
+        try:
+            problems = entry.run(exchange, settings)
+        except Exception as crashed:
+            problems = [_crash(entry.name, crashed, exchange)]
         if problems is None:
             continue
         applied.append(entry.name)

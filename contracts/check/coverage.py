@@ -4,12 +4,11 @@ matters, and fails saying so."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 
 from contracts.check.checks import COVERAGE
-from contracts.check.exchange import Exchange
+from contracts.check.exchange import Exchange, dig, items, loads
 from contracts.check.operations import CHAT
 from contracts.check.session import Session
 from contracts.check.sse import DONE, parse_stream
@@ -24,6 +23,7 @@ class Coverage:
     samples: int = 0
     stream_requests: Counter[int] = field(default_factory=Counter)  # status of each stream: true request
     json_requests: Counter[int] = field(default_factory=Counter)
+    streams_not_streamed: int = 0  # stream: true requests answered 2xx, but not as text/event-stream
     first_detail: dict[int, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
@@ -44,13 +44,14 @@ def _samples_in(exchange: Exchange) -> tuple[int, int]:
         indexes = set()
         for payload in payloads:
             try:
-                indexes.add(repr(json.loads(payload)["data"][0]["index"]))
-            except (ValueError, KeyError, IndexError, TypeError):
+                first = items(dig(loads(payload), "data"))[:1]
+            except ValueError:
                 continue
+            indexes.update(repr(item.get("index")) for item in first)
         return len(payloads), len(indexes)
     try:
-        return 0, len(exchange.response.json()["data"])
-    except (ValueError, KeyError, TypeError):
+        return 0, len(items(dig(exchange.response.json(), "data")))
+    except ValueError:
         return 0, 0
 
 
@@ -72,6 +73,8 @@ def measure(exchanges: list[Exchange], operations: list[str]) -> Coverage:
         coverage.samples += samples
         if response.media_type == "text/event-stream" and exchange.request.wants_stream:
             coverage.chat_streams += 1
+        elif exchange.request.wants_stream:
+            coverage.streams_not_streamed += 1
         elif response.media_type == "application/json" and not exchange.request.wants_stream:
             coverage.chat_json += 1
     return coverage
@@ -79,11 +82,12 @@ def measure(exchanges: list[Exchange], operations: list[str]) -> Coverage:
 
 def _detail(body: bytes) -> str:
     try:
-        detail = json.loads(body).get("detail")
-    except (ValueError, AttributeError):
+        detail = dig(loads(body), "detail")
+    except ValueError:
+        detail = None
+    if detail is None:
         return body[:80].decode("utf-8", "replace")
-    text = detail if isinstance(detail, str) else json.dumps(detail)
-    return text[:100]
+    return (detail if isinstance(detail, str) else repr(detail))[:100]
 
 
 def _statuses(counter: Counter[int], details: dict[int, str]) -> str:
@@ -106,8 +110,10 @@ def judge_coverage(session: Session, coverage: Coverage) -> None:
                                          f"requests got: {got}); {hint}"))
     if coverage.chat_streams == 0:
         got = _statuses(coverage.stream_requests, coverage.first_detail)
+        why = (f"{coverage.streams_not_streamed} were answered 2xx but not as text/event-stream: the target does not "
+               "stream (see stream_flag_content_type)") if coverage.streams_not_streamed else hint
         problems.append(("stream answers", "chat-experiment was never answered 2xx as a stream (valid stream: true "
-                                           f"requests got: {got}); {hint}"))
+                                           f"requests got: {got}); {why}"))
     session.judge(COVERAGE, problems, CHAT)
 
 

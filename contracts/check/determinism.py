@@ -7,12 +7,11 @@ the same request a few times both ways and compares the samples whose config and
 
 from __future__ import annotations
 
-import json
 from contextlib import suppress
 from typing import Any
 
 from contracts.check.checks import DETERMINISM_REPEAT, DETERMINISM_STREAM
-from contracts.check.exchange import Exchange, Intent, Request
+from contracts.check.exchange import Exchange, Intent, Request, loads
 from contracts.check.operations import CHAT
 from contracts.check.scenarios import chat_body, encode
 from contracts.check.session import Session
@@ -29,7 +28,13 @@ def is_mock(session: Session) -> bool:
     base = session.options.base_url
     root = base.rsplit("/", 1)[0] if base.count("/") > 2 else base
     for url in dict.fromkeys((base + "/healthz", root + "/healthz")):
-        body = session.transport.probe(url)
+        answer = session.transport.probe(url)
+        if answer.timed_out:
+            return False  # the mock answers this at once; a target that does not is not worth asking twice
+        try:
+            body = answer.json() if answer.status == 200 and not answer.error else None
+        except ValueError:
+            body = None
         if isinstance(body, dict) and body.get("status") == "ok" and "seed" in body:
             return True
     return False
@@ -55,7 +60,7 @@ def stream_samples(exchange: Exchange) -> dict[tuple[Any, Any], Sample]:
     for payload in parse_stream(exchange.response.body).payloads:
         if payload == DONE:
             continue
-        item = json.loads(payload)["data"][0]
+        item = loads(payload)["data"][0]
         entry = joined.setdefault((item["index"], item["model_config_id"]), ["", None, None])
         entry[0] += item["output"]
         entry[1] = item.get("finish_reason") or entry[1]
@@ -76,7 +81,7 @@ def _differences(first: dict[tuple[Any, Any], Sample], second: dict[tuple[Any, A
 
 
 def check_determinism(session: Session, experiment_id: str) -> None:
-    body = chat_body(experiment_id, num_samples=3, messages=PROBE_MESSAGES)
+    body = chat_body(experiment_id, session.options.input_values, num_samples=3, messages=PROBE_MESSAGES)
     answers: list[dict[tuple[Any, Any], Sample]] = []
     streams: list[dict[tuple[Any, Any], Sample]] = []
     for round_number in range(ROUNDS):

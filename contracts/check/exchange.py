@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+
+def loads(data: bytes | str) -> Any:
+    """JSON from a target's bytes; ValueError for anything that is not JSON (too deeply nested included)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply to read") from None
+
+
+def dig(value: Any, *keys: str) -> Any:
+    """`value[k1][k2]...` through JSON objects only; None as soon as a level is missing or not an object."""
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def items(value: Any) -> list[dict[str, Any]]:
+    """The objects in a JSON list (anything else: none)."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
 
 
 class Intent(Enum):
@@ -32,13 +57,41 @@ class Request:
     expect_status: int | None = None  # scenarios: the exact status the contract demands
     expect_loc: tuple[str | int, ...] | None = None  # scenarios of invalid bodies: the 422 must name this field
 
+    def to_json(self) -> dict[str, Any]:
+        """The request as the JSON report keeps it (never the key: it is added at send time)."""
+        record: dict[str, Any] = {"method": self.method, "path": self.path, "operation": self.operation,
+                                  "origin": self.origin, "intent": self.intent.value}
+        if self.body is not None:
+            try:
+                record["body"] = self.body.decode("utf-8")
+            except UnicodeDecodeError:
+                record["body_base64"] = base64.b64encode(self.body).decode("ascii")
+        if self.expect_status is not None:
+            record["expect_status"] = self.expect_status
+        if self.expect_loc is not None:
+            record["expect_loc"] = list(self.expect_loc)
+        return record
+
+    @classmethod
+    def from_json(cls, record: dict[str, Any]) -> Request:
+        """A request from a JSON report (ValueError if it is not one)."""
+        try:
+            body = (record["body"].encode("utf-8") if "body" in record else
+                    base64.b64decode(record["body_base64"]) if "body_base64" in record else None)
+            loc = record.get("expect_loc")
+            return cls(str(record["method"]), str(record["path"]), str(record["operation"]), str(record["origin"]),
+                       Intent(record["intent"]), body, record.get("expect_status"),
+                       tuple(loc) if isinstance(loc, list) else None)
+        except (KeyError, TypeError, AttributeError, binascii.Error) as bad:
+            raise ValueError(f"not a request record: {bad!r}") from None
+
     @property
     def json(self) -> Any:
         """The body as JSON, or None when it has none or is not JSON."""
         if self.body is None:
             return None
         try:
-            return json.loads(self.body)
+            return loads(self.body)
         except ValueError:
             return None
 
@@ -66,6 +119,7 @@ class Response:
     first_byte_seconds: float
     total_seconds: float
     error: str | None = None  # set when the exchange broke (timeout, reset, body too large)
+    timed_out: bool = False  # no whole answer within the per-request timeout
 
     @property
     def content_type(self) -> str:
@@ -80,7 +134,14 @@ class Response:
         return 200 <= self.status < 300
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        """The body as JSON; ValueError when it is not."""
+        return loads(self.body)
+
+    def describe(self, limit: int = 160) -> str:
+        """What came back, in one line: for messages about answers a check could not read."""
+        head = f"{self.status or 'no status'} {self.content_type or '(no Content-Type)'}, {len(self.body)} bytes"
+        shown = self.body[:limit]
+        return f"{head}: {shown!r}{'...' if len(self.body) > limit else ''}"
 
 
 @dataclass
@@ -88,6 +149,15 @@ class Exchange:
     number: int
     request: Request
     response: Response | None  # None when nothing came back at all
+
+
+_INDEX = re.compile(r"\[\d+\]")
+_EVENT = re.compile(r"\bevent \d+")
+
+
+def field_pattern(name: str) -> str:
+    """The field with its array indexes and event numbers as `*`: one cause, one line."""
+    return _EVENT.sub("event *", _INDEX.sub("[*]", name))
 
 
 @dataclass(frozen=True)
@@ -103,15 +173,23 @@ class Violation:
 
     @property
     def key(self) -> tuple[str, str, str]:
-        return self.check, self.operation, self.field
+        """Violations with the same key have one cause: `data[0].x` and `data[3].x` are `data[*].x`."""
+        return self.check, self.operation, field_pattern(self.field)
 
 
 @dataclass
 class Finding:
-    """Violations of one (check, operation, field), the first one's reproducing request, and how many."""
+    """Violations of one (check, operation, field pattern): the first one, how many, and the requests
+    behind them (for the curl, the report and `--replay`)."""
 
     violation: Violation
     count: int = 1
     curl: str | None = None
     reduced: bool = False
     origins: list[str] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)  # distinct requests behind it, first first
+    hint: str | None = None  # the likely cause, when the run can tell
+
+    @property
+    def field(self) -> str:
+        return field_pattern(self.violation.field)

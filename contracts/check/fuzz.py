@@ -13,10 +13,9 @@ import copy
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
-from urllib.parse import quote
 
 from contracts.check.exchange import Intent, Request
 from contracts.check.operations import (
@@ -31,6 +30,7 @@ from contracts.check.operations import (
     is_mock_only,
     label,
     operation,
+    path_segment,
     request_errors,
 )
 from contracts.check.scenarios import CHECK_PROJECT
@@ -54,6 +54,7 @@ class KnownIds:
     """Ids learnt while running, put into valid generated requests so they can succeed."""
 
     experiment_ids: tuple[str, ...]
+    inputs: dict[str, str] = field(default_factory=dict)  # --input: template inputs for every chat request
     project_id: str | None = None  # the project of the experiments given (from a chat answer)
     own_project_id: str | None = None  # the project the checker registered its config in (--allow-writes)
     own_experiment_id: str | None = None  # an experiment the checker created (--allow-writes)
@@ -169,6 +170,9 @@ def _fill_valid(case: GeneratedCase, known: KnownIds) -> tuple[dict[str, Any], A
         body.pop("project", None)  # a project name would create a project upstream
         if "project_id" in body and known.project_id:
             body["project_id"] = known.project_id
+        if known.inputs:
+            given = body.get("inputs")
+            body["inputs"] = {**(given if isinstance(given, dict) else {}), **known.inputs}
     elif case.operation == SAMPLE_CONFIG:
         params["experiment_id"] = experiments[case.number % len(experiments)]
     elif case.operation in (LIST_EXPERIMENTS, CREATE_EXPERIMENT) and (known.own_project_id or known.project_id):
@@ -191,7 +195,7 @@ def to_request(case: GeneratedCase, known: KnownIds) -> Request:
                     else (dict(case.path_parameters), case.body))
     path = op.path
     for name, value in params.items():
-        path = path.replace("{" + name + "}", quote(str(value), safe=""))
+        path = path.replace("{" + name + "}", path_segment(value))
     encoded = _encode(body) if case.has_body else None
     invalid = op.request is not None and bool(request_errors(op.request, encoded))
     intent = Intent.INVALID if invalid else Intent.VALID_FUZZ

@@ -11,7 +11,7 @@ from typing import Any
 
 from contracts.check import scenarios
 from contracts.check.checks import RESOURCE_CONSISTENCY, USE_AFTER_DELETE
-from contracts.check.exchange import Exchange, Intent
+from contracts.check.exchange import Exchange, Intent, dig, items
 from contracts.check.operations import CREATE_EXPERIMENT, LIST_EXPERIMENTS
 from contracts.check.session import Session
 
@@ -36,7 +36,7 @@ def run_read_scenarios(session: Session) -> None:
         return
     listed = success_body(session.send(scenarios.list_experiments_request(project_id)))
     if isinstance(listed, list):
-        ids = {e.get("id") for e in listed if isinstance(e, dict)}
+        ids = [e.get("id") for e in items(listed)]
         missing = [e for e in session.options.experiment_ids if e not in ids]
         problems = [("[].id", f"experiment {e} answered in project {project_id} but is not in its list")
                     for e in missing]
@@ -51,7 +51,7 @@ def run_write_scenarios(session: Session) -> list[str]:
     if not isinstance(registered, dict):
         session.note("write scenarios stopped: registering a model config failed")
         return []
-    project_id, config_id = registered.get("project_id"), (registered.get("config") or {}).get("id")
+    project_id, config_id = dig(registered, "project_id"), dig(registered, "config", "id")
     if not isinstance(project_id, str) or not isinstance(config_id, str):
         return []
     session.known.own_project_id = project_id
@@ -65,26 +65,26 @@ def run_write_scenarios(session: Session) -> list[str]:
     if created.get("name") != name or created.get("project_id") != project_id:
         consistency.append(("name", f"created experiment says name={created.get('name')!r}, "
                                     f"project_id={created.get('project_id')!r}; asked for {name!r} in {project_id}"))
-    if config_id not in [(c.get("config") or {}).get("id") for c in created.get("configs") or []]:
+    if config_id not in [dig(c, "config", "id") for c in items(created.get("configs"))]:
         consistency.append(("configs", f"created experiment does not hold config {config_id} it was given"))
     listed = success_body(session.send(scenarios.list_experiments_request(project_id, "list-own-experiments")))
-    if isinstance(listed, list) and experiment_id not in [e.get("id") for e in listed if isinstance(e, dict)]:
+    if isinstance(listed, list) and experiment_id not in [e.get("id") for e in items(listed)]:
         consistency.append(("[].id", f"created experiment {experiment_id} is not listed in its project"))
     renamed = success_body(session.send(scenarios.rename_experiment_request(experiment_id, name + "-renamed")))
     if isinstance(renamed, dict) and renamed.get("name") != name + "-renamed":
         consistency.append(("name", f"after renaming, the experiment is called {renamed.get('name')!r}"))
     sampled = success_body(session.send(scenarios.sample_config_request(experiment_id, "sample-own-config")))
-    if isinstance(sampled, dict) and (sampled.get("config") or {}).get("id") != config_id:
-        consistency.append(("config.id", f"sampling gave config {(sampled.get('config') or {}).get('id')!r}, "
+    if isinstance(sampled, dict) and dig(sampled, "config", "id") != config_id:
+        consistency.append(("config.id", f"sampling gave config {dig(sampled, 'config', 'id')!r}, "
                                          f"the experiment holds only {config_id}"))
     chat = success_body(session.send(scenarios.chat_request("own-experiment", experiment_id,
                                                             scenarios.chat_body(experiment_id, num_samples=2))))
     if isinstance(chat, dict):
-        configs = {d.get("model_config_id") for d in chat.get("data") or [] if isinstance(d, dict)}
-        if configs != {config_id}:
-            consistency.append(("data[].model_config_id", f"chat drew configs {sorted(map(str, configs))}, "
+        configs = {repr(d.get("model_config_id")): d.get("model_config_id") for d in items(chat.get("data"))}
+        if list(configs.values()) != [config_id]:
+            consistency.append(("data[].model_config_id", f"chat drew configs {sorted(configs)}, "
                                                           f"the experiment holds only {config_id}"))
-        log_ids = [d.get("id") for d in chat.get("data") or [] if isinstance(d, dict)]
+        log_ids = [d.get("id") for d in items(chat.get("data"))]
         if log_ids and isinstance(log_ids[0], str):
             session.known.own_log_id = log_ids[0]
             rated = success_body(session.send(scenarios.feedback_request(log_ids[0])))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
+from urllib.parse import quote, unquote
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -43,6 +45,45 @@ def checked_operations(allow_writes: bool) -> list[Operation]:
 
 def operation(name: str) -> Operation:
     return next(op for op in OPERATIONS if label(op) == name)
+
+
+def find_operation(name: str) -> Operation | None:
+    """The operation with this label, or None for anything the contract does not have."""
+    return next((op for op in OPERATIONS if label(op) == name), None)
+
+
+def path_segment(value: object) -> str:
+    """A path parameter as one URL path segment: every reserved character percent-encoded, and `.`
+    and `..` too (clients and curl would otherwise fold them into the path)."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text.strip(".") == "" else text
+
+
+def path_for(name: str, **params: object) -> str:
+    """The request path of an operation (below the base URL) with its parameters filled in, encoded."""
+    path = name.split(" ", 1)[1]
+    for key, value in params.items():
+        path = path.replace("{" + key + "}", path_segment(value))
+    return path
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    segments = ("[^/]+" if part.startswith("{") else re.escape(part) for part in path.split("/"))
+    return re.compile("^" + "/".join(segments) + "$")
+
+
+@cache
+def _route_patterns() -> tuple[tuple[str, str, re.Pattern[str]], ...]:
+    return tuple((op.method.upper(), label(op), _route_pattern(op.path)) for op in OPERATIONS if not is_mock_only(op))
+
+
+def operation_for(method: str, path: str) -> str | None:
+    """The contract's label for a request path below the base URL (`POST /chat-experiment`), or None."""
+    bare = path.split("?", 1)[0]
+    for verb, name, pattern in _route_patterns():
+        if verb == method.upper() and (pattern.match(bare) or pattern.match(unquote(bare))):
+            return name
+    return None
 
 
 def documented_statuses(op: Operation) -> frozenset[int]:

@@ -1,4 +1,4 @@
-"""The settings of one `humanloop-mock check` run, and the parsing of `--rate-limit`."""
+"""The settings of one `humanloop-mock check` run, and the parsing of `--rate-limit` and `--input`."""
 
 from __future__ import annotations
 
@@ -7,12 +7,21 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from contracts.check.checks import SEVERITIES
+from contracts.check.transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_STREAM_EVENTS
+
+FAIL_ON = SEVERITIES  # --fail-on takes a severity: violations of it or worse fail the run
+
 DEFAULT_SEED = 0
 DEFAULT_MAX_EXAMPLES = 20
 DEFAULT_MAX_REQUESTS = 1000
 DEFAULT_REMOTE_RATE = 5.0  # requests per second when the target is not on this machine
 DEFAULT_MAX_FIRST_BYTE = 2.0
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = 10.0  # seconds for one whole answer
+DEFAULT_STREAM_TIMEOUT = 30.0  # seconds for one whole streamed answer
+DEFAULT_DEADLINE = 300.0  # seconds for the whole run
+DEFAULT_PROGRESS_EVERY = 5.0  # seconds between progress lines on stderr
+DEFAULT_FAIL_ON = "contract"
 DEFAULT_EXPERIMENT_ID = "exp_demo"  # the mock's demo experiment
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*([smh]))?\s*$")
@@ -30,6 +39,14 @@ def parse_rate_limit(text: str) -> float:
         raise OptionError(f"--rate-limit {text!r}: expected a positive number of requests, optionally "
                           "per s, m or h (e.g. 10, 10/s, 100/m)")
     return float(match.group(1)) / _PER[match.group(2)]
+
+
+def parse_input(text: str) -> tuple[str, str]:
+    """`NAME=VALUE` (the value may hold `=`): one template input for the chat requests."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise OptionError(f"--input {text!r}: expected NAME=VALUE, e.g. --input topic=weather")
+    return name.strip(), value
 
 
 def is_loopback(url: str) -> bool:
@@ -54,9 +71,16 @@ class CheckOptions:
     max_requests: int = DEFAULT_MAX_REQUESTS
     max_first_byte: float = DEFAULT_MAX_FIRST_BYTE
     timeout: float = DEFAULT_TIMEOUT
+    stream_timeout: float = DEFAULT_STREAM_TIMEOUT
+    deadline: float | None = DEFAULT_DEADLINE  # None: no deadline
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES
+    max_stream_events: int = DEFAULT_MAX_STREAM_EVENTS
+    fail_on: str = DEFAULT_FAIL_ON  # "breaks-clients" or "contract": which violations fail the run
+    inputs: tuple[tuple[str, str], ...] = ()  # template inputs sent with every chat request
     junit: str | None = None
     report: str | None = None
     sdk: bool = True  # run the official client's calls when `humanloop` is installed
+    progress_every: float = DEFAULT_PROGRESS_EVERY
 
     def validated(self) -> CheckOptions:
         parts = urlsplit(self.url)
@@ -66,13 +90,23 @@ class CheckOptions:
             raise OptionError("--api-key must not be empty")
         if self.max_examples < 0 or self.max_requests < 1:
             raise OptionError("--max-examples must be >= 0 and --max-requests >= 1")
-        if self.max_first_byte <= 0 or self.timeout <= 0:
-            raise OptionError("--max-first-byte and --timeout must be positive")
+        if min(self.max_first_byte, self.timeout, self.stream_timeout, self.progress_every) <= 0:
+            raise OptionError("--max-first-byte, --timeout, --stream-timeout and --progress-every must be positive")
+        if self.deadline is not None and self.deadline <= 0:
+            raise OptionError("--deadline must be positive")
+        if self.max_answer_bytes < 1 or self.max_stream_events < 1:
+            raise OptionError("--max-answer-bytes and --max-stream-events must be >= 1")
+        if self.fail_on not in FAIL_ON:
+            raise OptionError(f"--fail-on {self.fail_on!r}: expected one of {', '.join(FAIL_ON)}")
         return self
 
     @property
     def base_url(self) -> str:
         return self.url.rstrip("/")
+
+    @property
+    def input_values(self) -> dict[str, str]:
+        return dict(self.inputs)
 
     @property
     def experiments(self) -> tuple[str, ...]:

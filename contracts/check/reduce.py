@@ -7,23 +7,28 @@ was. Each try is a real request, so the number of tries is capped and counted in
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
 from contracts.check.checks import response_checks
-from contracts.check.exchange import Request, Violation
+from contracts.check.exchange import Request, Violation, loads
 from contracts.check.operations import operation, request_errors
 from contracts.check.scenarios import HELLO, encode
 from contracts.check.session import Session
-from contracts.check.transport import BudgetExhausted
+from contracts.check.transport import BudgetExhausted, DeadlineReached
 
 MAX_TRIES = 10
 KEEP = {"experiment_id"}  # dropping it only trades one failure for another
 
 
+class _Slow(Exception):
+    """A try got no whole answer in time: shrinking a request against a slow target is not worth it."""
+
+
 def _still_fails(session: Session, request: Request, violation: Violation) -> bool:
     exchange = session.transport.send(request, record=False)
+    if exchange.response is not None and exchange.response.timed_out:
+        raise _Slow
     found, _ = response_checks(exchange, session.settings)
     return any(v.key == violation.key for v in found)
 
@@ -38,10 +43,11 @@ def reduce_request(session: Session, request: Request, violation: Violation) -> 
     """A smaller request that reproduces `violation`, the original if nothing smaller does, or None
     when even the original no longer reproduces it (it depended on the target's state)."""
     try:
-        body = json.loads(request.body) if request.body else None
+        body = loads(request.body) if request.body else None
     except ValueError:
         body = None
     tries = 0
+    best = request
     try:
         tries += 1
         if not _still_fails(session, request, violation):
@@ -66,7 +72,7 @@ def reduce_request(session: Session, request: Request, violation: Violation) -> 
             tries += 1
             candidate = replace(request, body=encode(trial))
             if _still_fails(session, candidate, violation):
-                body = trial
-    except BudgetExhausted:
+                body, best = trial, candidate
+    except (BudgetExhausted, DeadlineReached, _Slow):
         pass
-    return replace(request, body=encode(body)) if isinstance(body, dict) else request
+    return best

@@ -1,5 +1,6 @@
-"""What a run tells people: one line per finding (check, operation, field) with a curl that
-reproduces it, and the same as a JSON report and a JUnit file for CI. Never the API key."""
+"""What a run tells people: every check with how often it ran and passed, one line per finding (check,
+severity, operation, field) with a curl that reproduces it, and the same as a JSON report (which
+`--replay` reads back) and a JUnit file for CI. Never the API key."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.check.checks import CHECKS
+from contracts.check.checks import BREAKS_CLIENTS, CHECKS, counts_at
 from contracts.check.exchange import Finding, Intent, Request
 from contracts.check.options import CheckOptions
 from contracts.check.scenarios import CHECK_PROJECT
 from contracts.check.transport import API_KEY_HEADER, WRONG_KEY
 
 KEY_PLACEHOLDER = "$HUMANLOOP_API_KEY"
+MAX_MESSAGE = 300  # characters of a finding's message shown (a target's text can be any length)
+MAX_REQUESTS_KEPT = 20  # requests behind one finding kept in the JSON report, for --replay
 
 
 def _quote_body(body: bytes) -> str:
@@ -33,11 +36,14 @@ def _quote_body(body: bytes) -> str:
 def curl_command(base_url: str, request: Request) -> str:
     """A curl that sends exactly this request; the key comes from $HUMANLOOP_API_KEY, never the output."""
     parts = ["curl -sS"]
+    url = base_url.rstrip("/") + request.path
+    if any(ch in url for ch in "[]{}"):
+        parts.append("-g")  # curl would read brackets and braces as a URL pattern
     if request.wants_stream:
         parts.append("-N")
     if request.method != ("POST" if request.body is not None else "GET"):
         parts.append(f"-X {request.method}")
-    parts.append(shlex.quote(base_url.rstrip("/") + request.path))
+    parts.append(shlex.quote(url))
     if request.intent is Intent.WRONG_KEY:
         parts.append(f"-H {shlex.quote(f'{API_KEY_HEADER}: {WRONG_KEY}')}")
     elif request.intent is not Intent.NO_KEY:
@@ -69,6 +75,9 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     coverage_lines: list[str] = field(default_factory=list)
+    failed: dict[str, int] = field(default_factory=dict)  # judgements with a violation, per check
+    fail_on: str = "contract"
+    cause: str | None = None  # why the run could not run: "options", "unreachable", "key_refused", "base_url"
 
     @property
     def result(self) -> str:
@@ -78,9 +87,22 @@ class Outcome:
     def failed_checks(self) -> list[str]:
         return list(dict.fromkeys(f.violation.check for f in self.findings))
 
+    @property
+    def failing(self) -> list[Finding]:
+        """The findings that fail the run under its --fail-on."""
+        return [f for f in self.findings if counts_at(f.violation.check, self.fail_on)]
+
     @classmethod
     def could_not_start(cls, options: CheckOptions, error: str) -> Outcome:
-        return cls(options.url, options.seed, 2, [], {}, {}, 0, "", "", 0, 0, 0.0, False, {}, error=error)
+        return cls(options.url, options.seed, 2, [], {}, {}, 0, "", "", 0, 0, 0.0, False, {}, error=error,
+                   fail_on=options.fail_on, cause="options")
+
+
+def exit_code(findings: list[Finding], fail_on: str, error: str | None) -> int:
+    """2: could not run; 1: a violation of --fail-on's severity or worse; 0: none."""
+    if error is not None:
+        return 2
+    return 1 if any(counts_at(f.violation.check, fail_on) for f in findings) else 0
 
 
 def header_lines(options: CheckOptions) -> list[str]:
@@ -89,24 +111,38 @@ def header_lines(options: CheckOptions) -> list[str]:
              f"{CHECK_PROJECT!r})" if options.allow_writes else
              "read-only: chat-experiment and reads (--allow-writes adds the experiment and model-config routes)")
     default = "" if options.experiment_ids else " (default; pass --experiment-id for a real deployment)"
+    inputs = f"; inputs: {', '.join(name for name, _ in options.inputs)}" if options.inputs else ""
+    deadline = f"deadline {options.deadline:g} s" if options.deadline is not None else "no deadline"
     return [
         f"humanloop-mock check {options.base_url}",
-        f"  seed {options.seed}; experiments: {', '.join(options.experiments)}{default}",
+        f"  seed {options.seed}; experiments: {', '.join(options.experiments)}{default}{inputs}",
         f"  {scope}",
         f"  budget {options.max_requests} requests; rate {f'{rate:g}/s' if rate else 'unlimited (loopback)'}; "
         f"first byte within {options.max_first_byte:g} s; {options.max_examples} generated cases per operation "
         "and mode",
+        f"  each answer within {options.timeout:g} s ({options.stream_timeout:g} s for a stream); {deadline}; "
+        f"fails on: {options.fail_on} (progress on stderr)",
         "  note: on a real deployment every chat-experiment call makes a paid model call upstream (one per sample)",
     ]
+
+
+def check_lines(outcome: Outcome) -> list[str]:
+    """Every check: its severity, how many answers or steps it judged, and how many of those passed."""
+    width = max(len(name) for name in CHECKS)
+    lines = [f"checks ({sum(1 for n in CHECKS if outcome.applied.get(n))} of {len(CHECKS)} ran; "
+             "ran: answers or steps judged, passed: those without a violation):"]
+    for check in CHECKS.values():
+        ran = outcome.applied.get(check.name, 0)
+        counts = (f"{ran:>5} ran {ran - outcome.failed.get(check.name, 0):>5} passed" if ran else
+                  "  did not apply")
+        lines.append(f"  {check.name:<{width}}  {check.severity:<14}  {counts}")
+    return lines
 
 
 def result_lines(outcome: Outcome) -> list[str]:
     lines = [f"note: {note}" for note in outcome.notes]
     if outcome.error is None:
-        lines += ["coverage:", *outcome.coverage_lines]
-        idle = [name for name in CHECKS if not outcome.applied.get(name)]
-        lines.append(f"checks: {len(CHECKS) - len(idle)} of {len(CHECKS)} applied"
-                     + (f" (did not apply: {', '.join(idle)})" if idle else ""))
+        lines += ["coverage:", *outcome.coverage_lines, *check_lines(outcome)]
     if outcome.findings:
         total = sum(f.count for f in outcome.findings)
         lines.append(f"violations ({len(outcome.findings)} distinct, {total} in all; curls read the key from "
@@ -114,25 +150,43 @@ def result_lines(outcome: Outcome) -> list[str]:
         lines += finding_lines(outcome.findings)
     counts = (f"{outcome.requests_sent} requests, {outcome.chat_calls} chat-experiment calls, "
               f"{outcome.seconds:.1f} s")
-    if outcome.exit_code == 0:
+    failing = outcome.failing
+    breaking = sum(1 for f in outcome.findings if CHECKS[f.violation.check].severity == BREAKS_CLIENTS)
+    if outcome.exit_code == 0 and not outcome.findings:
         lines.append(f"PASS: the target honours the contract ({counts})")
+    elif outcome.exit_code == 0:
+        checks = list(dict.fromkeys(f.violation.check for f in outcome.findings))
+        lines.append(f"PASS (--fail-on {outcome.fail_on}): nothing found breaks the official clients; "
+                     f"{len(outcome.findings)} distinct deviation(s) from the contract, of {', '.join(checks)} "
+                     f"({counts})")
     elif outcome.exit_code == 1:
-        lines.append(f"FAIL: {len(outcome.findings)} distinct violation(s) of {len(outcome.failed_checks)} "
-                     f"check(s): {', '.join(outcome.failed_checks)} ({counts})")
+        checks = list(dict.fromkeys(f.violation.check for f in failing))
+        which = (f"{breaking} of them break the official clients" if breaking else
+                 "none breaks the official clients: --fail-on breaks-clients would pass")
+        lines.append(f"FAIL: {len(failing)} distinct violation(s) of {len(checks)} check(s): {', '.join(checks)}; "
+                     f"{which} ({counts})")
     else:
         lines.append(f"ERROR: could not run: {outcome.error} ({counts})")
     return lines
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 3] + "..."
 
 
 def finding_lines(findings: list[Finding]) -> list[str]:
     lines = []
     for finding in findings:
         v = finding.violation
-        times = f" (x{finding.count})" if finding.count > 1 else ""
+        first = f"; first: {v.field}" if finding.count > 1 and v.field != finding.field else ""
+        times = f" (x{finding.count}{first})" if finding.count > 1 else ""
         origin = f"  [{finding.origins[0]}]" if finding.origins else ""
-        lines.append(f"  {v.check}: {v.operation}: {v.field}: {v.message}{times}{origin}")
+        severity = CHECKS[v.check].severity
+        lines.append(f"  {v.check} [{severity}]: {v.operation}: {finding.field}: {_clip(v.message)}{times}{origin}")
         if finding.curl:
             lines.append(f"    {'reduced: ' if finding.reduced else ''}{finding.curl}")
+        if finding.hint:
+            lines.append(f"    hint: {finding.hint}")
     return lines
 
 
@@ -142,7 +196,9 @@ def to_json(outcome: Outcome) -> dict[str, Any]:
         "target": outcome.url,
         "result": outcome.result,
         "exit_code": outcome.exit_code,
+        "fail_on": outcome.fail_on,
         "error": outcome.error,
+        "error_cause": outcome.cause,
         "seed": outcome.seed,
         "options": outcome.options,
         "target_is_mock": outcome.target_is_mock,
@@ -151,13 +207,17 @@ def to_json(outcome: Outcome) -> dict[str, Any]:
                      "chat_calls": outcome.chat_calls},
         "seconds": round(outcome.seconds, 3),
         "coverage": outcome.coverage,
-        "checks": [{"name": c.name, "summary": c.summary, "applied": outcome.applied.get(c.name, 0),
+        "checks": [{"name": c.name, "severity": c.severity, "summary": c.summary,
+                    "ran": outcome.applied.get(c.name, 0),
+                    "passed": outcome.applied.get(c.name, 0) - outcome.failed.get(c.name, 0),
                     "violations": sum(f.count for f in outcome.findings if f.violation.check == c.name)}
                    for c in CHECKS.values()],
         "violations": [{
-            "check": f.violation.check, "operation": f.violation.operation, "field": f.violation.field,
-            "message": f.violation.message, "count": f.count, "origins": f.origins[:10], "curl": f.curl,
-            "reduced": f.reduced,
+            "check": f.violation.check, "severity": CHECKS[f.violation.check].severity,
+            "fails_run": counts_at(f.violation.check, outcome.fail_on), "operation": f.violation.operation,
+            "field": f.field, "first_field": f.violation.field, "message": f.violation.message, "count": f.count,
+            "origins": f.origins[:10], "curl": f.curl, "reduced": f.reduced, "hint": f.hint,
+            "requests": [r.to_json() for r in f.requests[:MAX_REQUESTS_KEPT]],
         } for f in outcome.findings],
         "notes": outcome.notes,
         "api_key": f"not recorded; curls read it from {KEY_PLACEHOLDER}",
@@ -171,26 +231,34 @@ def write_json(outcome: Outcome, path: str) -> None:
 
 
 def write_junit(outcome: Outcome, path: str) -> None:
-    """One test case per check: failed with its findings, skipped if it never applied."""
+    """One test case per check, with its severity: failed with its findings when they fail the run
+    (--fail-on), passed with them listed when they do not, skipped if it never applied."""
     suite = ET.Element("testsuite", name="humanloop-mock check", tests=str(len(CHECKS)),
                        time=f"{outcome.seconds:.3f}")
+    properties = ET.SubElement(suite, "properties")
+    ET.SubElement(properties, "property", name="fail_on", value=outcome.fail_on)
     failures = skipped = 0
     for check in CHECKS.values():
         case = ET.SubElement(suite, "testcase", classname="humanloop-mock.check", name=check.name)
+        ET.SubElement(ET.SubElement(case, "properties"), "property", name="severity", value=check.severity)
         found = [f for f in outcome.findings if f.violation.check == check.name]
-        if found:
+        summary = check.summary
+        if found and counts_at(check.name, outcome.fail_on):
             failures += 1
-            first = found[0].violation
-            failure = ET.SubElement(case, "failure", message=f"{sum(f.count for f in found)} violation(s): "
-                                                              f"{first.field}: {first.message}")
+            first = found[0]
+            failure = ET.SubElement(case, "failure", type=check.severity, message=(
+                f"{sum(f.count for f in found)} violation(s): {first.field}: {_clip(first.violation.message)}"))
             failure.text = "\n".join(finding_lines(found))
+        elif found:
+            summary += (f"\n{sum(f.count for f in found)} deviation(s), not failing the run (--fail-on "
+                        f"{outcome.fail_on}):\n" + "\n".join(finding_lines(found)))
         elif not outcome.applied.get(check.name):
             skipped += 1
             ET.SubElement(case, "skipped", message="did not apply to any exchange of this run")
-        ET.SubElement(case, "system-out").text = check.summary
+        ET.SubElement(case, "system-out").text = summary
     if outcome.error:
         case = ET.SubElement(suite, "testcase", classname="humanloop-mock.check", name="run")
-        ET.SubElement(case, "error", message=outcome.error)
+        ET.SubElement(case, "error", message=outcome.error, type=outcome.cause or "error")
     suite.set("failures", str(failures))
     suite.set("skipped", str(skipped))
     suite.set("errors", "1" if outcome.error else "0")

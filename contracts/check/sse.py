@@ -1,9 +1,9 @@
 """Read a `text/event-stream` body the way the official clients need it, and say where it is not.
 
-The clients parse exactly `data: <one-line JSON>` followed by a blank line per event; anything else
-(`data:{` without the space, a missing blank line, several `data` lines, other fields) is a framing
-problem. Events are still recovered leniently, as the SSE specification reads them, so that their
-content can be checked too.
+The clients parse exactly `data: <one-line JSON>` followed by a blank line per event (`\\n` or, as
+both clients also read it, `\\r\\n` line ends); anything else (`data:{` without the space, a missing
+blank line, several `data` lines, other fields) is a framing problem. Events are still recovered
+leniently, as the SSE specification reads them, so that their content can be checked too.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 MAX_LINE_BYTES = 512 * 1024
 DONE = "[DONE]"
 
-_STRICT_EVENT = re.compile(rb"data: ([^\r\n]+)\n\n")
+_STRICT_EVENT = re.compile(rb"data: ([^\r\n]+)(?:\n\n|\r\n\r\n)")
 
 
 @dataclass
@@ -33,7 +33,7 @@ def _first_framing_problem(body: bytes) -> str | None:
             snippet = body[position:position + 60]
             line_end = body.find(b"\n", position)
             if b"\r" in body[position:line_end if line_end >= 0 else len(body)]:
-                why = "a carriage return in the event (CRLF line ends); send `\\n` only"
+                why = "a carriage return where the clients expect none (mixed or lone CR line ends)"
             elif body.startswith(b"data:", position) and not body.startswith(b"data: ", position):
                 why = "`data:` without the space the Python client needs"
             elif b"\n\n" not in body[position:] and body[position:].startswith(b"data: "):

@@ -1,13 +1,20 @@
-"""Send the checker's requests: one at a time, under a request budget and a rate limit, timed.
+"""Send the checker's requests: one at a time, under a request budget, a rate limit and a run deadline.
 
-Reads every body raw (a stream as the bytes on the wire), records when the first body byte came,
-and never stores the API key with what it records.
+Whatever the target does, `send` comes back with an `Exchange` in bounded time: the timeout covers
+the whole answer (not each read), a stream may run longer but no longer than its own cap, bodies
+and events are counted and cut at their limits, compressed bodies are expanded only up to the byte
+limit, redirects are never followed, and a connection that breaks keeps what had arrived. The
+requests go out from a private event loop so that `asyncio.timeout` can stop a read mid-way.
+The API key is added at send time and never stored with what is recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import httpx
 
@@ -15,15 +22,31 @@ from contracts.check.exchange import Exchange, Intent, Request, Response
 
 API_KEY_HEADER = "X-API-KEY"
 WRONG_KEY = "humanloop-mock-check-wrong-key"
-MAX_BODY_BYTES = 32 * 1024 * 1024  # a longer answer is cut off and reported
+DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_STREAM_EVENTS = 20_000
+CONNECT_TIMEOUT = 10.0
 
 
 class BudgetExhausted(Exception):
     """`--max-requests` requests have been sent."""
 
 
+class DeadlineReached(Exception):
+    """The run's `--deadline` has passed: nothing more is sent."""
+
+
 class Unreachable(Exception):
     """Nothing answers at the URL."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much one answer may take."""
+
+    timeout: float = 10.0  # seconds for a whole answer
+    stream_timeout: float = 30.0  # seconds for a whole answer once it says text/event-stream
+    max_bytes: int = DEFAULT_MAX_ANSWER_BYTES  # body bytes (after decompression) read per answer
+    max_events: int = DEFAULT_MAX_STREAM_EVENTS  # stream events read per answer
 
 
 class RateLimiter:
@@ -46,23 +69,94 @@ class RateLimiter:
         self._next = now + self.interval
 
 
+class Deadline:
+    """The whole run's end; `None` seconds means no deadline."""
+
+    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self._clock = clock
+        self._end = None if seconds is None else clock() + seconds
+
+    def remaining(self) -> float:
+        return float("inf") if self._end is None else max(0.0, self._end - self._clock())
+
+    @property
+    def passed(self) -> bool:
+        return self.remaining() <= 0
+
+
+class _Decoder:
+    """Expands a gzip or deflate body incrementally, never past `limit` bytes in all."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        wbits = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}[encoding]
+        self._inflate = zlib.decompressobj(wbits)
+        self._raw_deflate_tried = encoding != "deflate"
+
+    def feed(self, data: bytes, room: int) -> tuple[bytes, bool]:
+        """(expanded bytes, whether there was more than `room`)."""
+        try:
+            out = self._inflate.decompress(data, room + 1)
+        except zlib.error:
+            if self._raw_deflate_tried:
+                raise
+            self._raw_deflate_tried = True  # "deflate" is often sent without its zlib header
+            self._inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+            out = self._inflate.decompress(data, room + 1)
+        return out[:room], len(out) > room or bool(self._inflate.unconsumed_tail)
+
+
+def _decoder_for(headers: httpx.Headers) -> _Decoder | str | None:
+    """A decoder for the body's Content-Encoding, None for none, or why it cannot be read."""
+    codings = [c.strip().lower() for c in headers.get("content-encoding", "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        return _Decoder(codings[0])
+    return f"Content-Encoding {', '.join(codings)!r} (the checker asked for identity and reads gzip and deflate only)"
+
+
+class _EventCounter:
+    """Counts blank-line event ends in a stream read in pieces."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self._tail = b""
+
+    def feed(self, data: bytes) -> int:
+        joined = self._tail + data
+        self.events += joined.count(b"\n\n") + joined.count(b"\n\r\n") - (
+            self._tail.count(b"\n\n") + self._tail.count(b"\n\r\n"))
+        self._tail = joined[-2:]
+        return self.events
+
+
 class Transport:
     """The checker's only way to the target. Every request counts against the budget."""
 
     def __init__(self, base_url: str, api_key: str, *, max_requests: int, rate: float | None,
-                 timeout: float) -> None:
+                 limits: Limits | None = None, deadline: Deadline | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.api_key = api_key
         self.max_requests = max_requests
+        self.limits = limits or Limits()
+        self.deadline = deadline or Deadline(None)
         self.limiter = RateLimiter(rate)
         self.sent = 0
         self.exchanges: list[Exchange] = []
+        self.timeouts_in_a_row = 0
         self._reached = False
-        self._client = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-                                    follow_redirects=False)
+        self._loop = asyncio.new_event_loop()
+        backstop = max(self.limits.timeout, self.limits.stream_timeout) + 5.0
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(backstop, connect=CONNECT_TIMEOUT),
+                                         follow_redirects=False)
 
     def close(self) -> None:
-        self._client.close()
+        if not self._loop.is_closed():
+            self._loop.run_until_complete(self._client.aclose())
+            self._loop.close()
 
     @property
     def remaining(self) -> int:
@@ -70,19 +164,21 @@ class Transport:
 
     def take_budget(self) -> None:
         """Count one request (also used for requests the official client sends) and pace it."""
+        if self.deadline.passed:
+            raise DeadlineReached
         if self.sent >= self.max_requests:
             raise BudgetExhausted
         self.sent += 1
         self.limiter.wait()
 
-    def probe(self, url: str) -> object:
-        """GET an absolute URL (counted, never judged); its JSON body, or None on any failure."""
+    def probe(self, url: str, timeout: float = 2.0) -> Response:
+        """GET an absolute URL without the key (counted, never judged or recorded)."""
         self.take_budget()
-        try:
-            reply = self._client.get(url, timeout=5.0, headers={"Accept": "application/json"})
-            return reply.json() if reply.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
-            return None
+        request = Request("GET", "", "probe", "probe", Intent.NO_KEY)
+        response = self._loop.run_until_complete(self._read(request, url, min(timeout, self.limits.timeout)))
+        if response.timed_out and self.deadline.passed:
+            raise DeadlineReached
+        return response
 
     def headers_for(self, request: Request) -> dict[str, str]:
         # As the official clients do: JSON accepted even for a stream (the body's `stream` selects it).
@@ -95,44 +191,77 @@ class Transport:
             headers[API_KEY_HEADER] = self.api_key
         return headers
 
-    def send(self, request: Request, record: bool = True) -> Exchange:
+    def send(self, request: Request, record: bool = True, timeout: float | None = None) -> Exchange:
+        """Send one request and read its whole answer, within the limits; never raises for what the
+        target does (only for the budget, the deadline, and a target that never answered at all)."""
         self.take_budget()
-        response = self._exchange(request)
+        response = self._loop.run_until_complete(self._read(request, self.base_url + request.path, timeout))
+        if response.timed_out and self.deadline.passed:
+            raise DeadlineReached  # cut by the run's end, not by the target: nothing to judge
+        if response.timed_out:
+            self.timeouts_in_a_row += 1
+        elif response.status:
+            self.timeouts_in_a_row = 0
         exchange = Exchange(len(self.exchanges) + 1 if record else 0, request, response)
         if record:
             self.exchanges.append(exchange)
         return exchange
 
-    def _exchange(self, request: Request) -> Response | None:
-        url = self.base_url + request.path
-        started = time.perf_counter()
+    async def _read(self, request: Request, url: str, timeout: float | None) -> Response:
+        limits = self.limits
+        whole = min(timeout or limits.timeout, self.deadline.remaining())
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, headers, chunks, size = 0, {}, [], 0
         first_byte: float | None = None
-        chunks: list[bytes] = []
-        size = 0
+        error: str | None = None
+        cap = whole
+
+        def elapsed() -> float:
+            return loop.time() - started
+
         try:
-            with self._client.stream(request.method, url, content=request.body,
-                                     headers=self.headers_for(request)) as reply:
-                headers = {k.lower(): v for k, v in reply.headers.items()}
-                status = reply.status_code
-                self._reached = True
-                error = None
-                for chunk in reply.iter_raw():
-                    if first_byte is None:
-                        first_byte = time.perf_counter() - started
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if size > MAX_BODY_BYTES:
-                        error = f"body larger than {MAX_BODY_BYTES} bytes; stopped reading"
-                        break
+            async with asyncio.timeout(whole) as scope:
+                async with self._client.stream(request.method, url, content=request.body,
+                                               headers=self.headers_for(request)) as reply:
+                    self._reached = True
+                    status = reply.status_code
+                    headers = {k.lower(): v for k, v in reply.headers.items()}
+                    streaming = headers.get("content-type", "").lower().startswith("text/event-stream")
+                    if streaming and timeout is None and limits.stream_timeout > cap:
+                        cap = min(limits.stream_timeout, elapsed() + self.deadline.remaining())
+                        scope.reschedule(started + cap)
+                    decoder = _decoder_for(reply.headers)
+                    if isinstance(decoder, str):
+                        error, decoder = decoder, None
+                    counter = _EventCounter()
+                    async for raw in reply.aiter_raw():
+                        if first_byte is None:
+                            first_byte = elapsed()
+                        if decoder is not None:
+                            data, over = decoder.feed(raw, limits.max_bytes - size)
+                        else:
+                            data, over = raw[: limits.max_bytes - size], size + len(raw) > limits.max_bytes
+                        chunks.append(data)
+                        size += len(data)
+                        if over:
+                            what = "expands" if decoder is not None else "goes on"
+                            error = f"the body {what} past {limits.max_bytes} bytes; stopped reading"
+                            break
+                        if streaming and counter.feed(data) > limits.max_events:
+                            error = f"the stream went past {limits.max_events} events; stopped reading"
+                            break
+        except TimeoutError:
+            got = f"status {status}, {size} body bytes" if status else "nothing"
+            return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
+                            f"no whole answer within {cap:.3g} s (got {got})", timed_out=True)
         except httpx.ConnectError as failed:
             if not self._reached:
                 raise Unreachable(f"cannot connect to {self.base_url}: {failed}") from None
-            return Response(0, {}, b"", 0.0, time.perf_counter() - started, f"connection failed: {failed}")
-        except httpx.TimeoutException:
-            return Response(0, {}, b"".join(chunks), first_byte or 0.0, time.perf_counter() - started,
-                            "timed out")
-        except httpx.HTTPError as failed:
-            return Response(0, {}, b"".join(chunks), first_byte or 0.0, time.perf_counter() - started,
-                            f"the connection broke: {type(failed).__name__}: {failed}")
-        total = time.perf_counter() - started
+            return Response(0, {}, b"", 0.0, elapsed(), f"connection failed: {failed}")
+        except (httpx.HTTPError, httpx.InvalidURL, zlib.error, OSError, ValueError) as failed:
+            got = f" after status {status} and {size} body bytes" if status else ""
+            return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
+                            f"the connection broke{got}: {type(failed).__name__}: {failed}")
+        total = elapsed()
         return Response(status, headers, b"".join(chunks), total if first_byte is None else first_byte, total, error)
