@@ -164,10 +164,10 @@ def _secrets_of(observed: Observed) -> list[str]:
 
 def _violation_json(violation: Violation, secrets: list[str]) -> dict[str, Any]:
     message = violation.message
+    if secrets:  # before clipping, so no clipped key survives
+        message = scrub_literals(message.encode("utf-8", "surrogateescape"), secrets).decode("utf-8", "replace")
     if len(message) > MAX_MESSAGE:
         message = message[:MAX_MESSAGE - 3] + "..."
-    if secrets:
-        message = scrub_literals(message.encode("utf-8", "surrogateescape"), secrets).decode("utf-8", "replace")
     return {"check": violation.check, "operation": violation.operation, "field": violation.field, "message": message}
 
 
