@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 import shlex
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from contracts.check.checks import BREAKS_CLIENTS, CHECKS, counts_at
+from contracts.check.checks import BREAKS_CLIENTS, CHECKS, Check, counts_at
 from contracts.check.exchange import Finding, Intent, Request
 from contracts.check.options import CheckOptions
 from contracts.check.scenarios import CHECK_PROJECT
@@ -190,6 +191,27 @@ def finding_lines(findings: list[Finding]) -> list[str]:
     return lines
 
 
+def check_records(applied: dict[str, int], failed: dict[str, int], findings: list[Finding],
+                  checks: Iterable[Check] | None = None) -> list[dict[str, Any]]:
+    """Each check as the JSON report lists it: how many answers or steps it judged, passed and faulted."""
+    return [{"name": c.name, "severity": c.severity, "summary": c.summary, "ran": applied.get(c.name, 0),
+             "passed": applied.get(c.name, 0) - failed.get(c.name, 0),
+             "violations": sum(f.count for f in findings if f.violation.check == c.name)}
+            for c in (CHECKS.values() if checks is None else checks)]
+
+
+def finding_record(finding: Finding, fail_on: str) -> dict[str, Any]:
+    """One finding as the JSON report keeps it (`--replay` reads its requests back)."""
+    f = finding
+    return {
+        "check": f.violation.check, "severity": CHECKS[f.violation.check].severity,
+        "fails_run": counts_at(f.violation.check, fail_on), "operation": f.violation.operation,
+        "field": f.field, "first_field": f.violation.field, "message": f.violation.message, "count": f.count,
+        "origins": f.origins[:10], "curl": f.curl, "reduced": f.reduced, "hint": f.hint,
+        "requests": [r.to_json() for r in f.requests[:MAX_REQUESTS_KEPT]],
+    }
+
+
 def to_json(outcome: Outcome) -> dict[str, Any]:
     return {
         "tool": "humanloop-mock check",
@@ -207,18 +229,8 @@ def to_json(outcome: Outcome) -> dict[str, Any]:
                      "chat_calls": outcome.chat_calls},
         "seconds": round(outcome.seconds, 3),
         "coverage": outcome.coverage,
-        "checks": [{"name": c.name, "severity": c.severity, "summary": c.summary,
-                    "ran": outcome.applied.get(c.name, 0),
-                    "passed": outcome.applied.get(c.name, 0) - outcome.failed.get(c.name, 0),
-                    "violations": sum(f.count for f in outcome.findings if f.violation.check == c.name)}
-                   for c in CHECKS.values()],
-        "violations": [{
-            "check": f.violation.check, "severity": CHECKS[f.violation.check].severity,
-            "fails_run": counts_at(f.violation.check, outcome.fail_on), "operation": f.violation.operation,
-            "field": f.field, "first_field": f.violation.field, "message": f.violation.message, "count": f.count,
-            "origins": f.origins[:10], "curl": f.curl, "reduced": f.reduced, "hint": f.hint,
-            "requests": [r.to_json() for r in f.requests[:MAX_REQUESTS_KEPT]],
-        } for f in outcome.findings],
+        "checks": check_records(outcome.applied, outcome.failed, outcome.findings),
+        "violations": [finding_record(f, outcome.fail_on) for f in outcome.findings],
         "notes": outcome.notes,
         "api_key": f"not recorded; curls read it from {KEY_PLACEHOLDER}",
     }
@@ -230,15 +242,16 @@ def write_json(outcome: Outcome, path: str) -> None:
         handle.write("\n")
 
 
-def write_junit(outcome: Outcome, path: str) -> None:
-    """One test case per check, with its severity: failed with its findings when they fail the run
-    (--fail-on), passed with them listed when they do not, skipped if it never applied."""
-    suite = ET.Element("testsuite", name="humanloop-mock check", tests=str(len(CHECKS)),
-                       time=f"{outcome.seconds:.3f}")
+def write_junit(outcome: Outcome, path: str, *, suite_name: str = "humanloop-mock check",
+                checks: Iterable[Check] | None = None) -> None:
+    """One test case per check (`checks`, default all), with its severity: failed with its findings when
+    they fail the run (--fail-on), passed with them listed when they do not, skipped if it never applied."""
+    checks = list(CHECKS.values() if checks is None else checks)
+    suite = ET.Element("testsuite", name=suite_name, tests=str(len(checks)), time=f"{outcome.seconds:.3f}")
     properties = ET.SubElement(suite, "properties")
     ET.SubElement(properties, "property", name="fail_on", value=outcome.fail_on)
     failures = skipped = 0
-    for check in CHECKS.values():
+    for check in checks:
         case = ET.SubElement(suite, "testcase", classname="humanloop-mock.check", name=check.name)
         ET.SubElement(ET.SubElement(case, "properties"), "property", name="severity", value=check.severity)
         found = [f for f in outcome.findings if f.violation.check == check.name]

@@ -1,0 +1,80 @@
+"""The shutdown outputs of the passive checker: report, JUnit file, summary line."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from mockserver.proxy.checking import Observed, PassiveChecker
+from mockserver.proxy.outputs import RunFacts, per_answer_checks, report_json, summary_line, write_junit, write_report
+
+KEY = "sk-live-0123456789abcdef"
+REQUEST = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Hi"}],
+                      "provider_api_keys": {"openai": "sk-provider-secret-99"}}).encode()
+FACTS = RunFacts("proxy", "http://127.0.0.1:9000/v4", 12.5)
+
+
+def _checker() -> PassiveChecker:
+    checker = PassiveChecker()
+    checker.judge_now(Observed(1, "POST", "/chat-experiment", REQUEST, 500, {"content-type": "application/json"},
+                               b'{"detail": "boom"}', api_key=KEY))
+    checker.judge_now(Observed(2, "POST", "/chat-experiment", REQUEST, 500, {"content-type": "application/json"},
+                               b'{"detail": "boom again"}', api_key=KEY))
+    return checker
+
+
+def test_report_names_each_violation_with_a_curl_and_no_key(tmp_path: Path) -> None:
+    checker = _checker()
+    path = tmp_path / "report.json"
+    write_report(checker.book, FACTS, path)
+    text = path.read_text()
+    document = json.loads(text)
+    assert document["result"] == "fail" and document["mode"] == "proxy" and document["seconds"] == 12.5
+    assert document["exchanges"]["judged"] == 2 and document["exchanges"]["with_violations"] == 2
+    found = {v["check"]: v for v in document["violations"]}
+    assert found["not_a_server_error"]["count"] == 2
+    assert found["not_a_server_error"]["curl"].startswith("curl -sS http://127.0.0.1:9000/v4/chat-experiment")
+    assert '-H "X-API-KEY: $HUMANLOOP_API_KEY"' in found["not_a_server_error"]["curl"]
+    checks = {c["name"]: c for c in document["checks"]}
+    assert set(checks) == {c.name for c in per_answer_checks()}
+    assert checks["not_a_server_error"] == {**checks["not_a_server_error"], "ran": 2, "passed": 0, "violations": 2}
+    assert "coverage" not in checks  # run-level checks cannot apply to one exchange
+    assert KEY not in text and "sk-provider-secret-99" not in text
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left
+
+
+def test_junit_has_one_case_per_check_and_fails_the_broken_ones(tmp_path: Path) -> None:
+    path = tmp_path / "junit.xml"
+    write_junit(_checker().book, FACTS, path)
+    suite = ET.parse(path).getroot().find("testsuite")
+    assert suite is not None and suite.get("name") == "humanloop-mock serve (passive checks)"
+    cases = {case.get("name"): case for case in suite.iter("testcase")}
+    assert set(cases) == {c.name for c in per_answer_checks()}
+    failure = cases["not_a_server_error"].find("failure")
+    assert failure is not None and "2 violation(s)" in (failure.get("message") or "")
+    assert cases["status_code_documented"].find("failure") is None
+    assert int(suite.get("failures") or 0) >= 1 and KEY not in path.read_text()
+
+
+def test_a_clean_run_passes_everywhere(tmp_path: Path, client: TestClient) -> None:
+    good = client.post("/v4/chat-experiment", content=REQUEST, headers={"X-API-KEY": KEY})
+    checker = PassiveChecker()
+    assert checker.judge_now(Observed(1, "POST", "/chat-experiment", REQUEST, good.status_code,
+                                      dict(good.headers), good.content, api_key=KEY)) == []
+    document = report_json(checker.book, FACTS)
+    assert document["result"] == "pass" and document["violations"] == []
+    write_junit(checker.book, FACTS, tmp_path / "j.xml")
+    suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0"
+    assert summary_line(checker.book) == "passive checks: 1 exchanges judged, no violations"
+
+
+def test_summary_line_names_checks_and_what_was_not_judged() -> None:
+    checker = _checker()
+    checker.book.skipped("queue_full")
+    line = summary_line(checker.book)
+    assert line.startswith("passive checks: 2 exchanges judged, 2 with violations: ")
+    assert "not_a_server_error x2" in line and line.endswith("; 1 not judged (1 queue_full)")
