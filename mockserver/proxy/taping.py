@@ -1,0 +1,172 @@
+"""Cassettes on the answer path: `--record FILE` captures each exchange as it goes out (answered by the
+mock, by the upstream, or by a recording), and `--replay FILE` answers from a cassette.
+
+`Recorder` wraps one `CassetteWriter`: `start` when the request's body is in, then the sender tells the
+capture the head and every piece of body it sends (`ExchangeCapture.response_head`/`response_bytes`), and
+`finish` appends the exchange, keys replaced (the recording package redacts). Recording never fails an
+answer: an exchange that cannot be written is counted and logged, and the client still gets its answer.
+
+`ReplaySource` answers from a cassette through `Replayer` (matching, repeats in order, the miss error)
+and `replay_plan` (the recorded pace at `speed`), as a `ReplayAnswer`: plain data the server turns into
+its delivery (a stream: one send per recorded event, each after its recorded pause; anything else: one
+send after the recorded wait).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mockserver.recording import (
+    PLACEHOLDER,
+    Cassette,
+    CassetteError,
+    CassetteWriter,
+    Exchange,
+    ExchangeCapture,
+    Hit,
+    MatchRules,
+    Replayer,
+    check_speed,
+    load_cassette,
+)
+
+log = logging.getLogger("humanloop_mock.recording")
+
+AsgiHeaders = Iterable[tuple[bytes, bytes]]
+
+
+def text_headers(headers: AsgiHeaders) -> list[tuple[str, str]]:
+    """ASGI headers as a cassette keeps them (latin-1 text, as HTTP defines header bytes)."""
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
+
+
+class Recorder:
+    """`--record FILE`: captures handed out per request, finished exchanges appended (see the module doc)."""
+
+    def __init__(self, path: str | Path, version: str = "unknown") -> None:
+        self.path = Path(path)
+        self.writer = CassetteWriter(self.path, version=version)  # CassetteError: the server refuses to start
+        self.recorded = 0
+        self.failed = 0
+        self.last_failure: str | None = None
+        self._lock = threading.Lock()
+
+    def start(self, method: str, url: str, headers: AsgiHeaders, body: bytes) -> ExchangeCapture:
+        """A capture for one request, its clock starting now (call it once the body is in)."""
+        return ExchangeCapture(method, url, text_headers(headers), body)
+
+    def finish(self, capture: ExchangeCapture, comment: str | None = None) -> Exchange | None:
+        """Append the captured exchange (redacted); the exchange, or None when there was no answer to keep
+        (the connection dropped before a head) or it could not be written."""
+        try:
+            exchange = capture.finish(comment=comment)
+        except ValueError:  # no head went out: nothing to replay
+            return None
+        try:
+            self.writer.append(exchange)
+        except (CassetteError, OSError) as failed:
+            with self._lock:
+                self.failed += 1
+                self.last_failure = str(failed)
+            log.warning("an exchange could not be recorded to %s: %s", self.path, failed)
+            return None
+        with self._lock:
+            self.recorded += 1
+        return exchange
+
+    def close(self) -> None:
+        """Write the whole cassette (safe twice)."""
+        self.writer.close()
+
+
+@dataclass(frozen=True)
+class ReplayAnswer:
+    """A recorded answer as the server sends it: wait `wait` seconds, send the head, then each of `sends`
+    after its pause (`pauses[i]` seconds before `sends[i]`). `label` says which recording answered; a miss
+    has `miss` set (its detail) and is a 404 in the upstream error shape."""
+
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    wait: float
+    sends: list[bytes]
+    pauses: list[float]
+    stream: bool
+    label: str
+    index: int | None = None
+    miss: str | None = None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.sends)
+
+
+def _asgi_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Recorded headers for sending: lower-case names, the ones a cassette keeps redacted left out."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers
+            if value != PLACEHOLDER]
+
+
+def hit_answer(hit: Hit, speed: float) -> ReplayAnswer:
+    plan = hit.plan(speed)
+    headers = _asgi_headers(plan.headers)
+    if hit.exchange.is_stream:
+        return ReplayAnswer(plan.status, headers, plan.head_delay, [data for _, data in plan.sends],
+                            [delay for delay, _ in plan.sends], True, hit.label, hit.index)
+    delay, body = plan.sends[0] if plan.sends else (0.0, b"")
+    headers.append((b"content-length", b"%d" % len(body)))
+    return ReplayAnswer(plan.status, headers, plan.head_delay + delay, [body], [0.0], False, hit.label, hit.index)
+
+
+@dataclass
+class ReplaySource:
+    """`--replay FILE` (or a cassette loaded by the fixture or over `/__admin`): answers in recorded order."""
+
+    replayer: Replayer
+    speed: float = 1.0
+    path: str | None = None
+    misses: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        self.speed = check_speed(self.speed)
+
+    @classmethod
+    def load(cls, path: str | Path, *, speed: float = 1.0, rules: MatchRules | None = None) -> ReplaySource:
+        """From a cassette file (CassetteError naming the file and field when it is not one)."""
+        cassette = load_cassette(path)
+        return cls.of(cassette, speed=speed, rules=rules, path=str(path))
+
+    @classmethod
+    def of(cls, cassette: Cassette | Iterable[Exchange], *, speed: float = 1.0, rules: MatchRules | None = None,
+           path: str | None = None) -> ReplaySource:
+        return cls(Replayer(cassette, rules or MatchRules()), speed, path)
+
+    def answer(self, method: str, path: str, body: bytes, headers: AsgiHeaders = (), url: str = "") -> ReplayAnswer:
+        """The recorded answer to this request, or the miss (404 naming the nearest recordings)."""
+        result = self.replayer.answer(method, path, body, text_headers(headers), url)
+        if isinstance(result, Hit):
+            return hit_answer(result, self.speed)
+        with self._lock:
+            self.misses += 1
+        payload = result.body()
+        headers_out = [(b"content-length", b"%d" % len(payload)), (b"content-type", b"application/json")]
+        return ReplayAnswer(result.status, headers_out, 0.0, [payload], [0.0], False, "no recording matched",
+                            miss=result.detail)
+
+    def add_answered(self, exchange: Exchange) -> int:
+        """A fetched answer appended (`--record-on-miss`) as already given: the request that fetched it took
+        it, so a repeat of that request is fetched again, as it would have been while recording."""
+        index = self.replayer.add(exchange)
+        request = exchange.request
+        self.replayer.answer(request.method, request.path, request.body(), request.header_pairs(), request.url)
+        return index
+
+    def status(self) -> dict[str, object]:
+        """What `/__admin` shows of the replay."""
+        unused = self.replayer.unused()
+        return {"cassette": self.path, "recordings": len(self.replayer), "speed": self.speed,
+                "unused": unused, "misses": self.misses, "ignored_fields": list(self.replayer.rules.ignore)}
