@@ -44,6 +44,14 @@ def text_headers(headers: AsgiHeaders) -> list[tuple[str, str]]:
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
+def finished(capture: ExchangeCapture, comment: str | None = None) -> Exchange | None:
+    """The captured exchange, redacted; None when no answer's head went out (nothing to replay)."""
+    try:
+        return capture.finish(comment=comment)
+    except ValueError:
+        return None
+
+
 class Recorder:
     """`--record FILE`: captures handed out per request, finished exchanges appended (see the module doc)."""
 
@@ -62,10 +70,11 @@ class Recorder:
     def finish(self, capture: ExchangeCapture, comment: str | None = None) -> Exchange | None:
         """Append the captured exchange (redacted); the exchange, or None when there was no answer to keep
         (the connection dropped before a head) or it could not be written."""
-        try:
-            exchange = capture.finish(comment=comment)
-        except ValueError:  # no head went out: nothing to replay
-            return None
+        exchange = finished(capture, comment)
+        return exchange if exchange is not None and self.keep(exchange) else None
+
+    def keep(self, exchange: Exchange) -> bool:
+        """Append a finished exchange; False (counted, logged) when it could not be written."""
         try:
             self.writer.append(exchange)
         except (CassetteError, OSError) as failed:
@@ -73,10 +82,10 @@ class Recorder:
                 self.failed += 1
                 self.last_failure = str(failed)
             log.warning("an exchange could not be recorded to %s: %s", self.path, failed)
-            return None
+            return False
         with self._lock:
             self.recorded += 1
-        return exchange
+        return True
 
     def close(self) -> None:
         """Write the whole cassette (safe twice)."""
