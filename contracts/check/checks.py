@@ -14,6 +14,7 @@ beside it fails if a severity below is not what the clients do.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -105,8 +106,14 @@ def _json_object(response: Response) -> dict[str, Any] | None:
 def _stream_items(exchange: Exchange) -> list[tuple[int, dict[str, Any]]]:
     """(event number, its data[0]) for every event that parsed as a ChatResponse-like object."""
     assert exchange.response is not None
+    return _items_of_stream(exchange.response.body)
+
+
+@functools.lru_cache(maxsize=8)
+def _items_of_stream(body: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """`_stream_items` of a body, parsed once for all the checks that read it (never changed by them)."""
     items = []
-    for number, payload in enumerate(parse_stream(exchange.response.body).payloads):
+    for number, payload in enumerate(parse_stream(body).payloads):
         try:
             event = loads(payload)
         except ValueError:

@@ -8,6 +8,7 @@ leniently, as the SSE specification reads them, so that their content can be che
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -62,7 +63,10 @@ def _lenient_events(body: bytes) -> list[str]:
     return payloads
 
 
+@functools.lru_cache(maxsize=8)
 def parse_stream(body: bytes) -> ParsedStream:
+    """The stream read once: the per-answer checks each ask for it, so the last few are kept (do not change
+    what it returns)."""
     lines = body.split(b"\n")
     return ParsedStream(
         payloads=_lenient_events(body),

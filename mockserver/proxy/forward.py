@@ -207,8 +207,10 @@ class Upstream:
         self.limits = limits or UpstreamLimits()
         timeout = httpx.Timeout(connect=self.limits.connect_seconds, read=self.limits.silence_seconds,
                                 write=self.limits.head_seconds, pool=self.limits.connect_seconds)
+        # No idle connections are kept: the server's event loop may end at any time (a test's server stops),
+        # and a pooled connection would outlive it. A loopback connect costs well under a millisecond.
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
-                                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+                                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=0),
                                          transport=transport)
         for default in ("accept", "user-agent", "accept-encoding"):  # only what the client sent goes on
             del self._client.headers[default]
