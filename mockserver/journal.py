@@ -1,10 +1,11 @@
 """The request journal: every request the mock receives, as it was sent, with what it answered.
 
-Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted, and
-`provider_api_keys` values are replaced before the body is stored, whatever its shape (`provider_keys`).
-The answer's headers are kept as they went out (`Retry-After` with a 429, the content type of a
-stream); the mock never puts a key in them, and they are read back through the same redaction as the
-request's.
+Secrets never reach it (`provider_keys`, the redaction the access log and cassettes share): the
+values of secret-named fields (`provider_api_keys`, `api_key`, ...) are taken out of the body and of
+the query string before they are stored, and credential headers (`X-API-KEY`, `Authorization`, any
+header named like an API key) are redacted when read. The answer's headers are kept as they went out
+(`Retry-After` with a 429, the content type of a stream); the mock never puts a key in them, and they
+are read back through the same redaction as the request's.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ from mockserver import jsonio, provider_keys
 from mockserver.budget import Account, ByteBudget
 from mockserver.errors import error_body
 
-REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+REDACTED = provider_keys.PLACEHOLDER
 _LINES, _NAME_VALUE = b"\n".join, b":".join
 
 
@@ -51,7 +51,7 @@ def redact_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]
     headers: dict[str, str] = {}
     for name_bytes, value_bytes in raw_headers:
         name = name_bytes.decode("latin-1").lower()
-        value = REDACTED if name in SECRET_HEADERS else value_bytes.decode("latin-1")
+        value = REDACTED if provider_keys.is_secret_header(name) else value_bytes.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
 
@@ -298,16 +298,20 @@ class Journal:
         self.dropped = 0
         self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
-    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
-        """A new entry, journaled now (so a request that never ends is still listed)."""
+    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool, kept_body: bytes | None = None
+             ) -> JournalEntry:
+        """A new entry, journaled now (so a request that never ends is still listed). `kept_body`: the
+        body already redacted (`provider_keys.redaction`, in turns for a large one)."""
         oldest = None
-        kept_body = provider_keys.scrub(raw_body)
+        if kept_body is None:
+            kept_body = provider_keys.redact_body(raw_body)
+        query = scope.get("query_string", b"")
         with self._lock:
             entry = JournalEntry(
                 seq=self._next_seq,
                 method=scope["method"],
                 path=scope["path"],
-                query=scope.get("query_string", b"").decode("latin-1"),
+                query=provider_keys.redact_query(query.decode("latin-1")) if query else "",
                 header_lines=header_block(scope.get("headers", ())),
                 raw_body=kept_body,
                 body_truncated=truncated,
