@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from mockserver import regexes
 from mockserver.context import MockContext
+from mockserver.errors import ApiError
 from mockserver.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
 from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.pipeline.answer import ChatAnswer
@@ -70,8 +71,11 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     else:
         parsed = parse_chat(context.memo, body, content_type)
     rules = context.rules
-    if heavy and (rules.scripts or rules.faults):  # the world's regexes meet a long text off the event loop
-        await regexes.match_ahead(rules.patterns(), last_user_text(parsed.request))
+    if rules.scripts or rules.faults:  # regexes whose matching could hold the event loop run in a thread
+        try:
+            await regexes.match_ahead(context.turns, context, rules.patterns(), last_user_text(parsed.request))
+        except regexes.TooCostly as costly:
+            raise ApiError(413, costly.detail) from None
     call = context.state.next_call()
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
