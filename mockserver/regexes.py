@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from mockserver.heavy import Turns
 
 MAX_PATTERN_CHARS = 4096  # a longer pattern is refused (compiling one takes about 1 ms per 4,000 characters)
-MAX_MEMORY = 1 << 20  # RE2's memory for one compiled pattern: its program and DFA caches
-CACHED = 16  # compiled patterns kept at once (so at most CACHED * MAX_MEMORY: 16 MiB)
+MAX_MEMORY = 512 << 10  # RE2's memory for one compiled pattern: its program and DFA caches (more: fragmentation)
+CACHED = 16  # compiled patterns kept at once (so at most CACHED * MAX_MEMORY: 8 MiB)
 MAX_REPEAT = 1000  # RE2's own limit on `{n}`; a count it cannot even read is refused here, not read as text
 STEP_FLOOR = 32  # added to the program size: a tiny program still costs a few instructions per byte
 INLINE_STEPS = 100_000  # a request's matching up to this runs on the event loop (about 1 ms at worst)
@@ -103,7 +103,9 @@ def _oversized_repeat(pattern: str) -> str | None:
 
 @functools.lru_cache(maxsize=CACHED)
 def _compiled(pattern: str, case_sensitive: bool) -> Any:
-    return re2.compile(pattern, _EXACT if case_sensitive else _ANY_CASE)
+    compiled = re2.compile(pattern, _EXACT if case_sensitive else _ANY_CASE)
+    re2.purge()  # `re2.compile` keeps the last 128 patterns it compiled: only these `CACHED` stay
+    return compiled
 
 
 def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
@@ -120,7 +122,7 @@ def compile_pattern(pattern: str, *, ignore_case: bool = False) -> Any:
         if isinstance(reason, bytes):
             reason = reason.decode("utf-8", "replace")
         if "too large" in str(reason):
-            reason = f"pattern too large (its program would need more than {MAX_MEMORY >> 20} MiB)"
+            reason = f"pattern too large (its program would need more than {MAX_MEMORY >> 10} KiB)"
         raise ValueError(f"invalid regular expression: {str(reason)[:200]}") from None
 
 
