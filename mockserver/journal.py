@@ -108,6 +108,17 @@ class JournalEntry:
     _body_parsed: bool = field(default=False, repr=False)
     _budget_token: int | None = field(default=None, repr=False)
     _dropped: bool = field(default=False, repr=False)
+    # The keys taken out of the request, as text to hide in the answer kept here (it may echo one:
+    # a chat answer echoes `inputs`); None for the usual request, which held none.
+    _echoes: list[bytes] | None = field(default=None, repr=False)
+
+    def hide_echoes(self) -> None:
+        """Take the request's keys out of the answer kept (the client got it as it was)."""
+        echoed = self._echoes
+        if echoed:
+            self.response_bytes = provider_keys.hide_echoes(self.response_bytes, echoed)
+            if self.stream_chunks:
+                self.stream_chunks = [provider_keys.hide_echoes(chunk, echoed) for chunk in self.stream_chunks]
 
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
@@ -298,23 +309,29 @@ class Journal:
         self.dropped = 0
         self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
-    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool, kept_body: bytes | None = None
-             ) -> JournalEntry:
+    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool, kept_body: bytes | None = None,
+             secrets: list[str] | None = None) -> JournalEntry:
         """A new entry, journaled now (so a request that never ends is still listed). `kept_body`: the
-        body already redacted (`provider_keys.redaction`, in turns for a large one)."""
+        body already redacted (`provider_keys.redaction`, in turns for a large one), with the `secrets`
+        it held."""
         oldest = None
         if kept_body is None:
-            kept_body = provider_keys.redact_body(raw_body)
+            secrets = []
+            kept_body = provider_keys.redact_body(raw_body, secrets)
         query = scope.get("query_string", b"")
+        if query:
+            secrets = [] if secrets is None else secrets
+            query_text = provider_keys.redact_query(query.decode("latin-1"), secrets)
         with self._lock:
             entry = JournalEntry(
                 seq=self._next_seq,
                 method=scope["method"],
                 path=scope["path"],
-                query=provider_keys.redact_query(query.decode("latin-1")) if query else "",
+                query=query_text if query else "",
                 header_lines=header_block(scope.get("headers", ())),
                 raw_body=kept_body,
                 body_truncated=truncated,
+                _echoes=provider_keys.echoes(secrets) or None if secrets else None,
             )
             self._next_seq += 1
             if self._limit and len(self._entries) >= self._limit:
@@ -327,7 +344,10 @@ class Journal:
         return entry
 
     def finish(self, entry: JournalEntry) -> None:
-        """The exchange is over (answered, or the client left): charge what the entry keeps."""
+        """The exchange is over (answered, or the client left): hide any key the answer echoed, then
+        charge what the entry keeps."""
+        if entry._echoes:
+            entry.hide_echoes()
         if self._budget is not None and not entry._dropped and entry._budget_token is None:
             entry._budget_token = self._budget.charge(self, entry, entry.kept_bytes(), self._account)
 

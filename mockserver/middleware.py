@@ -98,8 +98,9 @@ class Journaling:
         else:
             body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
         if len(body) > HEAVY_BODY_BYTES:  # keys are taken out of it in steps, each in a turn (`heavy`)
-            kept = await context.turns.steps(context, provider_keys.redaction(body))
-            entry = journal.open(scope, body, too_large or left, kept)
+            secrets: list[str] = []
+            kept = await context.turns.steps(context, provider_keys.redaction(body, secrets))
+            entry = journal.open(scope, body, too_large or left, kept, secrets)
         else:
             entry = journal.open(scope, body, too_large or left)
         if left:

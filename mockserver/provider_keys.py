@@ -39,12 +39,15 @@ import re2
 
 PLACEHOLDER = "[redacted]"
 PLACEHOLDER_JSON = json.dumps(PLACEHOLDER)
+_PLACEHOLDER_BYTES = PLACEHOLDER.encode("ascii")
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie", "set-cookie"})
 # Bodies with more `{`, `[`, `,` and `:` than this are not parsed here (the server's default
 # `--max-body-values`: a body past it is refused anyway): their text is redacted from the first name on.
 MAX_PARSED_VALUES = 20_000
 # Secret-named keys looked into per body; past it, the rest of the body goes.
 MAX_NAMES = 1000
+# Shorter secrets are not searched for elsewhere (`echoes`): "x" would eat every x in an answer.
+MIN_ECHO = 8
 # What is read of a value that is not valid JSON to learn the secrets it holds (for `secrets`).
 VALUE_WINDOW = 64 * 1024
 
@@ -129,6 +132,24 @@ def might_name_a_secret(data: bytes) -> bool:
     if b"\\" not in data and b"%" not in data:  # no escapes: the letters must be there, apart only by punctuation
         return b"apikey" in data.translate(_FOLD, _NOT_ALNUM)
     return _QUICK.search(data) is not None
+
+
+def echoes(secrets: Iterable[str]) -> list[bytes]:
+    """What to look for elsewhere of the secrets found (an answer may echo one): each one's text, raw and
+    JSON-escaped, if it is `MIN_ECHO` characters or longer, longer first (a key may hold another)."""
+    found = set()
+    for secret in secrets:
+        if len(secret) >= MIN_ECHO and secret != PLACEHOLDER:
+            found.add(secret.encode("utf-8", errors="surrogateescape"))
+            found.add(json.dumps(secret)[1:-1].encode("utf-8", errors="surrogateescape"))
+    return sorted(found, key=len, reverse=True)
+
+
+def hide_echoes(data: bytes, echoed: list[bytes]) -> bytes:
+    """`data` with each of `echoes` replaced by the placeholder."""
+    for text in echoed:
+        data = data.replace(text, _PLACEHOLDER_BYTES)
+    return data
 
 
 # --- headers and query strings ---------------------------------------------------------------------
@@ -240,11 +261,12 @@ def _redaction_json(text: str, secrets: list[str] | None) -> Generator[None, Non
     """Valid JSON with every secret-named key's value hidden (`text` itself when nothing is); a step
     ends after each large value, or every `STEP_SECONDS`."""
     pieces: list[str] = []
-    position = 0
+    position = 0  # how far `pieces` has the text
+    looked = 0  # how far values were looked into
     names = 0
     deadline = time.perf_counter() + STEP_SECONDS
     for found in _JSON_KEYS.finditer(text):
-        if found.start() < position:
+        if found.start() < looked:
             continue  # inside a value already looked into
         names += 1
         start = found.end()
@@ -257,9 +279,10 @@ def _redaction_json(text: str, secrets: list[str] | None) -> Generator[None, Non
             replacement, changed = _hidden(value, secrets)
         except RecursionError:
             replacement, changed = PLACEHOLDER_JSON, True
-        if changed:
+        if changed:  # (a value with nothing to hide, `{}` or nulls, is kept byte for byte)
             pieces += [text[position:start], replacement]
-        position = end  # (a value with nothing to hide, `{}` or nulls, is kept byte for byte)
+            position = end
+        looked = end
         if time.perf_counter() > deadline:
             yield
             deadline = time.perf_counter() + STEP_SECONDS

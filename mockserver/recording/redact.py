@@ -15,7 +15,6 @@ differs from what the client got in exactly that field.
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mockserver.provider_keys import (
     PLACEHOLDER,
+    echoes,
+    hide_echoes,
     is_secret_name,
     might_name_a_secret,
     redact_body,
@@ -35,7 +36,6 @@ from mockserver.recording.har import Exchange, NameValue, StreamEvent, pack
 __all__ = ["PLACEHOLDER", "is_secret_name", "redact_body", "redact_exchange", "redact_headers",
            "redact_request_body", "redact_url", "scrub_literals"]
 
-MIN_LITERAL = 8  # shorter secrets are not searched for elsewhere: "x" would eat every x in a body
 # What `redact_exchange` returned (while it lives), so the writer does not redact the same exchange
 # twice. By identity, not equality: an equal exchange loaded from a file is redacted again.
 _REDACTED: weakref.WeakValueDictionary[int, Exchange] = weakref.WeakValueDictionary()
@@ -63,22 +63,7 @@ def redact_url(url: str, secrets: list[str] | None = None) -> str:
 
 def scrub_literals(data: bytes, secrets: list[str]) -> bytes:
     """`data` with each secret's text (raw or JSON-escaped), 8 characters or longer, replaced."""
-    return _replace_all(data, _literals(secrets))
-
-
-def _literals(secrets: list[str]) -> list[bytes]:
-    literals = set()
-    for secret in secrets:
-        if len(secret) >= MIN_LITERAL and secret != PLACEHOLDER:
-            literals.add(secret.encode("utf-8", errors="surrogateescape"))
-            literals.add(json.dumps(secret)[1:-1].encode())
-    return sorted(literals, key=len, reverse=True)  # longer first: a key holding another
-
-
-def _replace_all(data: bytes, literals: list[bytes]) -> bytes:
-    for literal in literals:
-        data = data.replace(literal, PLACEHOLDER.encode())
-    return data
+    return hide_echoes(data, echoes(secrets))
 
 
 def redact_request_body(body: bytes, headers: Sequence[tuple[str, str]] = (), url: str = "") -> bytes:
@@ -102,19 +87,19 @@ class _Parts:
     chunks: list[bytes]
 
     def scrubbed(self, secrets: list[str]) -> _Parts:
-        literals = _literals(secrets)
+        literals = echoes(secrets)
         if not literals:
             return self
 
         def text(value: str) -> str:
-            return _replace_all(value.encode("utf-8", errors="surrogateescape"), literals).decode(
+            return hide_echoes(value.encode("utf-8", errors="surrogateescape"), literals).decode(
                 "utf-8", errors="surrogateescape")
 
         return _Parts(url=text(self.url), request_headers=[(n, text(v)) for n, v in self.request_headers],
                       query=[(n, text(v)) for n, v in self.query],
-                      request_body=_replace_all(self.request_body, literals),
+                      request_body=hide_echoes(self.request_body, literals),
                       response_headers=[(n, text(v)) for n, v in self.response_headers],
-                      chunks=[_replace_all(chunk, literals) for chunk in self.chunks])
+                      chunks=[hide_echoes(chunk, literals) for chunk in self.chunks])
 
 
 def redact_exchange(exchange: Exchange) -> Exchange:
