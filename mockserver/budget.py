@@ -16,12 +16,16 @@ charged to it, by kind (`KINDS`):
   charged is kept even when it alone is too large, until the next charge.
 
 Charging is cheap on purpose (it is on every request's path): keepers pass lengths of bytes and
-strings they already hold, plus a fixed overhead, never a walk over the objects.
+strings they already hold, plus a fixed overhead, never a walk over the objects. Finding the world
+using the most is cheap too: a heap of worlds by bytes used, told when a world grows (one push) and
+checked lazily when room is made, so making room costs about a heap operation per item dropped,
+however many worlds there are.
 """
 
 from __future__ import annotations
 
 import threading
+from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 KEPT_KINDS = ("journal", "memo", "logs")
@@ -45,9 +49,10 @@ class OverShare(Exception):
 class Account:
     """What one world keeps and holds: bytes by kind, and its droppable items, oldest first."""
 
-    __slots__ = ("by_kind", "held", "items", "used")
+    __slots__ = ("by_kind", "closed", "held", "items", "used")
 
     def __init__(self) -> None:
+        self.closed = False
         self.used = 0  # held and kept bytes together
         self.held = 0
         self.by_kind: dict[str, int] = dict.fromkeys(HELD_KINDS, 0)  # held bytes by kind (kept: from `items`)
@@ -79,6 +84,11 @@ class ByteBudget:
         self._next_token = 0
         self._newest = -1
         self._lock = threading.Lock()
+        # Worlds by bytes used, largest first: (-used when pushed, push number, account). An account is
+        # pushed whenever it grows; an entry that no longer says what it uses is fixed when it reaches
+        # the top (`_payer`), so the top is always right, and the heap is rebuilt when stale entries pile up.
+        self._by_use: list[tuple[int, int, Account]] = []
+        self._pushes = 0
 
     # --- accounts ---------------------------------------------------------------------------------
 
@@ -98,6 +108,7 @@ class ByteBudget:
             account.held = 0
             if account in self._accounts and account is not self.common:
                 self._accounts.remove(account)
+                account.closed = True
 
     # --- held bytes -------------------------------------------------------------------------------
 
@@ -120,6 +131,8 @@ class ByteBudget:
             account.used += size
             account.by_kind[kind] += size
             self.used += size
+            if size > 0 and account.items:
+                self._grew(account)
 
     # --- kept items -------------------------------------------------------------------------------
 
@@ -134,6 +147,7 @@ class ByteBudget:
             account.items[token] = (size, kind)
             account.used += size
             self.used += size
+            self._grew(account)
             if self.used <= self.limit:
                 return token
             evicted = self._make_room()
@@ -162,16 +176,43 @@ class ByteBudget:
         self.used -= size
         return keeper, key
 
+    def _grew(self, account: Account) -> None:
+        self._pushes += 1
+        heappush(self._by_use, (-account.used, self._pushes, account))
+        if len(self._by_use) > 2 * len(self._accounts) + 64:  # mostly stale entries: start again (amortised)
+            self._by_use = [(-known.used, number, known) for number, known in enumerate(self._accounts) if known.items]
+            heapify(self._by_use)
+
+    def _droppable(self, account: Account) -> bool:
+        return len(account.items) > (self._newest in account.items)
+
+    def _payer(self, waiting: list[Account]) -> Account | None:
+        """The world using the most bytes that has an item to drop (an account that has none but the
+        newest is put in `waiting`, to be ranked again afterwards)."""
+        heap = self._by_use
+        while heap:
+            used, _, account = heap[0]
+            if account.closed or not account.items:
+                heappop(heap)  # ranked again when it next grows
+            elif -used != account.used:  # it shrank since: ranked by what it uses now
+                self._pushes += 1
+                heappop(heap)
+                heappush(heap, (-account.used, self._pushes, account))
+            elif not self._droppable(account):
+                heappop(heap)
+                waiting.append(account)
+            else:
+                return account
+        return None
+
     def _make_room(self) -> list[tuple[Keeper, Any]]:
         """Drop the oldest items of the world using the most bytes until the total fits (never the item
-        charged last). Called with the lock held; the keepers are told after it is released."""
-        evicted = []
+        charged last): about one heap operation per item dropped. Called with the lock held; the keepers
+        are told after it is released."""
+        evicted: list[tuple[Keeper, Any]] = []
+        waiting: list[Account] = []
         while self.used > self.limit:
-            payer = None
-            for account in self._accounts:
-                droppable = len(account.items) - (self._newest in account.items)
-                if droppable > 0 and (payer is None or account.used > payer.used):
-                    payer = account
+            payer = self._payer(waiting)
             if payer is None:
                 break
             token = next(iter(payer.items))
@@ -181,6 +222,8 @@ class ByteBudget:
             if dropped is not None:
                 self.dropped += 1
                 evicted.append(dropped)
+        for account in waiting:
+            self._grew(account)
         return evicted
 
     @staticmethod
