@@ -31,14 +31,9 @@ class Keeper:
 class CheckedBudget(ByteBudget):
     """A budget that checks, at every item it drops, that it drops it from the world using the most."""
 
-    def _payer(self, waiting: list[Account]) -> Account | None:
-        payer = super()._payer(waiting)
-        droppable = [a for a in self._accounts if self._droppable(a)]
-        if payer is None:
-            assert not droppable
-        else:
-            assert payer.used == max(a.used for a in droppable), "not the world using the most"
-        return payer
+    def _drop_oldest(self, payer: Account) -> Any:
+        assert payer.used == max(a.used for a in self._accounts if self._droppable(a)), "not the world using the most"
+        return super()._drop_oldest(payer)
 
 
 @pytest.fixture
