@@ -76,11 +76,10 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
             await regexes.match_ahead(context.turns, context, rules.patterns(), last_user_text(parsed.request))
         except regexes.TooCostly as costly:
             raise ApiError(413, costly.detail) from None
-    call = context.state.next_call()
+    call, experiment_call = context.state.next_call(parsed.request.experiment_id, strict=context.settings.strict)
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
-        refused = plan.reset or plan.status is not None  # counted now: its experiment is never resolved
-        _note(request, call, plan, None, context.state.count_call(parsed.request.experiment_id) if refused else None)
+        _note(request, call, plan, None, experiment_call)
         if plan.latency:
             await asyncio.sleep(plan.latency)
         if plan.reset:
@@ -92,7 +91,7 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         answer = await context.turns.run(context, partial(answer_chat, context, parsed, call=call))
     else:
         answer = answer_chat(context, parsed, call=call)
-    _note(request, call, plan, answer, context.state.count_call(answer.experiment_id))
+    _note(request, call, plan, answer, experiment_call)
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     if not parsed.request.stream:
         if timed:  # a JSON answer waits as long as its stream would have taken
