@@ -145,13 +145,8 @@ def _best(work: object, tries: int = 3) -> float:
     return min(took)
 
 
-@pytest.mark.parametrize("name", [*HOSTILE, *MENTIONS])
-def test_a_hostile_body_is_redacted_in_steps_each_a_pass_of_c_code(name: str) -> None:
-    """No wall-clock bound: each step is timed against one C pass over the same bytes in this test
-    (`json.loads` of an 8 MiB string), and the steps are few. The old scrub ran 100 to 400 such passes'
-    worth of Python in one go."""
-    body = HOSTILE.get(name) or MENTIONS[name]
-    baseline = _best(lambda: json.loads(b'"' + b"x" * len(body) + b'"'))
+def _stepped(body: bytes) -> tuple[int, float, bytes]:
+    """`redaction(body)` run step by step: how many steps, the longest one's seconds, and the result."""
     steps, longest = 0, 0.0
     generator = redaction(body)
     while True:
@@ -159,11 +154,20 @@ def test_a_hostile_body_is_redacted_in_steps_each_a_pass_of_c_code(name: str) ->
         try:
             next(generator)
         except StopIteration as done:
-            redacted = done.value
-            break
-        finally:
-            longest = max(longest, time.perf_counter() - started)
+            return steps, max(longest, time.perf_counter() - started), done.value
+        longest = max(longest, time.perf_counter() - started)
         steps += 1
+
+
+@pytest.mark.parametrize("name", [*HOSTILE, *MENTIONS])
+def test_a_hostile_body_is_redacted_in_steps_each_a_pass_of_c_code(name: str) -> None:
+    """No wall-clock bound: each step is timed against one C pass over the same bytes in this test
+    (`json.loads` of an 8 MiB string), and the steps are few. The old scrub ran 100 to 400 such passes'
+    worth of Python in one go."""
+    body = HOSTILE.get(name) or MENTIONS[name]
+    baseline = _best(lambda: json.loads(b'"' + b"x" * len(body) + b'"'))
+    runs = [_stepped(body) for _ in range(3)]  # the best of three, like the baseline (a shared machine)
+    steps, longest, redacted = min(runs, key=lambda run: run[1])
     text = redacted.decode("utf-16") if name.startswith("UTF-16") else redacted.decode("utf-8", "replace")
     if name in MENTIONS:
         assert redacted is body
