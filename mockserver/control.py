@@ -9,6 +9,7 @@ fixture and the journal page call those routes. A feature added here reaches eve
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,11 +17,12 @@ from pydantic import Field, ValidationError
 
 from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
+from mockserver import regexes
 from mockserver.budget import OverShare
 from mockserver.context import MockContext
 from mockserver.journal import JournalEntry, JournalQuery
 from mockserver.regexes import Pattern
-from mockserver.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint
+from mockserver.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint, last_user_text
 from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
 from mockserver.spec_errors import SpecError, validate
 from mockserver.state import Conflict, NotFound
@@ -157,7 +159,32 @@ class RequestListing:
     labels: dict[str, dict[str, str]]
 
     def selects(self, entry: JournalEntry) -> bool:
-        return self.query.selects(entry) and (self.match is None or chat_call_matches(entry, self.match))
+        decided = self.decides(entry)
+        return decided if isinstance(decided, bool) else regexes.search(self.pattern or "", decided)
+
+    @property
+    def pattern(self) -> str | None:
+        """The filter's `message_regex`, if it has one."""
+        return self.match.message_regex if self.match is not None else None
+
+    @functools.cached_property
+    def _without_pattern(self) -> RequestMatch | None:
+        return self.match.model_copy(update={"message_regex": None}) if self.match is not None else None
+
+    def decides(self, entry: JournalEntry) -> bool | str:
+        """Whether the entry is selected, or, when every other condition holds and only `message_regex`
+        is left, the text it must be found in (the caller matches it: it may be long)."""
+        if not self.query.selects(entry):
+            return False
+        if self.match is None:
+            return True
+        if self.pattern is None:
+            return chat_call_matches(entry, self.match)
+        request = chat_request(entry)
+        if request is None or not drew_config(entry, self.match) or \
+                not call_matches(self._without_pattern, request, entry.call):  # type: ignore[arg-type]
+            return False
+        return last_user_text(request)
 
     def limited(self, selected: list[JournalEntry]) -> list[JournalEntry]:
         """The newest `limit` of the selected entries (all of them without a limit)."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from mockserver import provider_keys
 from mockserver.access_log import AccessLog
 from mockserver.connection import (
     ANSWERED_BY_SCOPE_KEY,
@@ -96,8 +97,10 @@ class Journaling:
             body, too_large, left = b"", True, False
         else:
             body, too_large, left = await _read_body(scope, receive, self.max_body_bytes)
-        if len(body) > HEAVY_BODY_BYTES:  # scanning it (provider keys, values) takes a turn (`heavy`)
-            entry = await context.turns.run(context, journal.open, scope, body, too_large or left)
+        if len(body) > HEAVY_BODY_BYTES:  # keys are taken out of it in steps, each in a turn (`heavy`)
+            secrets: list[str] = []
+            kept = await context.turns.steps(context, provider_keys.redaction(body, secrets))
+            entry = journal.open(scope, body, too_large or left, kept, secrets)
         else:
             entry = journal.open(scope, body, too_large or left)
         if left:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from mockserver import jsonio
+from mockserver import jsonio, regexes
 from mockserver.admin.openapi import admin_openapi_json
 from mockserver.admin.page import journal_page, page_headers
 from mockserver.auth import check_api_key
@@ -24,7 +24,7 @@ from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.journal import JournalEntry
 from mockserver.jsonio import over_values
 from mockserver.routes.common import context_of, declared_over
-from mockserver.rules import Rule
+from mockserver.rules import Rule, last_user_text
 
 PREFIX = "/__admin"
 _INT_FILTERS = ("status", "since", "limit", "call")
@@ -165,8 +165,15 @@ async def _get_requests(request: Request, control: MockControl) -> Any:
     large entries is listed without holding the event loop."""
     listing = control.request_listing(_filters(request))
     context = control.context
-    kept = await context.turns.map(context, listing.entries, listing.selects)
-    selected = [entry for entry, keep in zip(listing.entries, kept, strict=True) if keep]
+    decided = await context.turns.map(context, listing.entries, listing.decides)
+    texts = [found for found in decided if isinstance(found, str)]  # left to `message_regex`: matched apart
+    if texts:
+        try:
+            matched = iter(await regexes.search_each(context.turns, context, listing.pattern or "", texts))
+        except regexes.TooCostly as costly:
+            raise ApiError(413, costly.detail) from None
+        decided = [found if isinstance(found, bool) else next(matched) for found in decided]
+    selected = [entry for entry, keep in zip(listing.entries, decided, strict=True) if keep]
     shown = listing.limited(selected)
     records = await context.turns.map(context, shown, JournalEntry.as_json)
     head = b'{"total":%d,"requests":[' % len(selected)
@@ -202,6 +209,10 @@ async def _unused(request: Request, control: MockControl) -> Any:
 
     def look(pair: tuple[Rule[Any], tuple[JournalEntry, Any]]) -> None:
         rule, (entry, chat) = pair
+        pattern = rule.spec.match.message_regex
+        if pattern is not None and chat is not None and \
+                2 * regexes.steps(pattern, last_user_text(chat), ignore_case=True) > regexes.INLINE_STEPS:
+            return  # a case hint is looked for only where matching is cheap (it runs on the event loop)
         if id(rule) not in hints:
             hint = call_hint(rule, entry, chat)
             if hint is not None:

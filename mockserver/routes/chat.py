@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from mockserver import regexes
 from mockserver.context import MockContext
+from mockserver.errors import ApiError
 from mockserver.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
 from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.pipeline.answer import ChatAnswer
@@ -70,13 +71,15 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
     else:
         parsed = parse_chat(context.memo, body, content_type)
     rules = context.rules
-    if heavy and (rules.scripts or rules.faults):  # the world's regexes meet a long text off the event loop
-        await regexes.match_ahead(rules.patterns(), last_user_text(parsed.request))
-    call = context.state.next_call()
+    if rules.scripts or rules.faults:  # regexes whose matching could hold the event loop run in a thread
+        try:
+            await regexes.match_ahead(context.turns, context, rules.patterns(), last_user_text(parsed.request))
+        except regexes.TooCostly as costly:
+            raise ApiError(413, costly.detail) from None
+    call, experiment_call = context.state.next_call(parsed.request.experiment_id, strict=context.settings.strict)
     plan = plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
     if plan is not None:
-        refused = plan.reset or plan.status is not None  # counted now: its experiment is never resolved
-        _note(request, call, plan, None, context.state.count_call(parsed.request.experiment_id) if refused else None)
+        _note(request, call, plan, None, experiment_call)
         if plan.latency:
             await asyncio.sleep(plan.latency)
         if plan.reset:
@@ -88,7 +91,7 @@ async def chat_experiment(request: Request, context: MockContext) -> Response:
         answer = await context.turns.run(context, partial(answer_chat, context, parsed, call=call))
     else:
         answer = answer_chat(context, parsed, call=call)
-    _note(request, call, plan, answer, context.state.count_call(answer.experiment_id))
+    _note(request, call, plan, answer, experiment_call)
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     if not parsed.request.stream:
         if timed:  # a JSON answer waits as long as its stream would have taken
