@@ -109,13 +109,6 @@ def in_order(answer: ChatAnswer, indices: tuple[int, ...]) -> list[tuple[SampleA
     return order
 
 
-def interleave(answer: ChatAnswer, seed: int) -> list[tuple[SampleAnswer, str, bool]]:
-    """The stream's events in order, as (sample, delta, is the sample's last event). A script's
-    `chunks` fix its sample's deltas."""
-    counts = {sample.index: len(sample_deltas(sample)) for sample in answer.samples}
-    return in_order(answer, interleave_order(answer, seed, counts))
-
-
 def encode_events(answer: ChatAnswer, order: list[tuple[SampleAnswer, str, bool]],
                   created: int | str | None = None) -> list[bytes]:
     """Every event of the stream, written as `interleave` ordered them. `created` defaults to the
@@ -156,7 +149,3 @@ def split_events(body: bytes) -> list[bytes]:
     """Whole events back out of a stream body (each keeps its blank line)."""
     return [block + b"\n\n" for block in body.split(b"\n\n")[:-1]]
 
-
-def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
-    """Every event of the stream, in order."""
-    return encode_events(answer, interleave(answer, seed))
