@@ -16,15 +16,15 @@ from starlette.types import Receive, Scope, Send
 
 from contracts.openapi import OPERATIONS
 from mockserver import logsafe
-from mockserver.access_log import AccessLog
-from mockserver.admin.routes import admin_routes
-from mockserver.connection import CONNECTION_SCOPE_KEY
+from mockserver.control.routes import admin_routes
 from mockserver.errors import ApiError, error_response
-from mockserver.middleware import Journaling, JournalMiddleware
+from mockserver.http.access_log import AccessLog
+from mockserver.http.connection import CONNECTION_SCOPE_KEY
+from mockserver.http.middleware import Journaling, JournalMiddleware
 from mockserver.routes import chat, experiments, feedback, meta, model_configs
 from mockserver.routes.common import CONTEXT_SCOPE_KEY, Endpoint, Handler, request_headers
 from mockserver.settings import MockSettings
-from mockserver.tenants import Tenants, TenantsFull
+from mockserver.world.tenants import Tenants, TenantsFull
 
 log = logging.getLogger("humanloop_mock")
 API_PREFIX = "/v4"

@@ -13,11 +13,8 @@ import click
 from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
-from mockserver.config_file import ConfigFileError, load_spec
-from mockserver.hostcheck import ANY_HOST, is_loopback
-from mockserver.recording.command import cassette as cassette_command
-from mockserver.rules import describe_match
-from mockserver.server import (
+from mockserver.http.hostcheck import ANY_HOST, is_loopback
+from mockserver.http.server import (
     LOOPBACK,
     MockServer,
     ServerOptions,
@@ -27,6 +24,7 @@ from mockserver.server import (
     raise_open_file_limit,
     uvicorn_config,
 )
+from mockserver.recording.command import cassette as cassette_command
 from mockserver.settings import (
     DEFAULT_JOURNAL_LIMIT,
     DEFAULT_LOG_LIMIT,
@@ -41,7 +39,9 @@ from mockserver.settings import (
     DEFAULT_TENANT_IDLE_TIMEOUT,
     MockSettings,
 )
-from mockserver.spec import MockSpec, default_spec
+from mockserver.spec.config_file import ConfigFileError, load_spec
+from mockserver.spec.models import MockSpec, default_spec
+from mockserver.spec.rules import describe_match
 
 log = logging.getLogger("humanloop_mock")
 _DEFAULTS = ServerOptions()

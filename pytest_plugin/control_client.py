@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from mockserver.control import ControlError
+from mockserver.control.service import ControlError
 
 
 class ControlClient(Protocol):

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 
-from mockserver.control import ControlError, describe
-from mockserver.spec import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
-from mockserver.spec_errors import SpecError, validate
+from mockserver.control.service import ControlError, describe
+from mockserver.spec.errors import SpecError, validate
+from mockserver.spec.models import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 from pytest_plugin.arguments import call_title, drop_leading, experiment_keywords, takes_keywords
 from pytest_plugin.control_client import ControlClient
 from pytest_plugin.records import RecordedRequest

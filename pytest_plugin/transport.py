@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from starlette.types import ASGIApp, Message
 
-from mockserver.faults import ABORT_SCOPE_KEY
+from mockserver.spec.faults import ABORT_SCOPE_KEY
 
 T = TypeVar("T")
 _END = object()

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from contracts.chat import ChatExperimentRequest
 from mockserver import jsonio
-from mockserver.context import MockContext
 from mockserver.determinism import SeededFaker, make_id
 from mockserver.errors import ApiError
-from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat, PreparedSample, RenderedPrompt, SampleAnswer, SampleWire
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
 from mockserver.pipeline.limits import check_answer, check_prompt
@@ -20,8 +18,10 @@ from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
 from mockserver.pipeline.respond import sample_wire
 from mockserver.pipeline.usage import prompt_tokens, sample_usage
-from mockserver.spec import ScriptedAnswer
-from mockserver.state import Conflict, ModelConfig, NotFound
+from mockserver.spec.models import ScriptedAnswer
+from mockserver.world.context import MockContext
+from mockserver.world.memo import Memo
+from mockserver.world.state import Conflict, ModelConfig, NotFound
 
 
 # Byte estimates of memo entries for the byte budget, from lengths the values already hold (never a walk

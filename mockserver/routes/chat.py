@@ -8,13 +8,10 @@ from functools import partial
 from starlette.requests import Request
 from starlette.responses import Response
 
-from mockserver import regexes
-from mockserver.context import MockContext
-from mockserver.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
-from mockserver.heavy import HEAVY_BODY_BYTES
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import render_json, render_stream, stream_event_count, stream_order
+from mockserver.pipeline.sse import BatchedEventStream, timed_event_stream
 from mockserver.pipeline.stream import DONE_EVENT, split_events
 from mockserver.routes.common import (
     BODY_SCOPE_KEY,
@@ -24,9 +21,12 @@ from mockserver.routes.common import (
     request_body,
     request_headers,
 )
-from mockserver.rules import last_user_text
-from mockserver.sse import BatchedEventStream, timed_event_stream
-from mockserver.timing import has_timing, plan_delays
+from mockserver.spec import regexes
+from mockserver.spec.faults import ConnectionDrop, FaultPlan, damaged, event_delays, plan_faults
+from mockserver.spec.rules import last_user_text
+from mockserver.spec.timing import has_timing, plan_delays
+from mockserver.world.context import MockContext
+from mockserver.world.heavy import HEAVY_BODY_BYTES
 
 
 def _note(request: Request, call: int, plan: FaultPlan | None, answer: ChatAnswer | None,

@@ -10,12 +10,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from mockserver import jsonio
-from mockserver.auth import check_api_key
-from mockserver.budget import OverShare
-from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_response
-from mockserver.heavy import HEAVY_BODY_BYTES
-from mockserver.journal import JournalEntry
+from mockserver.world.auth import check_api_key
+from mockserver.world.budget import OverShare
+from mockserver.world.context import MockContext
+from mockserver.world.heavy import HEAVY_BODY_BYTES
+from mockserver.world.journal import JournalEntry
 
 JOURNAL_SCOPE_KEY = "humanloop_mock.journal_entry"
 BODY_SCOPE_KEY = "humanloop_mock.body"

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.feedback import FeedbackRequest
-from mockserver.context import MockContext
 from mockserver.errors import ApiError, error_item, from_pydantic, validation_failed
 from mockserver.pipeline.parse import parse_json
 from mockserver.routes.common import journal_entry, json_response, request_body
-from mockserver.state import FeedbackApplied, NotFound
+from mockserver.world.context import MockContext
+from mockserver.world.state import FeedbackApplied, NotFound
 
 _ITEMS = TypeAdapter(list[FeedbackRequest])
 _OUTCOMES = {True: "success", False: "failure", None: None}

@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.openapi import openapi_json
-from mockserver.context import MockContext
 from mockserver.routes.common import json_response
+from mockserver.world.context import MockContext
 
 
 async def healthz(request: Request, context: MockContext) -> Response:

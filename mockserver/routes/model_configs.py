@@ -6,12 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from contracts.configs import ProjectModelConfigRequest
-from mockserver.context import MockContext
 from mockserver.errors import ApiError
 from mockserver.pipeline.parse import parse_body
 from mockserver.routes.common import json_response, request_body
-from mockserver.state import NotFound
-from mockserver.views import project_config_response
+from mockserver.routes.views import project_config_response
+from mockserver.world.context import MockContext
+from mockserver.world.state import NotFound
 
 
 async def register_model_config(request: Request, context: MockContext) -> Response:

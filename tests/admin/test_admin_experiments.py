@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.admin.page import journal_page
+from mockserver.control.page import journal_page
 from tests.conftest import KEY, chat_body
 
 

@@ -6,9 +6,9 @@ import httpx
 import pytest
 
 from mockserver import MockSettings, create_app
-from mockserver.admin.models import ExperimentSummary
-from mockserver.control import MockControl
-from mockserver.server import BackgroundServer
+from mockserver.control.models import ExperimentSummary
+from mockserver.control.service import MockControl
+from mockserver.http.server import BackgroundServer
 from pytest_plugin import HumanloopMock
 from pytest_plugin.control_client import RemoteControl
 

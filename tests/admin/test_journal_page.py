@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.support.browser import chromium
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"

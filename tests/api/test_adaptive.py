@@ -18,9 +18,9 @@ from humanloop import Humanloop
 
 from mockserver import MockSettings, create_app
 from mockserver.determinism import derive_int
-from mockserver.draws import beta_sample, pick_thompson, pick_weighted
-from mockserver.server import BackgroundServer
-from mockserver.spec import MockSpec
+from mockserver.http.server import BackgroundServer
+from mockserver.spec.draws import beta_sample, pick_thompson, pick_weighted
+from mockserver.spec.models import MockSpec
 
 ASK = [{"role": "user", "content": "Suggest a name for a cat."}]
 GOOD, BAD = "config_good", "config_bad"

@@ -10,7 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.conftest import KEY, chat_body, spec_with_configs
 from tests.support.process import serve_process
 

@@ -11,7 +11,7 @@ from starlette.testclient import TestClient
 
 from contracts.errors import ErrorResponse, HTTPValidationError
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.conftest import KEY, chat_body
 
 JSON = {**KEY, "Content-Type": "application/json"}

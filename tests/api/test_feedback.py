@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from contracts.experiments import ExperimentResponse, PositiveLabel
 from contracts.feedback import FeedbackResponse
 from mockserver import MockSettings, create_app
-from mockserver.control import MockControl
-from mockserver.feedback import apply_feedback, outcome, posterior
+from mockserver.control.service import MockControl
+from mockserver.world.feedback import apply_feedback, outcome, posterior
 from tests.conftest import KEY, chat_body
 
 GOOD = {"type": "rating", "value": "good"}

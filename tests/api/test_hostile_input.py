@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.spec.config_file import ConfigFileError, load_spec
 from tests.conftest import KEY
 
 JSON_HEADERS = {**KEY, "Content-Type": "application/json"}

@@ -14,8 +14,8 @@ from humanloop.exceptions import ApiException, ApiStreamingException
 
 from contracts.streams import joined_outputs
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
-from mockserver.spec import FaultSpec
+from mockserver.http.server import BackgroundServer
+from mockserver.spec.models import FaultSpec
 
 MESSAGES = [{"role": "user", "content": "Plan a weekend in Lisbon."}]
 DEMO_CONFIGS = {"config_demo_helpful", "config_demo_concise"}

@@ -14,8 +14,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.provider_keys import scrub
-from mockserver.server import BackgroundServer, ServerOptions
+from mockserver.http.server import BackgroundServer, ServerOptions
+from mockserver.world.provider_keys import scrub
 from tests.conftest import KEY
 
 SECRET = "sk-live-SECRET"

@@ -11,8 +11,8 @@ from urllib.parse import quote
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver import regexes
-from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.spec import regexes
+from mockserver.spec.config_file import ConfigFileError, load_spec
 from tests.conftest import KEY, chat_body
 
 # The invalid patterns: Python's `re` raised on each of them inside the app (a 500 with a traceback).

@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.conftest import KEY
 
 PLACEHOLDERS = 100_000

@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver import MockSettings, create_app
-from mockserver.control import MockControl
+from mockserver.control.service import MockControl
+from mockserver.http.server import BackgroundServer
 from mockserver.pipeline.stream import SEND_LIMIT, split_events, whole_event_batches
-from mockserver.server import BackgroundServer
-from mockserver.spec import FaultSpec, ScriptSpec
+from mockserver.spec.models import FaultSpec, ScriptSpec
 from tests.conftest import KEY, chat_body
 
 WIDE_TEXT = "Grüße, naïve café ✓ 東京 🙂 " * 2000  # multi-byte characters everywhere, ~80 KB of UTF-8

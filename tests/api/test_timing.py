@@ -13,9 +13,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.control import MockControl
-from mockserver.spec import MockSpec
-from mockserver.spec_errors import SpecError, validate
+from mockserver.control.service import MockControl
+from mockserver.spec.errors import SpecError, validate
+from mockserver.spec.models import MockSpec
 from tests.conftest import KEY, chat_body
 
 FAST = {"id": "config_fast", "model": "gpt-4o-mini"}

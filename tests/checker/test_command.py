@@ -20,7 +20,7 @@ from contracts.check import CHECKS, CheckOptions, Outcome, run_check
 from contracts.check.fuzz import generate_cases
 from contracts.check.runner import cases_digest
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.support.process import serve_process
 
 KEY = "command-key"

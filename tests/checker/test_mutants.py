@@ -10,7 +10,7 @@ import pytest
 
 from contracts.check import CheckOptions, Outcome, run_check
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.checker.mutants import KEY, Mutant, all_mutants, mutant_router
 
 MUTANTS = all_mutants()

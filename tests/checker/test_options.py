@@ -21,7 +21,7 @@ from contracts.check.hints import wrong_base_url
 from contracts.check.replay import replay_report
 from contracts.check.report import curl_command
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 from tests.checker.mutants import KEY as MUTANT_KEY
 from tests.checker.mutants import Mutant, mutant_router
 from tests.checker.raw_server import RawServer, json_answer

@@ -92,7 +92,7 @@ def test_the_guides_path_install_ships_a_working_plugin(tmp_path: Path) -> None:
     assert installed.returncode == 0, installed.stdout[-2000:] + installed.stderr[-2000:]
     entry_points = next(target.glob("humanloop_mock-*.dist-info")) / "entry_points.txt"
     assert "humanloop_mock = pytest_plugin.plugin" in entry_points.read_text()
-    assert (target / "mockserver" / "admin" / "page.html").is_file()  # package data travels too
+    assert (target / "mockserver" / "control" / "page.html").is_file()  # package data travels too
 
     project = tmp_path / "downstream"
     project.mkdir()

@@ -202,7 +202,7 @@ def test_file(humanloop_mock):
 
     pytester.makeconftest("""
 import pytest
-from mockserver.spec import MockSpec
+from mockserver.spec.models import MockSpec
 
 @pytest.fixture(scope="session")
 def humanloop_mock_spec():

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from mockserver import MockSettings, create_app
+from mockserver.http.server import BackgroundServer
 from mockserver.recording import Hit, Miss, Replayer, import_file
-from mockserver.server import BackgroundServer
 from tests.recording.live import SEED, assert_same_answer, mock_answers
 from tests.support.browser import CHROMIUM_FLAGS, INSTALL, in_ci
 

@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from mockserver import MockSettings, create_app
-from mockserver.access_log import FLUSH_EVERY, AccessLog
-from mockserver.server import BackgroundServer
+from mockserver.http.access_log import FLUSH_EVERY, AccessLog
+from mockserver.http.server import BackgroundServer
 from tests.conftest import KEY, chat_body, read_banner
 
 SCOPE: dict[str, Any] = {"client": ("127.0.0.1", 50432), "method": "POST", "path": "/v4/chat-experiment",

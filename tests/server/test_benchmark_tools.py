@@ -9,7 +9,7 @@ from benchmarks import npm_mocks
 from benchmarks.concurrent_streams import StreamProblem, check_events, concurrent_streams
 from benchmarks.throughput import ratios
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 
 GOOD = (b'data: {"data":[{"id":"data_a","output":"Hel","finish_reason":null}],"usage":null}\n\n'
         b'data: {"data":[{"id":"data_a","output":"lo","finish_reason":"stop"}],"usage":{"total_tokens":3}}\n\n')

@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer, ServerOptions
-from mockserver.spec import FaultSpec, MockSpec, default_spec
+from mockserver.http.server import BackgroundServer, ServerOptions
+from mockserver.spec.models import FaultSpec, MockSpec, default_spec
 
 OPTIONS = ServerOptions(header_timeout=0.5, body_timeout=0.5, send_timeout=0.5, max_header_bytes=16 * 1024,
                         max_connections=8, idle_timeout=5)

@@ -13,8 +13,8 @@ from starlette.responses import Response
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
+from mockserver.http.server import BackgroundServer
 from mockserver.routes.common import JSONBytes
-from mockserver.server import BackgroundServer
 from tests.conftest import KEY, chat_body
 
 CHAT = "/v4/chat-experiment"

@@ -19,8 +19,8 @@ from starlette.testclient import TestClient
 
 from contracts.configs import ModelConfigFields
 from mockserver import MockSettings, create_app
-from mockserver.admin.models import ServerInfo
-from mockserver.budget import ByteBudget
+from mockserver.control.models import ServerInfo
+from mockserver.world.budget import ByteBudget
 from tests.conftest import KEY
 from tests.support.process import serve_process
 
@@ -260,8 +260,8 @@ def test_what_a_world_holds_is_charged_at_least_what_it_allocates() -> None:
     import gc
     import tracemalloc
 
-    from mockserver.control import MockControl
-    from mockserver.tenants import Tenants
+    from mockserver.control.service import MockControl
+    from mockserver.world.tenants import Tenants
 
     tenants = Tenants(MockSettings(isolate_keys=True, max_kept_bytes=1 << 30))  # (room: estimates are checked)
     tenants.for_key("warm-up")

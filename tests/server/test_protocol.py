@@ -6,9 +6,9 @@ import asyncio
 from typing import Any
 
 from mockserver import MockSettings, create_app
-from mockserver.connection import GuardedHttpProtocol
-from mockserver.protocol import GatheringTransport
-from mockserver.server import uvicorn_config
+from mockserver.http.connection import GuardedHttpProtocol
+from mockserver.http.protocol import GatheringTransport
+from mockserver.http.server import uvicorn_config
 
 
 class FakeTransport:

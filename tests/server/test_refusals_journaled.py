@@ -18,10 +18,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mockserver import MockSettings, create_app
-from mockserver.control import MockControl
-from mockserver.journal import REDACTED, JournalEntry
-from mockserver.refusals import KEPT_HEAD_BYTES, api_key_of_head, parse_head
-from mockserver.server import BackgroundServer, ServerOptions
+from mockserver.control.service import MockControl
+from mockserver.http.refusals import KEPT_HEAD_BYTES, api_key_of_head, parse_head
+from mockserver.http.server import BackgroundServer, ServerOptions
+from mockserver.world.journal import REDACTED, JournalEntry
 from tests.conftest import chat_body
 
 OPTIONS = ServerOptions(header_timeout=0.5, body_timeout=0.5, max_header_bytes=16 * 1024, idle_timeout=5)

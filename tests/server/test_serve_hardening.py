@@ -167,7 +167,7 @@ def test_keys_can_come_from_the_environment(tmp_path: Path) -> None:
 def test_key_check_compares_every_key_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
     """No early exit and no length or prefix leak: the sent key's hash is compared (with
     `hmac.compare_digest`) against every configured key's hash, whichever key it is."""
-    from mockserver import auth
+    from mockserver.world import auth
 
     calls: list[tuple[int, int]] = []
     compare = hmac.compare_digest

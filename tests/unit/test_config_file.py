@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
 from mockserver.cli import main
-from mockserver.config_file import ConfigFileError, load_spec
+from mockserver.spec.config_file import ConfigFileError, load_spec
 from tests.conftest import KEY, chat_body
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "configs"

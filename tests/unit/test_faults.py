@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from mockserver.faults import FaultPlan, event_delays, malformed, plan_faults, shaped_stream
-from mockserver.rules import Rule
-from mockserver.spec import FaultSpec
+from mockserver.spec.faults import FaultPlan, event_delays, malformed, plan_faults, shaped_stream
+from mockserver.spec.models import FaultSpec
+from mockserver.spec.rules import Rule
 
 
 def fired(*specs: dict[str, Any]) -> list[Rule[FaultSpec]]:
@@ -102,7 +102,7 @@ def test_the_stream_waits_exactly_the_delays_and_none_after_a_cut(monkeypatch: p
         waits.append(seconds)
         return None
 
-    monkeypatch.setattr("mockserver.faults.asyncio.sleep", record)
+    monkeypatch.setattr("mockserver.spec.faults.asyncio.sleep", record)
     plan = plan_faults(fired({"first_event_delay": 0.3, "event_delay": 0.05, "cut_after_events": 4}))
     assert shaped(plan, event_delays(len(EVENTS), plan, None)) == EVENTS[:4]
     assert waits == [0.3, 0.05, 0.05, 0.05]  # no jitter, and none after the cut

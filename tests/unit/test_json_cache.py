@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 
 from mockserver import jsonio
-from mockserver.context import MockContext
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.json_cache import build_template, json_bytes, render_json, render_stream
 from mockserver.pipeline.respond import chat_response
 from mockserver.settings import MockSettings
+from mockserver.world.context import MockContext
 from tests.conftest import spec_with_configs
 from tests.unit.stream_oracle import stream_events
 

@@ -6,10 +6,10 @@ import threading
 from typing import Any
 
 from mockserver import MockSettings
-from mockserver.budget import ByteBudget, Keeper
-from mockserver.context import MockContext
-from mockserver.log_ids import ENTRY_BYTES, MAX_BLOCK, MIN_BLOCK, LogBook, block_size
-from mockserver.tenants import Tenants
+from mockserver.world.budget import ByteBudget, Keeper
+from mockserver.world.context import MockContext
+from mockserver.world.log_ids import ENTRY_BYTES, MAX_BLOCK, MIN_BLOCK, LogBook, block_size
+from mockserver.world.tenants import Tenants
 
 BIG = 1 << 30  # a budget whose blocks are the largest
 

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 
 from contracts.chat import ChatExperimentRequest
-from mockserver.rules import RuleBook, UnknownRule, call_matches, case_hint, describe_match, last_user_text
-from mockserver.spec import FaultSpec, RequestMatch, ScriptSpec
+from mockserver.spec.models import FaultSpec, RequestMatch, ScriptSpec
+from mockserver.spec.rules import RuleBook, UnknownRule, call_matches, case_hint, describe_match, last_user_text
 
 
 def request(text: str = "What is the capital of France?", **extra: Any) -> ChatExperimentRequest:

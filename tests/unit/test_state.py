@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from contracts.configs import ModelConfigFields
-from mockserver.spec import MockSpec
-from mockserver.state import Conflict, MockState, NotFound
+from mockserver.spec.models import MockSpec
+from mockserver.world.state import Conflict, MockState, NotFound
 
 
 def spec(*configs: dict, experiment_id: str | None = "exp_unit", name: str = "unit") -> MockSpec:

@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mockserver.context import MockContext
 from mockserver.pipeline.answer import ChatAnswer
 from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.stream import MAX_EVENTS_PER_SAMPLE, split_deltas
 from mockserver.pipeline.tokens import token_ends
 from mockserver.settings import MockSettings
-from mockserver.spec import ScriptSpec
+from mockserver.spec.models import ScriptSpec
+from mockserver.world.context import MockContext
 from tests.unit.stream_oracle import stream_events
 
 

@@ -14,9 +14,9 @@ import random
 from collections.abc import Sequence
 
 from mockserver.determinism import derive_random
-from mockserver.draws import standard_normal
 from mockserver.pipeline.answer import ChatAnswer
-from mockserver.spec import DelaySpec, TimingSpec
+from mockserver.spec.draws import standard_normal
+from mockserver.spec.models import DelaySpec, TimingSpec
 
 
 def lognormal_delay(rng: random.Random, spec: DelaySpec | None) -> float:

@@ -6,7 +6,7 @@ from typing import Any
 
 from contracts.configs import LinkedToolRequest
 from mockserver.determinism import logical_time, make_id
-from mockserver.state import Experiment, MockState, ModelConfig, Project
+from mockserver.world.state import Experiment, MockState, ModelConfig, Project
 
 _CONFIG_KEYS = (
     "name", "description", "provider", "model", "max_tokens", "temperature", "top_p", "stop",

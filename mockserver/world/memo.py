@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from mockserver.budget import Account, ByteBudget
+from mockserver.world.budget import Account, ByteBudget
 
 MEMO_LIMIT = 4096  # entries per table; a full table is cleared, not grown
 ENTRY_OVERHEAD = 512  # bytes charged per entry beyond its own estimate (dict slot, key tuple, value object)

@@ -10,8 +10,8 @@ from typing import Any
 import yaml
 
 from mockserver import jsonio
-from mockserver.spec import MockSpec
-from mockserver.spec_errors import SpecError, key_path, validate
+from mockserver.spec.errors import SpecError, key_path, validate
+from mockserver.spec.models import MockSpec
 
 
 class ConfigFileError(ValueError):

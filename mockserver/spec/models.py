@@ -15,7 +15,7 @@ from contracts.base import ClosedWireModel, JsonInt, JsonObject
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.messages import ChatMessageWithToolCall
-from mockserver.regexes import Pattern
+from mockserver.spec.regexes import Pattern
 
 
 class DelaySpec(ClosedWireModel):

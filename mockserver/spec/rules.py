@@ -13,8 +13,8 @@ from typing import Any, Generic, Literal, TypeVar
 
 from contracts.chat import ChatExperimentRequest
 from contracts.messages import message_text
-from mockserver import regexes
-from mockserver.spec import FaultSpec, RequestMatch, ScriptedAnswer, ScriptSpec
+from mockserver.spec import regexes
+from mockserver.spec.models import FaultSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 
 RuleKind = Literal["script", "fault"]
 SpecT = TypeVar("SpecT", ScriptSpec, FaultSpec)

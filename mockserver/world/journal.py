@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
-from mockserver import jsonio, provider_keys
-from mockserver.budget import Account, ByteBudget
+from mockserver import jsonio
 from mockserver.errors import error_body
+from mockserver.world import provider_keys
+from mockserver.world.budget import Account, ByteBudget
 
 REDACTED = "[redacted]"
 SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})

@@ -13,8 +13,8 @@ from __future__ import annotations
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from mockserver.faults import FaultPlan, shaped_stream
 from mockserver.pipeline.stream import SEND_LIMIT, whole_event_batches
+from mockserver.spec.faults import FaultPlan, shaped_stream
 
 MEDIA_TYPE = "text/event-stream"
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

@@ -15,16 +15,23 @@ from starlette.responses import HTMLResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from mockserver import jsonio
-from mockserver.admin.openapi import admin_openapi_json
-from mockserver.admin.page import journal_page, page_headers
-from mockserver.auth import check_api_key
-from mockserver.control import ControlError, MockControl, call_hint, chat_request, unexpected_report, unused_report
+from mockserver.control.openapi import admin_openapi_json
+from mockserver.control.page import journal_page, page_headers
+from mockserver.control.service import (
+    ControlError,
+    MockControl,
+    call_hint,
+    chat_request,
+    unexpected_report,
+    unused_report,
+)
 from mockserver.errors import ApiError, error_response
-from mockserver.heavy import HEAVY_BODY_BYTES
-from mockserver.journal import JournalEntry
 from mockserver.jsonio import over_values
 from mockserver.routes.common import context_of, declared_over
-from mockserver.rules import Rule
+from mockserver.spec.rules import Rule
+from mockserver.world.auth import check_api_key
+from mockserver.world.heavy import HEAVY_BODY_BYTES
+from mockserver.world.journal import JournalEntry
 
 PREFIX = "/__admin"
 _INT_FILTERS = ("status", "since", "limit", "call")

@@ -22,10 +22,10 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver import logsafe
-from mockserver.connection import ConnectionLimits, guarded_protocol
-from mockserver.hostcheck import with_host_check
-from mockserver.protocol import gathering
-from mockserver.refusals import refusal_journal
+from mockserver.http.connection import ConnectionLimits, guarded_protocol
+from mockserver.http.hostcheck import with_host_check
+from mockserver.http.protocol import gathering
+from mockserver.http.refusals import refusal_journal
 
 LOOPBACK = "127.0.0.1"
 # File descriptors kept back from --max-connections for everything else the process opens.

@@ -16,10 +16,10 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from mockserver.connection import CONNECTION_SCOPE_KEY
 from mockserver.errors import ApiError
-from mockserver.rules import Rule
-from mockserver.spec import FaultSpec
+from mockserver.http.connection import CONNECTION_SCOPE_KEY
+from mockserver.spec.models import FaultSpec
+from mockserver.spec.rules import Rule
 
 # Set in the ASGI scope by whoever can drop the connection without uvicorn (the plugin's in-process
 # transport); a callable taking no arguments. Under uvicorn, the request cycle the app keeps in the scope

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from mockserver.budget import Account, ByteBudget
+from mockserver.world.budget import Account, ByteBudget
 
 MAX_BLOCK = 1024  # logs charged to the byte budget together, at most
 MIN_BLOCK = 16

@@ -22,14 +22,14 @@ from collections import OrderedDict
 
 from starlette.types import Scope
 
-from mockserver.auth import key_matches
-from mockserver.budget import ByteBudget
-from mockserver.context import WORLD_BYTES, MockContext
 from mockserver.determinism import SeededFaker
 from mockserver.errors import ApiError
-from mockserver.heavy import Turns
 from mockserver.settings import MockSettings
 from mockserver.sizes import estimate
+from mockserver.world.auth import key_matches
+from mockserver.world.budget import ByteBudget
+from mockserver.world.context import WORLD_BYTES, MockContext
+from mockserver.world.heavy import Turns
 
 API_KEY_HEADER = b"x-api-key"
 

@@ -18,17 +18,14 @@ from collections.abc import Sequence
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mockserver.access_log import AccessLog
-from mockserver.connection import (
+from mockserver.errors import ApiError, error_response
+from mockserver.http.access_log import AccessLog
+from mockserver.http.connection import (
     ANSWERED_BY_SCOPE_KEY,
     CLOSED_BY_SCOPE_KEY,
     CONNECTION_SCOPE_KEY,
     ON_DROP_SCOPE_KEY,
 )
-from mockserver.context import MockContext
-from mockserver.errors import ApiError, error_response
-from mockserver.heavy import HEAVY_BODY_BYTES
-from mockserver.journal import JournalEntry
 from mockserver.jsonio import over_values
 from mockserver.routes.common import (
     BODY_SCOPE_KEY,
@@ -38,7 +35,10 @@ from mockserver.routes.common import (
     request_headers,
 )
 from mockserver.settings import DEFAULT_MAX_BODY_VALUES
-from mockserver.tenants import Tenants, TenantsFull, api_key_of
+from mockserver.world.context import MockContext
+from mockserver.world.heavy import HEAVY_BODY_BYTES
+from mockserver.world.journal import JournalEntry
+from mockserver.world.tenants import Tenants, TenantsFull, api_key_of
 
 UNJOURNALED_PREFIXES = ("/__admin",)
 UNJOURNALED_PATHS = frozenset({"/healthz"})

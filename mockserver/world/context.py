@@ -12,17 +12,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from mockserver.budget import Account, ByteBudget
 from mockserver.determinism import SeededFaker
-from mockserver.heavy import Turns
-from mockserver.journal import Journal
-from mockserver.memo import Memo
 from mockserver.pipeline.limits import SizeLimits
-from mockserver.rules import Rule, RuleBook, RuleKind
 from mockserver.settings import MockSettings
 from mockserver.sizes import estimate
-from mockserver.spec import FaultSpec, MockSpec, ScriptSpec
-from mockserver.state import MockState
+from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
+from mockserver.spec.rules import Rule, RuleBook, RuleKind
+from mockserver.world.budget import Account, ByteBudget
+from mockserver.world.heavy import Turns
+from mockserver.world.journal import Journal
+from mockserver.world.memo import Memo
+from mockserver.world.state import MockState
 
 # What a world costs before it keeps anything: its objects, the state loaded from a small spec and the
 # tables its first requests create (measured: about 11 KB fresh, up to about 42 KB after a few calls).

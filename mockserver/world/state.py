@@ -18,15 +18,15 @@ from typing import Any
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.feedback import FeedbackRequest
-from mockserver.budget import Account, ByteBudget, OverShare
 from mockserver.determinism import KeyedStreams, logical_time, make_id
-from mockserver.draws import pick_thompson, pick_weighted
-from mockserver.feedback import LogFeedback, apply_feedback, outcome, posterior
-from mockserver.log_ids import LogBook
 from mockserver.logsafe import printable
 from mockserver.settings import DEFAULT_LOG_LIMIT
 from mockserver.sizes import estimate
-from mockserver.spec import MockSpec, SamplingPolicy, TimingSpec, provisioned_configs
+from mockserver.spec.draws import pick_thompson, pick_weighted
+from mockserver.spec.models import MockSpec, SamplingPolicy, TimingSpec, provisioned_configs
+from mockserver.world.budget import Account, ByteBudget, OverShare
+from mockserver.world.feedback import LogFeedback, apply_feedback, outcome, posterior
+from mockserver.world.log_ids import LogBook
 
 log = logging.getLogger("humanloop_mock")
 
@@ -82,7 +82,7 @@ class ExperimentConfig:
 
     @property
     def trials_count(self) -> int:
-        """Logs of this config whose feedback counts (see `mockserver.feedback`)."""
+        """Logs of this config whose feedback counts (see `mockserver.world.feedback`)."""
         return self.successes + self.failures
 
     def statistics(self) -> tuple[float | None, float | None]:

@@ -16,14 +16,14 @@ from pydantic import Field, ValidationError
 
 from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
-from mockserver.budget import OverShare
-from mockserver.context import MockContext
-from mockserver.journal import JournalEntry, JournalQuery
-from mockserver.regexes import Pattern
-from mockserver.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint
-from mockserver.spec import FaultSpec, MockSpec, RequestMatch, ScriptSpec
-from mockserver.spec_errors import SpecError, validate
-from mockserver.state import Conflict, NotFound
+from mockserver.spec.errors import SpecError, validate
+from mockserver.spec.models import FaultSpec, MockSpec, RequestMatch, ScriptSpec
+from mockserver.spec.regexes import Pattern
+from mockserver.spec.rules import Rule, RuleKind, UnknownRule, call_matches, case_hint
+from mockserver.world.budget import OverShare
+from mockserver.world.context import MockContext
+from mockserver.world.journal import JournalEntry, JournalQuery
+from mockserver.world.state import Conflict, NotFound
 
 CHAT_PATH = "/v4/chat-experiment"
 # Projects, experiments, configs, scripts and faults one spec sent to a running server may declare: a

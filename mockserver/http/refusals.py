@@ -18,9 +18,9 @@ import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-from mockserver.access_log import AccessLog
-from mockserver.connection import Refusal
-from mockserver.tenants import Tenants
+from mockserver.http.access_log import AccessLog
+from mockserver.http.connection import Refusal
+from mockserver.world.tenants import Tenants
 
 KEPT_HEAD_BYTES = 16 * 1024  # of a refused head, what the journal keeps (a 431 head can be far larger)
 _METHOD_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-")

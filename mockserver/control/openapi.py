@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from mockserver.admin.models import (
+from mockserver.control.models import (
     AdminError,
     AdminInfo,
     ExperimentSummary,
@@ -25,8 +25,8 @@ from mockserver.admin.models import (
     UnexpectedRequest,
     UnusedRule,
 )
-from mockserver.control import RequestFilter
-from mockserver.spec import FaultSpec, MockSpec, ScriptSpec
+from mockserver.control.service import RequestFilter
+from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
 
 REF = "#/components/schemas/{model}"
 

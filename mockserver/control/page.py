@@ -18,7 +18,7 @@ _INLINE = re.compile(r"<(script|style)>(.*?)</\1>", re.DOTALL)
 
 @cache
 def journal_page() -> str:
-    return files("mockserver.admin").joinpath("page.html").read_text(encoding="utf-8")
+    return files("mockserver.control").joinpath("page.html").read_text(encoding="utf-8")
 
 
 def _hash(source: str) -> str:
