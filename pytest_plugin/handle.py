@@ -15,7 +15,8 @@ from typing import Any
 
 import httpx
 
-from mockserver.control.service import ControlError, describe
+from mockserver.control.reports import describe
+from mockserver.errors import DomainError
 from mockserver.spec.errors import SpecError, validate
 from mockserver.spec.models import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 from pytest_plugin.arguments import call_title, drop_leading, experiment_keywords, takes_keywords
@@ -106,7 +107,7 @@ class HumanloopMock:
         """Call the control service; a refused call is a `ValueError` naming the key path and the problem."""
         try:
             return getattr(self.control, method)(*args, **kwargs)
-        except ControlError as failed:
+        except DomainError as failed:  # (a `ControlError`, or the world's own: `NotFound`, `Conflict`, ...)
             if failed.status in (404, 409, 422):
                 raise SpecError(failed.problems, "humanloop-mock refused it") from None
             raise

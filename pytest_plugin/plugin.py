@@ -163,7 +163,8 @@ def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: Mock
     seed = seed_of(pytestconfig)
     app = create_app(MockSettings(seed=seed, spec=humanloop_mock_spec))
     with BackgroundServer(app) as server:
-        yield MockSession(MockControl(app.state.mock), server.base_url, DEFAULT_API_KEY, app=app, seed=seed)
+        control = MockControl(app.state.mock, app.state.tenants)
+        yield MockSession(control, server.base_url, DEFAULT_API_KEY, app=app, seed=seed)
 
 
 class HumanloopMockWarning(pytest.PytestWarning):

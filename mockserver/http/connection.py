@@ -29,20 +29,7 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mockserver.errors import error_body
-
-# The server's own per-request object, when it has a `disconnected` flag (uvicorn's request cycle); set
-# by the outermost app layer, the only one that sees the server's own `send`, and removed when the
-# request ends (the cycle points at the scope).
-CONNECTION_SCOPE_KEY = "humanloop_mock.connection"
-# Written into the request's ASGI scope when the connection layer ends a request, so the journal
-# can say why the client is gone.
-CLOSED_BY_SCOPE_KEY = "humanloop_mock.closed_by"
-# An app may put a callable here: called with the reason when the connection is dropped with part of
-# the answer still unsent (after the app may have finished: the answer sat in the socket buffer).
-ON_DROP_SCOPE_KEY = "humanloop_mock.on_drop"
-# Written into the request's scope when this layer answered the request itself after its headers (a
-# body timeout, a body the parser cannot read): (status, detail), so the journal records that answer.
-ANSWERED_BY_SCOPE_KEY = "humanloop_mock.answered_by"
+from mockserver.http.request import request_of
 
 
 @dataclass(frozen=True)
@@ -234,7 +221,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._deadline = None
         detail = f"Request body was not complete within {self.limits.body_timeout:g} s (--body-timeout)."
         if self.scope is not None:
-            self.scope[CLOSED_BY_SCOPE_KEY] = detail  # type: ignore[literal-required]
+            request_of(self.scope).closed_by = detail  # type: ignore[arg-type]
         if self._responding():
             self.transport.close()
             return
@@ -243,12 +230,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def _send_timed_out(self) -> None:
         self._stall = None
         reason = f"The client read nothing for {self.limits.send_timeout:g} s (--send-timeout); answer dropped."
-        if self.cycle is not None:
-            scope: dict[str, Any] = self.cycle.scope  # type: ignore[assignment]
-            scope[CLOSED_BY_SCOPE_KEY] = reason
-            on_drop = scope.get(ON_DROP_SCOPE_KEY)
-            if on_drop is not None:
-                on_drop(reason)
+        if self.cycle is not None:  # (after the app may have finished: the answer sat in the socket buffer)
+            request_of(self.cycle.scope).dropped(reason)  # type: ignore[arg-type]
         self.transport.abort()  # close() would wait for the full buffer to drain, which it never will
 
     def send_400_response(self, msg: str) -> None:
@@ -272,9 +255,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             if self.on_refused is not None:
                 head, self._head = bytes(self._head), b""
                 self.on_refused(Refusal(status if answered else None, detail, head, self.client))
-        elif self.scope is not None and answered:
-            self.scope.setdefault(CLOSED_BY_SCOPE_KEY, detail)  # type: ignore[misc]
-            self.scope[ANSWERED_BY_SCOPE_KEY] = (status, detail)  # type: ignore[literal-required]
+        elif self.scope is not None and answered:  # the app's request: its journal entry says why, and what
+            request = request_of(self.scope)  # type: ignore[arg-type]
+            request.closed_by = request.closed_by or detail
+            request.answered_by = (status, detail)
 
 
 def guarded_protocol(limits: ConnectionLimits, on_refused: Callable[[Refusal], None] | None = None

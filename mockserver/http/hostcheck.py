@@ -13,8 +13,10 @@ from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.errors import ApiError, error_response
-from mockserver.routes.common import REPEATED_HOST, request_headers
+from mockserver.errors import ApiError
+from mockserver.http.deliver import deliver
+from mockserver.http.request import request_of
+from mockserver.pipeline.delivery import error_answer
 
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_HOST = "*"
@@ -52,12 +54,12 @@ class HostCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            headers = request_headers(scope)  # (read once per request; the app uses it too)
-            if REPEATED_HOST in headers:
+            request = request_of(scope)  # (its headers are read once per request; the app uses them too)
+            if request.repeated_host is not None:
                 await self._refuse(scope, receive, send, "The request has more than one Host header; "
                                                         "HTTP/1.1 allows exactly one (RFC 9112, section 3.2).")
                 return
-            value = headers.get("host")
+            value = request.host
             if self.allowed is not None and value is not None and value not in self._passes:
                 host = host_name(value)
                 if host not in self.allowed:
@@ -72,7 +74,7 @@ class HostCheck:
         error = ApiError(400, detail, {"Connection": "close"})
         if self.on_refused is not None:
             self.on_refused(scope, error.status, error.detail)
-        await error_response(error)(scope, receive, send)
+        await deliver(error_answer(error), request_of(scope), scope, receive, send, None)
 
 
 def with_host_check(app: ASGIApp, bind_host: str, allowed: Iterable[str],

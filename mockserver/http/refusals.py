@@ -20,6 +20,7 @@ from urllib.parse import unquote_to_bytes
 
 from mockserver.http.access_log import AccessLog
 from mockserver.http.connection import Refusal
+from mockserver.http.request import Request, request_of
 from mockserver.world.tenants import Tenants
 
 KEPT_HEAD_BYTES = 16 * 1024  # of a refused head, what the journal keeps (a 431 head can be far larger)
@@ -46,19 +47,15 @@ def head_lines(head: bytes) -> list[bytes]:
 
 def api_key_of_head(head: bytes) -> str | None:
     """The `X-API-KEY` a whole head carries (its first complete one), wherever it is in the head."""
-    for line in head_lines(head)[1:]:
-        name, colon, value = line.partition(b":")
-        if colon and name.strip().lower() == b"x-api-key":
-            return value.strip().decode("latin-1") or None
-    return None
+    return Request(parse_head(head, len(head))).key
 
 
-def parse_head(head: bytes) -> dict[str, Any]:
+def parse_head(head: bytes, kept: int = KEPT_HEAD_BYTES) -> dict[str, Any]:
     """An ASGI-like scope of what arrived of a request head: as much as can be read, never an error.
 
-    Of the first `KEPT_HEAD_BYTES`, the request line gives the method, target and version when it has
-    their shape; each later complete line with a colon is a header (name lower-cased)."""
-    lines = head_lines(head[:KEPT_HEAD_BYTES])
+    Of the first `kept` bytes, the request line gives the method, target and version when it has their
+    shape; each later complete line with a colon is a header (name lower-cased)."""
+    lines = head_lines(head[:kept])
     parts = lines[0].split(b" ") if lines else [b""]
     method = parts[0] if parts[0] and len(parts[0]) <= 32 and set(parts[0]) <= _METHOD_CHARS else b""
     target = parts[1] if method and len(parts) > 1 else b""
@@ -93,7 +90,7 @@ class RefusalJournal:
         `X-API-KEY`) only if that world exists already: a refused request never creates a world, nor
         keeps one from being the next dropped, so a hostile page cannot push out a test's world."""
         if key is None:
-            key = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-api-key"), None)
+            key = request_of(scope).key
         journal = self.tenants.existing(key).journal
         entry = journal.open(scope, b"", False)
         if status is not None:

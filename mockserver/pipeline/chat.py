@@ -10,7 +10,6 @@ from __future__ import annotations
 from contracts.chat import ChatExperimentRequest
 from mockserver import jsonio
 from mockserver.determinism import SeededFaker, make_id
-from mockserver.errors import ApiError
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat, PreparedSample, RenderedPrompt, SampleAnswer, SampleWire
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
 from mockserver.pipeline.limits import check_answer, check_prompt
@@ -21,7 +20,7 @@ from mockserver.pipeline.usage import prompt_tokens, sample_usage
 from mockserver.spec.models import ScriptedAnswer
 from mockserver.world.context import MockContext
 from mockserver.world.memo import Memo
-from mockserver.world.state import Conflict, ModelConfig, NotFound
+from mockserver.world.state import ModelConfig
 
 
 # Byte estimates of memo entries for the byte budget, from lengths the values already hold (never a walk
@@ -154,15 +153,10 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
     request = parsed.request
     state, memo, seed = context.state, context.memo, context.settings.seed
     max_prompt = context.size_limits.max_prompt_bytes
-    try:
-        target = state.resolve_chat(
-            experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
-            strict=context.settings.strict, num_samples=request.num_samples,
-        )
-    except NotFound as missing:
-        raise ApiError(404, str(missing)) from None
-    except Conflict as conflict:
-        raise ApiError(409, str(conflict)) from None
+    target = state.resolve_chat(  # (`NotFound` under strict, `Conflict` with nothing to draw)
+        experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
+        strict=context.settings.strict, num_samples=request.num_samples,
+    )
     rules = context.rules
     log_ids = state.new_logs(target.experiment_id, [config.id for config in target.configs])
     samples = []

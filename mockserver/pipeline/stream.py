@@ -19,9 +19,6 @@ from mockserver.pipeline.tokens import token_ends
 # At most this many text events per sample, so a stream stays short whatever the output length.
 MAX_EVENTS_PER_SAMPLE = 48
 DONE_EVENT = b"data: [DONE]\n\n"
-# Without per-event timing a stream goes out in pieces of at most this many bytes, each made of whole
-# events: few sends, and small enough for any client's read buffer (curl hands over 16 KiB at a time).
-SEND_LIMIT = 16 * 1024
 
 
 def split_deltas(text: str, max_events: int = MAX_EVENTS_PER_SAMPLE) -> list[str]:
@@ -124,25 +121,6 @@ def encode_events(answer: ChatAnswer, order: list[tuple[SampleAnswer, str, bool]
         event["provider_responses"] = [_provider_chunk(sample, delta, last, created)]
         events.append(encode_event(event))
     return events
-
-
-def whole_event_batches(body: bytes, limit: int = SEND_LIMIT) -> list[bytes]:
-    """`body` (whole events) cut into pieces of at most `limit` bytes, each made of whole events
-    (an event longer than `limit` goes alone). Cut only after a blank line, so no event, and no
-    UTF-8 character, is ever split between two sends."""
-    batches = []
-    start, size = 0, len(body)
-    while size - start > limit:
-        end = body.rfind(b"\n\n", start, start + limit)
-        if end < 0:
-            end = body.find(b"\n\n", start + limit - 1)
-            if end < 0:
-                break
-        batches.append(body[start:end + 2])
-        start = end + 2
-    if start < size:
-        batches.append(body[start:])
-    return batches
 
 
 def split_events(body: bytes) -> list[bytes]:

@@ -6,25 +6,12 @@ it. Timing is exactly what the fault says (no jitter), so a test sees the same s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import struct
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.types import Receive, Scope, Send
-
 from mockserver.errors import ApiError
-from mockserver.http.connection import CONNECTION_SCOPE_KEY
 from mockserver.spec.models import FaultSpec
 from mockserver.spec.rules import Rule
-
-# Set in the ASGI scope by whoever can drop the connection without uvicorn (the plugin's in-process
-# transport); a callable taking no arguments. Under uvicorn, the request cycle the app keeps in the scope
-# (`CONNECTION_SCOPE_KEY`) leads to the connection's transport, which `transport_abort` drops.
-ABORT_SCOPE_KEY = "humanloop_mock.abort_connection"
 
 DEFAULT_DETAILS = {
     429: "Rate limit exceeded (injected by humanloop-mock).",
@@ -83,8 +70,7 @@ def malformed(event: bytes) -> bytes:
 
 
 def damaged(events: list[bytes], plan: FaultPlan | None) -> list[bytes]:
-    """The events cut short or with one broken, as the plan says (for a stream written without pauses;
-    `shaped_stream` does the same event by event)."""
+    """The events cut short or with one broken, as the plan says."""
     if plan is None:
         return events
     if plan.cut_after_events is not None:
@@ -98,53 +84,11 @@ def damaged(events: list[bytes], plan: FaultPlan | None) -> list[bytes]:
 def event_delays(count: int, plan: FaultPlan | None, timed: list[float] | None) -> list[float] | None:
     """The pause before each of `count` events: a timing profile's (`timed`) plus a fault's delays.
 
-    None when no event pauses. A stream with pauses must be written event by event (`shaped_stream`),
-    never batched: the pauses are what a client under test observes."""
+    None when no event pauses. A stream with pauses must be written event by event, never batched: the
+    pauses are what a client under test observes."""
     fault_first = plan.first_event_delay if plan is not None else 0.0
     fault_next = plan.event_delay if plan is not None else 0.0
     if timed is None and not (fault_first or fault_next):
         return None
     base = timed if timed is not None else [0.0] * count
     return [round(d + (fault_first if i == 0 else fault_next), 6) for i, d in enumerate(base)]
-
-
-async def shaped_stream(events: list[bytes], plan: FaultPlan | None,
-                        delays: list[float] | None = None) -> AsyncIterator[bytes]:
-    """Yield the events one by one: each after its pause (`delays`, from `event_delays`), cut or
-    damaged as the fault plan says."""
-    for number, event in enumerate(events, start=1):
-        if plan is not None and plan.cut_after_events is not None and number > plan.cut_after_events:
-            return
-        if delays is not None and delays[number - 1]:
-            await asyncio.sleep(delays[number - 1])
-        if plan is not None and plan.malformed_event == number:
-            event = malformed(event)
-        yield event
-
-
-def transport_abort(transport: Any) -> Callable[[], None] | None:
-    """How to drop the connection of `transport` (None if it cannot be dropped)."""
-    if transport is None or not hasattr(transport, "abort"):
-        return None
-
-    def abort() -> None:
-        sock = transport.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):  # linger 0: the peer sees a reset, not a polite close
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        transport.abort()
-
-    return abort
-
-
-class ConnectionDrop:
-    """An ASGI 'response' that drops the connection, then waits for the server to notice."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        connection = scope.get(CONNECTION_SCOPE_KEY)
-        abort = scope.get(ABORT_SCOPE_KEY) or transport_abort(getattr(connection, "transport", None))
-        if abort is None:
-            raise RuntimeError("the reset fault needs uvicorn or the plugin's in-process transport")
-        abort()
-        while (await receive())["type"] != "http.disconnect":
-            pass

@@ -13,6 +13,7 @@ from typing import Any, Generic, Literal, TypeVar
 
 from contracts.chat import ChatExperimentRequest
 from contracts.messages import message_text
+from mockserver.errors import DomainError
 from mockserver.spec import regexes
 from mockserver.spec.models import FaultSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 
@@ -20,8 +21,10 @@ RuleKind = Literal["script", "fault"]
 SpecT = TypeVar("SpecT", ScriptSpec, FaultSpec)
 
 
-class UnknownRule(LookupError):
+class UnknownRule(DomainError, LookupError):
     """No script or fault has this id."""
+
+    status = 404
 
 
 @dataclass

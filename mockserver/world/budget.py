@@ -24,6 +24,8 @@ from __future__ import annotations
 import threading
 from typing import Any, Protocol
 
+from mockserver.errors import DomainError
+
 KEPT_KINDS = ("journal", "memo", "logs")
 HELD_KINDS = ("world", "spec", "rules", "state")
 KINDS = KEPT_KINDS + HELD_KINDS
@@ -34,12 +36,15 @@ class Keeper(Protocol):
         """Drop the item charged under `key` (it may already be gone)."""
 
 
-class OverShare(Exception):
-    """A world would hold more than its share of the budget; `detail` says how much, for the client."""
+class OverShare(DomainError):
+    """A world would hold more than its share of the budget: nothing is kept (413). `reason` says how much;
+    the client is told that the request's item was not kept, and why."""
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail)
-        self.detail = detail
+    status = 413
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Not kept: {reason}.")
+        self.reason = reason
 
 
 class Account:

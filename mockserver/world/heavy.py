@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -69,6 +69,18 @@ class Turns:
                 else:
                     finished = True
         return results
+
+    async def steps(self, tenant: object, steps: Generator[None, None, T]) -> T:
+        """What `steps` returns, running it in turns of at most about `SLICE_SECONDS` each (it yields between
+        steps: `control.service`'s listings)."""
+        while True:
+            async with self.turn(tenant):
+                deadline = time.perf_counter() + SLICE_SECONDS
+                try:
+                    while time.perf_counter() <= deadline:
+                        next(steps)
+                except StopIteration as done:
+                    return done.value
 
     async def _acquire(self, key: int) -> None:
         if not self._busy and not self._waiting:

@@ -1,7 +1,8 @@
 """The request journal: every request the mock receives, as it was sent, with what it answered.
 
 Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted, and
-`provider_api_keys` values are replaced before the body is stored, whatever its shape (`provider_keys`).
+`provider_api_keys` values are replaced before the body is stored, whatever its shape (`provider_keys`:
+the door takes every body in through `http.body.take_in`, the only way a body reaches `Journal.open`).
 The answer's headers are kept as they went out (`Retry-After` with a 429, the content type of a
 stream); the mock never puts a key in them, and they are read back through the same redaction as the
 request's.
@@ -21,7 +22,6 @@ import orjson
 
 from mockserver import jsonio
 from mockserver.errors import error_body
-from mockserver.world import provider_keys
 from mockserver.world.budget import Account, ByteBudget
 
 REDACTED = "[redacted]"
@@ -299,10 +299,10 @@ class Journal:
         self.dropped = 0
         self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
-    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool) -> JournalEntry:
-        """A new entry, journaled now (so a request that never ends is still listed)."""
+    def open(self, scope: dict[str, Any], kept_body: bytes, truncated: bool) -> JournalEntry:
+        """A new entry, journaled now (so a request that never ends is still listed). `kept_body` is the body
+        with its provider keys already taken out (`http.body.take_in`, `provider_keys.scrub`)."""
         oldest = None
-        kept_body = provider_keys.scrub(raw_body)
         with self._lock:
             entry = JournalEntry(
                 seq=self._next_seq,

@@ -18,6 +18,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import re2
+
 from mockserver import jsonio
 
 KEY = "provider_api_keys"
@@ -27,6 +29,12 @@ _LITERAL = KEY.encode("ascii")
 _NAME = re.compile(b"".join(b"(?:%s|\\\\u%s)" % (re.escape(bytes([c])), b"".join(
     b"[%s%s]" % (h.encode(), h.upper().encode()) if h.isalpha() else h.encode() for h in f"{c:04x}"))
     for c in _LITERAL))
+# The same, for finding whether a large body names the key at all: RE2 looks in linear time, about five
+# times as fast as `re` on a body full of `\u` escapes (a few megabytes: tens of milliseconds, not 200).
+_OPTIONS = re2.Options()
+_OPTIONS.log_errors = False
+_OPTIONS.encoding = re2.Options.Encoding.LATIN1
+_NAME_FINDER = re2.compile(_NAME.pattern, options=_OPTIONS)
 _REDACTED_JSON = b'"' + REDACTED.encode("ascii") + b'"'
 _ASSIGN = re.compile(rb'"?[ \t\r\n]*[:=][ \t\r\n]*')
 _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?')  # an unclosed string runs to the end
@@ -41,14 +49,15 @@ MAX_PARSED_BYTES = 1 << 20
 
 def names_the_key(body: bytes) -> bool:
     """Whether the body may name `provider_api_keys` anywhere (cheap for bodies that do not)."""
-    return _LITERAL in body or (b"\\u" in body and _NAME.search(body) is not None)
+    return _LITERAL in body or (b"\\u" in body and _NAME_FINDER.search(body) is not None)
 
 
-def scrub(body: bytes) -> bytes:
-    """`body` with every provider key value replaced by `[redacted]` (the same bytes when it has none)."""
-    if _LITERAL not in body and (b"\\u" not in body or _NAME.search(body) is None):  # (`names_the_key`, inline)
+def scrub(body: bytes, *, parse: bool = True) -> bytes:
+    """`body` with every provider key value replaced by `[redacted]` (the same bytes when it has none).
+    Without `parse`, a body that names the key is scanned as text, never parsed (it is refused anyway)."""
+    if _LITERAL not in body and (b"\\u" not in body or _NAME_FINDER.search(body) is None):  # (`names_the_key`)
         return body
-    if len(body) > MAX_PARSED_BYTES:
+    if not parse or len(body) > MAX_PARSED_BYTES:
         return scrub_text(body)
     try:
         value = jsonio.loads(body)

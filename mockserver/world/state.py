@@ -19,6 +19,7 @@ from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.feedback import FeedbackRequest
 from mockserver.determinism import KeyedStreams, logical_time, make_id
+from mockserver.errors import DomainError
 from mockserver.logsafe import printable
 from mockserver.settings import DEFAULT_LOG_LIMIT
 from mockserver.sizes import estimate
@@ -39,12 +40,17 @@ FEEDBACK_BYTES = 512  # a rated log's record (`Log`) and one feedback value's pl
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
-class NotFound(LookupError):
-    """A project, experiment or config the request names does not exist."""
+class NotFound(DomainError, LookupError):
+    """A project, experiment, config or log the request names does not exist."""
+
+    status = 404
 
 
-class Conflict(ValueError):
-    """A change that would silently replace something that exists (e.g. an experiment id taken)."""
+class Conflict(DomainError, ValueError):
+    """A change that would silently replace something that exists (an experiment id taken), or a draw with
+    nothing to draw from."""
+
+    status = 409
 
 
 @dataclass

@@ -20,10 +20,8 @@ import threading
 import time
 from collections import OrderedDict
 
-from starlette.types import Scope
-
 from mockserver.determinism import SeededFaker
-from mockserver.errors import ApiError
+from mockserver.errors import DomainError
 from mockserver.settings import MockSettings
 from mockserver.sizes import estimate
 from mockserver.world.auth import key_matches
@@ -31,28 +29,18 @@ from mockserver.world.budget import ByteBudget
 from mockserver.world.context import WORLD_BYTES, MockContext
 from mockserver.world.heavy import Turns
 
-API_KEY_HEADER = b"x-api-key"
 
-
-def api_key_of(scope: Scope) -> str | None:
-    for name, value in scope.get("headers", ()):
-        if name == API_KEY_HEADER:
-            return value.decode("latin-1") or None
-    return None
-
-
-class TenantsFull(Exception):
+class TenantsFull(DomainError):
     """Every tenant slot is taken by a world in use: a new key must wait (`retry_after` seconds)."""
 
+    status = 503
+
     def __init__(self, max_tenants: int, retry_after: int) -> None:
-        super().__init__(max_tenants)
+        super().__init__(f"This server already keeps {max_tenants} tenants (--max-tenants), all used within "
+                         "--tenant-idle-timeout: a new X-API-KEY gets a world when one of them has been idle "
+                         f"that long; retry in {retry_after} s.", {"Retry-After": str(retry_after)})
         self.max_tenants = max_tenants
         self.retry_after = retry_after
-
-    def error(self) -> ApiError:
-        return ApiError(503, f"This server already keeps {self.max_tenants} tenants (--max-tenants), all used within "
-                             "--tenant-idle-timeout: a new X-API-KEY gets a world when one of them has been idle "
-                             f"that long; retry in {self.retry_after} s.", {"Retry-After": str(self.retry_after)})
 
 
 def fitting_tenants(settings: MockSettings, world_bytes: int) -> int:
@@ -127,9 +115,6 @@ class Tenants:
             return self.shared
         with self._lock:
             return self._by_key.get(key) or self.shared  # type: ignore[arg-type]
-
-    def for_scope(self, scope: Scope) -> MockContext:
-        return self.for_key(api_key_of(scope))
 
     def count(self) -> int:
         with self._lock:

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from mockserver import MockSettings, create_app
 from mockserver.control.service import MockControl
 from mockserver.http.server import BackgroundServer
-from mockserver.pipeline.stream import SEND_LIMIT, split_events, whole_event_batches
+from mockserver.pipeline.delivery import SEND_LIMIT, whole_event_batches
+from mockserver.pipeline.stream import split_events
 from mockserver.spec.models import FaultSpec, ScriptSpec
 from tests.conftest import KEY, chat_body
 

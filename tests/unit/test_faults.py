@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 
-from mockserver.spec.faults import FaultPlan, event_delays, malformed, plan_faults, shaped_stream
+from mockserver.http.deliver import deliver
+from mockserver.http.request import Request
+from mockserver.pipeline.delivery import EVENT_STREAM_HEADERS, Paced
+from mockserver.spec.faults import FaultPlan, damaged, event_delays, malformed, plan_faults
 from mockserver.spec.models import FaultSpec
 from mockserver.spec.rules import Rule
 
@@ -23,10 +26,23 @@ EVENTS = [b'data: {"n": %d, "text": "event number %d"}\n\n' % (n, n) for n in ra
 
 
 def shaped(plan: FaultPlan | None, delays: list[float] | None = None) -> list[bytes]:
-    async def collect() -> list[bytes]:
-        return [event async for event in shaped_stream(EVENTS, plan, delays)]
+    """What a client receives of `EVENTS` damaged as `plan` says, sent one by one after `delays`."""
+    events = damaged(EVENTS, plan)
+    if delays is None:
+        return events
+    sent: list[bytes] = []
 
-    return asyncio.run(collect())
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            sent.append(message["body"])
+
+    async def receive() -> dict[str, Any]:
+        await asyncio.Event().wait()  # the client stays
+        return {"type": "http.disconnect"}
+
+    paced = Paced(200, list(EVENT_STREAM_HEADERS), events, delays[:len(events)])
+    asyncio.run(deliver(paced, Request({"type": "http", "headers": []}), {}, receive, send, None))
+    return sent
 
 
 def test_no_fault_no_plan() -> None:
@@ -94,15 +110,15 @@ def test_event_delays_are_the_faults_plus_a_timing_profile() -> None:
 
 def test_the_stream_waits_exactly_the_delays_and_none_after_a_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    here, sleep = threading.get_ident(), asyncio.sleep
+    here, real_wait = threading.get_ident(), asyncio.wait
 
-    async def record(seconds: float, *args: Any) -> Any:
+    async def wait(futures: Any, timeout: float | None = None, **options: Any) -> Any:
         if threading.get_ident() != here:  # a server another test left running keeps its own clock
-            return await sleep(seconds, *args)
-        waits.append(seconds)
-        return None
+            return await real_wait(futures, timeout=timeout, **options)
+        waits.append(timeout)  # (the client never leaves: each pause runs out)
+        return set(), set(futures)
 
-    monkeypatch.setattr("mockserver.spec.faults.asyncio.sleep", record)
+    monkeypatch.setattr("mockserver.http.deliver.asyncio.wait", wait)
     plan = plan_faults(fired({"first_event_delay": 0.3, "event_delay": 0.05, "cut_after_events": 4}))
     assert shaped(plan, event_delays(len(EVENTS), plan, None)) == EVENTS[:4]
     assert waits == [0.3, 0.05, 0.05, 0.05]  # no jitter, and none after the cut
