@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from types import SimpleNamespace
 
 from starlette.datastructures import URL
@@ -26,7 +27,7 @@ from mockserver.http.access_log import AccessLog
 from mockserver.http.body import read_body, take_in, too_large, too_many_values
 from mockserver.http.deliver import deliver
 from mockserver.http.request import Request, request_of
-from mockserver.http.router import Found, Key, Missed, Router
+from mockserver.http.router import Found, Handler, Key, Missed, Router
 from mockserver.pipeline.delivery import Delivery, Whole, error_answer
 from mockserver.routes.api import api_routes
 from mockserver.settings import MockSettings
@@ -45,11 +46,11 @@ class MockApp:
     """The mock (see the module doc). `state.tenants` holds its worlds, `state.mock` is the shared one (the
     only one without `isolate_keys`), `state.access_log` is `serve`'s access log, if on."""
 
-    def __init__(self, settings: MockSettings) -> None:
+    def __init__(self, settings: MockSettings, sources: Mapping[str, Handler] | None = None) -> None:
         self.settings = settings
         self.tenants = Tenants(settings)
         self.access_log = AccessLog() if settings.access_log else None
-        self.router = Router([*api_routes(), *admin_routes(self.tenants)])
+        self.router = Router([*api_routes(sources), *admin_routes(self.tenants)])
         self.state = SimpleNamespace(tenants=self.tenants, mock=self.tenants.shared, access_log=self.access_log)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -214,7 +215,9 @@ async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.close", "code": 1000})
 
 
-def create_app(settings: MockSettings | None = None) -> MockApp:
-    """A new mock application (see `MockApp`)."""
+def create_app(settings: MockSettings | None = None, *, sources: Mapping[str, Handler] | None = None) -> MockApp:
+    """A new mock application (see `MockApp`). `sources`: handlers that answer API operations (by operation
+    id, e.g. `"Chats_createExperiment"`) instead of the generator, each returning a `Delivery` (the delivery
+    seam: docs/architecture.md); the door reads, journals and sends their answers as it does its own."""
     logsafe.install()
-    return MockApp(settings or MockSettings())
+    return MockApp(settings or MockSettings(), sources)

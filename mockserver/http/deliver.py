@@ -63,6 +63,8 @@ async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: R
 
 def note_plan(entry: JournalEntry, delivery: Delivery) -> None:
     """What the journal notes of the plan before anything is sent."""
+    if delivery.notes is not None:
+        delivery.notes.write(entry)
     if delivery.error is not None:
         entry.error = delivery.error
     if delivery.events_planned is not None:

@@ -145,7 +145,7 @@ def scripted_sample(
     return generation, prompt, usage
 
 
-def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> ChatAnswer:
+def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> ChatAnswer:
     """Everything the response says: resolve and draw (one state transaction), then each sample's
     answer (a script's if one matches, else generated), then its log id and the logical time.
 

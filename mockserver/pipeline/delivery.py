@@ -9,13 +9,14 @@ the journal notes about it. The door's sender (`mockserver.http.deliver`) writes
 
 `wait` is a pause before the status line (a latency fault, a timed JSON answer's wait, a recording's
 time to its first byte); `drop` drops the connection instead of answering (the reset fault). The notes
-(`events_planned`, `delays`, `error`) are what the journal records of the plan, next to what was sent.
+(`events_planned`, `delays`, `error`, and a route's own `notes`: anything with `write(entry)`, such as a chat
+call's `outgoing.ChatNotes`) are what the journal records of the plan, next to what was sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver import jsonio
 from mockserver.errors import ApiError, error_body
@@ -32,11 +33,20 @@ SEND_LIMIT = 16 * 1024
 
 Headers = list[tuple[bytes, bytes]]
 
+if TYPE_CHECKING:
+    from mockserver.world.journal import JournalEntry
+
+
+class JournalNotes(Protocol):
+    """What a route has to say in the journal about its answer (written before the first byte is sent)."""
+
+    def write(self, entry: JournalEntry) -> None: ...
+
 
 class Delivery:
     """What every form shares: the head, the pause before it, and the journal's notes."""
 
-    __slots__ = ("delays", "drop", "error", "events_planned", "headers", "status", "wait")
+    __slots__ = ("delays", "drop", "error", "events_planned", "headers", "notes", "status", "wait")
 
     def __init__(self, status: int, headers: Headers, *, wait: float = 0.0, error: Any = None) -> None:
         self.status = status
@@ -46,6 +56,7 @@ class Delivery:
         self.drop = False
         self.events_planned: int | None = None
         self.delays: tuple[float, ...] | None = None  # a timing profile's pauses, as the journal shows them
+        self.notes: JournalNotes | None = None
 
 
 class Whole(Delivery):

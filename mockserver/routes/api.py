@@ -6,6 +6,8 @@ handler no operation. Besides them: `GET /v4/openapi.json` and, at the root, `GE
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from contracts.openapi import OPERATIONS
 from mockserver.http.router import Handler, Key, Route
 from mockserver.routes import chat, experiments, feedback, meta, model_configs
@@ -27,17 +29,23 @@ HANDLERS: dict[str, Handler] = {
 TAKES_TURNS = frozenset({"Chats_createExperiment"})
 
 
-def api_routes() -> list[Route]:
-    """One route per path (so a 405's `Allow` names every method of it)."""
+def api_routes(sources: Mapping[str, Handler] | None = None) -> list[Route]:
+    """One route per path (so a 405's `Allow` names every method of it). `sources` answers operations (by
+    operation id) in place of the generator's handlers: another source of answers, such as a recording
+    or an upstream (the delivery seam, docs/architecture.md); the door treats it as any handler."""
     operation_ids = {op.operation_id for op in OPERATIONS}
     if operation_ids != set(HANDLERS):
         raise RuntimeError(f"route table and contract disagree: {sorted(operation_ids ^ set(HANDLERS))}")
+    unknown = set(sources or ()) - operation_ids
+    if unknown:
+        raise ValueError(f"no such operation to answer from another source: {sorted(unknown)}")
+    handlers = {**HANDLERS, **(sources or {})}
     by_path: dict[str, dict[str, Handler]] = {}
     secured: dict[str, bool] = {}
     turns: dict[str, set[str]] = {}
     for op in OPERATIONS:
         method = op.method.upper()
-        by_path.setdefault(op.path, {})[method] = HANDLERS[op.operation_id]
+        by_path.setdefault(op.path, {})[method] = handlers[op.operation_id]
         secured[op.path] = op.secured
         if op.operation_id in TAKES_TURNS:
             turns.setdefault(op.path, set()).add(method)

@@ -8,6 +8,7 @@ import asyncio
 import gc
 import json
 import socket
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from mockserver import MockSettings, create_app
 from mockserver.http.request import SCOPE_KEY, Request
 from mockserver.http.router import Found
 from mockserver.http.server import BackgroundServer
-from mockserver.pipeline.delivery import empty, json_answer, typed
+from mockserver.pipeline.delivery import Relayed, empty, json_answer, typed
 from tests.conftest import KEY, chat_body
 
 CHAT = "/v4/chat-experiment"
@@ -152,3 +153,35 @@ def test_served_requests_leave_no_reference_cycles() -> None:
         finally:
             gc.enable()
     assert unreachable < 100, f"{unreachable} objects in reference cycles after 300 requests"
+
+
+def test_another_source_can_answer_an_operation_and_is_journaled_like_the_generator() -> None:
+    """The delivery seam: a handler given in `sources` answers the chat operation with its own `Delivery` (here
+    a `Relayed` of bytes, as an upstream would give them); the door checks the key, reads and journals the
+    request, and sends and journals the answer as for the generator's own."""
+    chunks = [b'data: {"a": 1}\n\n', b'data: {"b": 2}\n\n']
+    seen: list[bytes] = []
+
+    async def relay(request: Request) -> Relayed:
+        seen.append(request.body)
+
+        async def pieces() -> AsyncIterator[bytes]:
+            for chunk in chunks:
+                yield chunk
+
+        return Relayed(200, [(b"content-type", b"text/event-stream")], pieces())
+
+    app = create_app(MockSettings(seed=3), sources={"Chats_createExperiment": relay})
+    body = json.dumps(chat_body(stream=True)).encode()
+    with TestClient(app) as client:
+        answer = client.post(CHAT, headers=JSON_HEADERS, content=body)
+        refused = client.post(CHAT, headers={"Content-Type": "application/json"}, content=body)  # no key
+        generated = client.post("/v4/model-configs", headers=JSON_HEADERS,
+                                content=json.dumps({"model": "gpt-4o", "project": "p"}).encode())
+    assert answer.status_code == 200 and answer.content == b"".join(chunks)
+    assert refused.status_code == 401 and len(seen) == 1 and seen[0] == body  # the key is checked first
+    assert generated.status_code == 200  # the other operations are still the generator's
+    entry = app.state.mock.journal.entries()[0]
+    assert entry.completed and entry.stream_chunks == chunks and entry.status == 200
+    with pytest.raises(ValueError, match="no such operation"):
+        create_app(MockSettings(), sources={"Chats_create": relay})
