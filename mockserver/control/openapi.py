@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 document of `/__admin`, built from the same models the routes validate with.
+"""The OpenAPI 3.1 document of `/__admin`, made from the table of operations (`operations`) and the same
+models the routes validate with.
 
 Kept apart from the chat contract (`contracts.openapi`): a deployment of the real API has no
 `/__admin`, so the contract checker never asks for it.
@@ -21,11 +22,11 @@ from mockserver.control.models import (
     RequestsPage,
     RuleCreated,
     RuleInfo,
-    ServerInfo,
     UnexpectedRequest,
     UnusedRule,
 )
-from mockserver.control.service import RequestFilter
+from mockserver.control.operations import OPERATIONS, PREFIX, Operation
+from mockserver.control.reports import RequestFilter
 from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
 
 REF = "#/components/schemas/{model}"
@@ -50,18 +51,18 @@ def _op(summary: str, *, ok: int = 200, response: dict[str, Any] | None = None,
     return operation
 
 
-def _rule_paths(kind: str, spec: type[BaseModel]) -> dict[str, Any]:
-    rule_id = {"name": "rule_id", "in": "path", "required": True, "schema": {"type": "string"}}
-    return {
-        f"/__admin/{kind}s": {
-            "post": _op(f"Add a {kind} (one item of a config file's `{kind}s`)", ok=201,
-                        response=_ref(RuleCreated), body=spec, errors=(401, 413, 422)),
-            "get": _op(f"The {kind}s in force, with use counts", response=_ref(RuleInfo, many=True)),
-        },
-        f"/__admin/{kind}s/{{rule_id}}": {
-            "delete": _op(f"Remove a {kind}", ok=204, errors=(401, 404), parameters=[rule_id]),
-        },
-    }
+def _operation(operation: Operation) -> dict[str, Any]:
+    """A row of the table as an OpenAPI operation."""
+    extra: dict[str, Any] = {}
+    parameters = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in operation.path_params]
+    if operation.query_model is not None:
+        parameters += _filter_parameters()
+    if parameters:
+        extra["parameters"] = parameters
+    response = _ref(operation.response, operation.many) if operation.response is not None else None
+    return _op(operation.summary, ok=operation.ok, response=response, body=operation.body_model,
+               errors=operation.errors, **extra)
 
 
 def _filter_parameters() -> list[dict[str, Any]]:
@@ -79,41 +80,11 @@ def _build() -> str:
     models: list[type[BaseModel]] = [MockSpec, ScriptSpec, FaultSpec, LoadedIds, RuleCreated, RuleInfo, UnusedRule,
                                      RequestsPage, UnexpectedRequest, AdminInfo, ExperimentSummary, AdminError]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
-    paths: dict[str, Any] = {
-        "/__admin/spec": {
-            "put": _op("Replace the base spec (config-file shape) and reset to it; returns the ids created",
-                       response=_ref(LoadedIds), body=MockSpec, errors=(401, 413, 422)),
-            "post": _op("Add a spec to the live world (until the next reset); returns the ids created",
-                        response=_ref(LoadedIds), body=MockSpec, errors=(401, 409, 413, 422)),
-            "get": _op("The base spec", response=_ref(MockSpec)),
-        },
-        "/__admin/experiments/{experiment_id}": {
-            "get": _op("One live experiment, as `/__admin/experiments` lists it",
-                       response=_ref(ExperimentSummary), errors=(401, 404),
-                       parameters=[{"name": "experiment_id", "in": "path", "required": True,
-                                    "schema": {"type": "string"}}]),
-        },
-        **_rule_paths("script", ScriptSpec),
-        **_rule_paths("fault", FaultSpec),
-        "/__admin/requests": {
-            "get": _op("The journal, oldest first, filtered", response=_ref(RequestsPage), errors=(401, 422),
-                       parameters=_filter_parameters()),
-            "delete": _op("Empty the journal", ok=204),
-        },
-        "/__admin/unused": {"get": _op("Scripts and faults not used as often as set up",
-                                       response=_ref(UnusedRule, many=True))},
-        "/__admin/unexpected": {"get": _op("Requests nobody planned for", response=_ref(UnexpectedRequest,
-                                                                                      many=True))},
-        "/__admin/reset": {"post": _op("Journal, counters, draws, scripts and faults back to the base spec",
-                                       response=_ref(LoadedIds))},
-        "/__admin/experiments": {"get": _op("Live experiments with their configs, weights and draws since reset",
-                                            response=_ref(ExperimentSummary, many=True))},
-        "/__admin/info": {"get": _op("Seed, mode and counts of this tenant", response=_ref(AdminInfo))},
-        "/__admin/server": {"get": _op("Memory the whole server keeps (the byte budget) and its tenants",
-                                       response=_ref(ServerInfo))},
-        "/__admin/": {"get": {"summary": "The journal page (HTML)", "tags": ["Admin"],
-                              "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}},
-    }
+    paths: dict[str, Any] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(PREFIX + operation.path, {})[operation.method.lower()] = _operation(operation)
+    paths[PREFIX + "/"] = {"get": {"summary": "The journal page (HTML)", "tags": ["Admin"],
+                                   "responses": {"200": {"description": "HTML", "content": {"text/html": {}}}}}}
     document = {
         "openapi": "3.1.0",
         "info": {
