@@ -150,7 +150,10 @@ def shaped_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, 
     return paced
 
 
-async def pause(faults: FaultPlan | None) -> None:
-    """A fault's latency before a call that is answered (the answer is made after it)."""
-    if faults is not None and faults.latency:
+async def pause(faults: FaultPlan, call: int, entry: JournalEntry | None) -> None:
+    """A fault's latency before a call that is answered (the answer is made after it). Meanwhile the journal
+    already shows the call, with its number and faults (a test can see it is in flight)."""
+    if entry is not None:
+        ChatNotes(call, faults.names).write(entry)
+    if faults.latency:
         await asyncio.sleep(faults.latency)

@@ -24,6 +24,6 @@ async def chat_experiment(request: Request) -> Delivery:
         refused = outgoing.refusal(world, parsed, call, faults)
         if refused is not None:
             return refused
-        await outgoing.pause(faults)
+        await outgoing.pause(faults, call, request.entry)
     answer = await outgoing.in_turn(world, heavy, answer_chat, world, parsed, call)
     return await outgoing.delivery(world, parsed, answer, call, faults, heavy)
