@@ -48,7 +48,7 @@ def project_config_response(project: Project, config: ModelConfig, experiment_id
 
 
 def sampled_config_response(state: MockState, experiment: Experiment, config: ModelConfig) -> dict[str, Any]:
-    project = state.projects[experiment.project_id]
+    project = state.project(experiment.project_id)
     body = project_config_response(project, config, experiment.id)
     body["trial_id"] = state.new_id("trial")
     body["environment_id"] = None
@@ -72,7 +72,7 @@ def _metric(experiment: Experiment) -> dict[str, Any]:
 def experiment_response(state: MockState, experiment: Experiment) -> dict[str, Any]:
     configs = []
     for entry in list(experiment.configs.values()):
-        config = state.configs[entry.config_id]
+        config = state.config(entry.config_id)
         mean, spread = entry.statistics()
         configs.append({
             "mean": mean,
