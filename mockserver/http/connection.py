@@ -34,11 +34,15 @@ from mockserver.http.request import request_of
 
 @dataclass(frozen=True)
 class ConnectionLimits:
+    """What a connection may take, and how long. These defaults are `serve`'s (`ServerOptions` and the flags
+    take them from here): 16,384 connections, so 10,000 concurrent streams fit (`serve` lowers it to what
+    the open-file limit allows)."""
+
     header_timeout: float = 10.0
     body_timeout: float = 30.0
     send_timeout: float = 30.0
     max_header_bytes: int = 64 * 1024
-    max_connections: int = 1024
+    max_connections: int = 16_384
 
 
 @dataclass(frozen=True)

@@ -41,12 +41,12 @@ log = logging.getLogger("humanloop_mock")
 class ServerOptions:
     """How the server treats connections (see docs/server.md; each is a `serve` flag)."""
 
-    header_timeout: float = 10.0
-    body_timeout: float = 30.0
+    header_timeout: float = ConnectionLimits.header_timeout  # (the connection layer's defaults: one place)
+    body_timeout: float = ConnectionLimits.body_timeout
     idle_timeout: float = 5.0
-    send_timeout: float = 30.0
-    max_header_bytes: int = 64 * 1024
-    max_connections: int = 16_384  # 10,000 concurrent streams fit; lowered to the open-file limit
+    send_timeout: float = ConnectionLimits.send_timeout
+    max_header_bytes: int = ConnectionLimits.max_header_bytes
+    max_connections: int = ConnectionLimits.max_connections  # lowered to the open-file limit
     shutdown_timeout: float = 5.0
     allowed_hosts: tuple[str, ...] = ()
 

@@ -9,11 +9,16 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mockserver import MockSettings
+from mockserver.cli import ServeSettings, serve
+from mockserver.http.connection import ConnectionLimits
+from mockserver.http.server import ServerOptions
 from tests.conftest import chat_body, read_banner
 from tests.support.process import serve_process
 
@@ -113,3 +118,35 @@ def test_serve_banner_lists_rules_points_at_admin_and_never_prints_keys(tmp_path
     assert "top-secret-key" not in banner
     assert "script 'refund-flow': 2 answers" in banner and "fault 'first-call-throttled'" in banner
     assert "/__admin/" in banner and "isolated keys" in banner
+
+
+def test_every_serve_flag_sets_one_settings_field_with_that_fields_default() -> None:
+    """One settings object: each `serve` flag is a field of `MockSettings` or `ServerOptions` (or where to listen
+    and what to log), and its default is the field's own, so `serve` and `create_app` start the same world."""
+    mock_fields = {f.name: f for f in fields(MockSettings)}
+    server_fields = {f.name: f for f in fields(ServerOptions)}
+    own = {"host", "port", "log_level", "config_path"}
+    checked = 0
+    for name, flag_default in serve.make_context("serve", []).params.items():  # what the flags give unset
+        if name in own:
+            continue
+        field = mock_fields.get(name) or server_fields.get(name)
+        assert field is not None, f"--{name} sets no field"
+        default = field.default if field.default is not MISSING else field.default_factory()  # type: ignore[misc]
+        if name == "access_log":
+            assert flag_default is True and default is False  # `serve` logs requests; tests have the journal
+        else:
+            assert flag_default == default, name
+        checked += 1
+    assert checked == 24
+    assert ServerOptions().limits() == ConnectionLimits() and ConnectionLimits().max_connections == 16_384
+
+
+def test_serve_settings_put_each_flag_in_its_field() -> None:
+    context = serve.make_context("serve", ["--seed", "9", "--max-connections", "77", "--api-key", "k",
+                                           "--log-level", "warning", "--allowed-host", "mock.test"])
+    settings = ServeSettings.from_flags(dict(context.params))
+    assert settings.mock.seed == 9 and settings.mock.api_keys == ("k",) and settings.server.max_connections == 77
+    assert settings.server.allowed_hosts == ("mock.test",) and settings.log_level == "warning"
+    assert settings.mock.access_log is False  # no lines below log level info
+    assert settings.mock.max_body_bytes == MockSettings().max_body_bytes
