@@ -52,7 +52,7 @@ class Route:
         return ", ".join(sorted(methods))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Found:
     """A route and the handler for the request's method, with the path's parameters."""
 
@@ -62,7 +62,7 @@ class Found:
     path_params: dict[str, str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Missed:
     """No handler: 404 (`allowed` None, `redirect` None), 405 (`allowed`), or 307 to `redirect`."""
 

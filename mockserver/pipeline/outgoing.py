@@ -14,9 +14,8 @@ its own, such as a `Relayed` of the bytes it has (see docs/architecture.md, "The
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.chat import parse_chat
@@ -43,7 +42,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ChatNotes:
     """What the journal records of a chat call besides its bytes: its number among the world's calls and
     its experiment's (`experiment_call`, None when never counted), the faults that fired, and the answer's
@@ -68,17 +67,13 @@ class ChatNotes:
             )
 
 
-async def in_turn(context: MockContext, heavy: bool, work: Callable[..., T], *args: Any) -> T:
-    """`work(*args)`, in the world's turn when the request is `heavy` (a large body: `world.heavy`)."""
-    if heavy:
-        return await context.turns.run(context, work, *args)
-    return work(*args)
-
-
 async def parse(context: MockContext, body: bytes, content_type: str | None, heavy: bool) -> ParsedChat:
     """The validated request; for a heavy one, also the world's regexes run ahead on its last user text
     (off the event loop), so matching scripts and faults against it later is quick."""
-    parsed = await in_turn(context, heavy, parse_chat, context.memo, body, content_type)
+    if heavy:
+        parsed = await context.turns.run(context, parse_chat, context.memo, body, content_type)
+    else:
+        parsed = parse_chat(context.memo, body, content_type)
     rules = context.rules
     if heavy and (rules.scripts or rules.faults):
         await regexes.match_ahead(rules.patterns(), last_user_text(parsed.request))
@@ -114,12 +109,14 @@ async def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer,
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     out: Delivery
     if not parsed.request.stream:
-        out = json_answer(await in_turn(context, heavy, render_json, memo, parsed, answer))
+        out = json_answer(await context.turns.run(context, render_json, memo, parsed, answer) if heavy
+                          else render_json(memo, parsed, answer))
         if timed:  # a JSON answer waits as long as its stream would have taken
             out.wait = round(sum(plan_delays(seed, answer, stream_order(memo, answer, seed))), 6)
             out.delays = (out.wait,)
     elif not timed and faults is None:  # the common case: the whole stream, in a few sends
-        stream = await in_turn(context, heavy, render_stream, memo, parsed, answer, seed)
+        stream = (await context.turns.run(context, render_stream, memo, parsed, answer, seed) if heavy
+                  else render_stream(memo, parsed, answer, seed))
         planned = stream_event_count(memo, answer)
         out = Batched(stream + DONE_EVENT, planned + 1) if done_event else Batched(stream, planned)
     else:

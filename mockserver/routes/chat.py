@@ -25,5 +25,8 @@ async def chat_experiment(request: Request) -> Delivery:
         if refused is not None:
             return refused
         await outgoing.pause(faults, call, request.entry)
-    answer = await outgoing.in_turn(world, heavy, answer_chat, world, parsed, call)
+    if heavy:
+        answer = await world.turns.run(world, answer_chat, world, parsed, call)
+    else:
+        answer = answer_chat(world, parsed, call)
     return await outgoing.delivery(world, parsed, answer, call, faults, heavy)
