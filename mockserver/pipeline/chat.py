@@ -152,7 +152,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> Chat
     A prompt or a JSON answer over the context's size limits is refused (413) before it is produced."""
     request = parsed.request
     state, memo, seed = context.state, context.memo, context.settings.seed
-    max_prompt = context.size_limits.max_prompt_bytes
+    max_prompt = context.settings.max_prompt_bytes
     target = state.resolve_chat(  # (`NotFound` under strict, `Conflict` with nothing to draw)
         experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
         strict=context.settings.strict, num_samples=request.num_samples,
@@ -179,7 +179,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> Chat
         ))
         prompt_bytes.append(len(prompt.key))
     if not request.stream:
-        check_answer(prompt_bytes, context.size_limits.max_answer_bytes)
+        check_answer(prompt_bytes, context.settings.max_answer_bytes)
     return ChatAnswer(
         request=request,
         project_id=target.project_id,

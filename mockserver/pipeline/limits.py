@@ -29,12 +29,6 @@ ANSWER_BYTES_PER_SAMPLE = 8 * 1024
 
 
 @dataclass(frozen=True)
-class SizeLimits:
-    max_prompt_bytes: int
-    max_answer_bytes: int
-
-
-@dataclass(frozen=True)
 class TemplateShape:
     """What a config's template contributes to a prompt's size: its own JSON bytes, and how many
     times each placeholder occurs."""

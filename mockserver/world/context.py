@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass, field
 
 from mockserver.determinism import SeededFaker
-from mockserver.pipeline.limits import SizeLimits
 from mockserver.settings import MockSettings
 from mockserver.sizes import estimate
 from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
@@ -50,7 +49,6 @@ class MockContext:
     state: MockState = field(init=False)
     rules: RuleBook = field(init=False)
     journal: Journal = field(init=False)
-    size_limits: SizeLimits = field(init=False)
     last_used: float = field(default=0.0, init=False)  # `time.monotonic()` of its last request
     _own_spec_bytes: int = field(default=0, init=False)  # held for a spec given to this world only
     _added_spec_bytes: int = field(default=0, init=False)  # held for specs added since the last reset
@@ -68,7 +66,6 @@ class MockContext:
                                budget=self.budget if self.settings.isolate_keys else None)
         self.rules = RuleBook()
         self.journal = Journal(limit=self.settings.journal_limit, budget=self.budget, account=self.account)
-        self.size_limits = SizeLimits(self.settings.max_prompt_bytes, self.settings.max_answer_bytes)
         self.last_used = time.monotonic()
         self.reset()
 
