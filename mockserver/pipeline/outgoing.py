@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
-from mockserver.pipeline.chat import parse_chat
 from mockserver.pipeline.delivery import (
     EVENT_STREAM_HEADERS,
     Batched,
@@ -67,17 +66,12 @@ class ChatNotes:
             )
 
 
-async def parse(context: MockContext, body: bytes, content_type: str | None, heavy: bool) -> ParsedChat:
-    """The validated request; for a heavy one, also the world's regexes run ahead on its last user text
-    (off the event loop), so matching scripts and faults against it later is quick."""
-    if heavy:
-        parsed = await context.turns.run(context, parse_chat, context.memo, body, content_type)
-    else:
-        parsed = parse_chat(context.memo, body, content_type)
+async def match_ahead(context: MockContext, parsed: ParsedChat) -> None:
+    """For a heavy request: the world's regexes run ahead on its last user text (off the event loop), so
+    matching scripts and faults against it later is quick."""
     rules = context.rules
-    if heavy and (rules.scripts or rules.faults):
+    if rules.scripts or rules.faults:
         await regexes.match_ahead(rules.patterns(), last_user_text(parsed.request))
-    return parsed
 
 
 def faults_for(context: MockContext, parsed: ParsedChat, call: int) -> FaultPlan | None:
@@ -100,23 +94,22 @@ def refusal(context: MockContext, parsed: ParsedChat, call: int, faults: FaultPl
     return answer
 
 
-async def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call: int,
-                   faults: FaultPlan | None, heavy: bool) -> Delivery:
-    """How `answer` goes out (see the module doc), with the call's notes."""
+def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call: int,
+             faults: FaultPlan | None) -> Delivery:
+    """How `answer` goes out (see the module doc), with the call's notes. Plain work, as long as the answer
+    (a heavy request's runs in a turn)."""
     notes = ChatNotes(call, faults.names if faults is not None else (), context.state.count_call(answer.experiment_id),
                       answer)
     memo, seed, done_event = context.memo, context.seed, context.settings.stream_done_event
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     out: Delivery
     if not parsed.request.stream:
-        out = json_answer(await context.turns.run(context, render_json, memo, parsed, answer) if heavy
-                          else render_json(memo, parsed, answer))
+        out = json_answer(render_json(memo, parsed, answer))
         if timed:  # a JSON answer waits as long as its stream would have taken
             out.wait = round(sum(plan_delays(seed, answer, stream_order(memo, answer, seed))), 6)
             out.delays = (out.wait,)
     elif not timed and faults is None:  # the common case: the whole stream, in a few sends
-        stream = (await context.turns.run(context, render_stream, memo, parsed, answer, seed) if heavy
-                  else render_stream(memo, parsed, answer, seed))
+        stream = render_stream(memo, parsed, answer, seed)
         planned = stream_event_count(memo, answer)
         out = Batched(stream + DONE_EVENT, planned + 1) if done_event else Batched(stream, planned)
     else:

@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from mockserver.http.request import Request
 from mockserver.pipeline import outgoing
-from mockserver.pipeline.chat import answer_chat
+from mockserver.pipeline.chat import answer_chat, parse_chat
 from mockserver.pipeline.delivery import Delivery
 from mockserver.world.heavy import HEAVY_BODY_BYTES
 
 
 async def chat_experiment(request: Request) -> Delivery:
-    world = request.world
-    heavy = len(request.body) > HEAVY_BODY_BYTES
-    parsed = await outgoing.parse(world, request.body, request.content_type, heavy)
+    world, body = request.world, request.body
+    heavy = len(body) > HEAVY_BODY_BYTES  # a large body: each step runs in the world's turn (`world.heavy`)
+    if heavy:
+        parsed = await world.turns.run(world, parse_chat, world.memo, body, request.content_type)
+        await outgoing.match_ahead(world, parsed)
+    else:
+        parsed = parse_chat(world.memo, body, request.content_type)
     call = world.state.next_call()
     faults = outgoing.faults_for(world, parsed, call)
     if faults is not None:
@@ -27,6 +31,5 @@ async def chat_experiment(request: Request) -> Delivery:
         await outgoing.pause(faults, call, request.entry)
     if heavy:
         answer = await world.turns.run(world, answer_chat, world, parsed, call)
-    else:
-        answer = answer_chat(world, parsed, call)
-    return await outgoing.delivery(world, parsed, answer, call, faults, heavy)
+        return await world.turns.run(world, outgoing.delivery, world, parsed, answer, call, faults)
+    return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, faults)
