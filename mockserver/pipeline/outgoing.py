@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.delivery import (
@@ -37,9 +37,6 @@ from mockserver.spec.timing import has_timing, plan_delays
 if TYPE_CHECKING:
     from mockserver.world.context import MockContext
     from mockserver.world.journal import JournalEntry
-
-T = TypeVar("T")
-
 
 @dataclass(slots=True)
 class ChatNotes:
