@@ -24,13 +24,14 @@ from mockserver import logsafe
 from mockserver.control.door import admin_routes
 from mockserver.errors import UNEXPECTED, ApiError, answer_for
 from mockserver.http.access_log import AccessLog
-from mockserver.http.body import read_body, take_in, too_large, too_many_values
+from mockserver.http.body import count_values, read_body, too_large, too_many_values
 from mockserver.http.deliver import deliver
 from mockserver.http.request import Request, request_of
 from mockserver.http.router import Found, Handler, Key, Missed, Router
 from mockserver.pipeline.delivery import Delivery, Whole, error_answer
 from mockserver.routes.api import api_routes
 from mockserver.settings import MockSettings
+from mockserver.world import provider_keys
 from mockserver.world.auth import check_api_key
 from mockserver.world.heavy import HEAVY_BODY_BYTES
 from mockserver.world.journal import JournalEntry
@@ -134,11 +135,15 @@ class MockApp:
             body, cut, left = b"", True, False
         else:
             body, cut, left = await read_body(receive, settings.max_body_bytes)
-        if len(body) > HEAVY_BODY_BYTES:  # looking at a large body takes a turn (`heavy`)
-            kept, values = await world.turns.run(world, take_in, body, settings.max_body_values, not (cut or left))
+        whole = not (cut or left)
+        if len(body) > HEAVY_BODY_BYTES:  # looking at a large body takes turns (`heavy`): its keys go in steps
+            values = await world.turns.run(world, count_values, body, settings.max_body_values, whole)
+            secrets: list[str] = []
+            kept = await world.turns.steps(world, provider_keys.redaction(body, secrets))
+            entry = request.entry = world.journal.open(scope, body, cut or left, kept, secrets)
         else:
-            kept, values = take_in(body, settings.max_body_values, not (cut or left))
-        entry = request.entry = world.journal.open(scope, kept, cut or left)
+            values = count_values(body, settings.max_body_values, whole)
+            entry = request.entry = world.journal.open(scope, body, cut or left)
         if left:
             entry.client_left = True
             entry.error = request.closed_by or CLIENT_LEFT

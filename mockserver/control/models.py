@@ -68,7 +68,7 @@ class JournalRecord(BaseModel):
                                          "rule's `match.call` counts (null for other requests).")
     experiment_call: int | None = Field(
         default=None, description="The chat call's number among the calls to its experiment since reset (null "
-                                  "for other requests, and for a call refused before its experiment existed).")
+                                  "for other requests, and for a deleted experiment or an unknown one under --strict).")
     faults: list[str]
     delays: list[float] | None = Field(
         description="Timing profiles: seconds paused before each stream event, or before a JSON body (one item).")

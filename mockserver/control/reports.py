@@ -5,6 +5,7 @@ planned for. Plain functions of journal entries and rules, so the service can ta
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,9 +13,10 @@ from pydantic import Field, ValidationError
 
 from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
+from mockserver.spec import regexes
 from mockserver.spec.models import RequestMatch
 from mockserver.spec.regexes import Pattern
-from mockserver.spec.rules import Rule, RuleKind, call_matches, case_hint
+from mockserver.spec.rules import Rule, RuleKind, call_matches, case_hint, last_user_text
 from mockserver.world.journal import JournalEntry, JournalQuery
 
 CHAT_PATH = "/v4/chat-experiment"
@@ -110,7 +112,32 @@ class RequestListing:
     labels: dict[str, dict[str, str]]
 
     def selects(self, entry: JournalEntry) -> bool:
-        return self.query.selects(entry) and (self.match is None or chat_call_matches(entry, self.match))
+        decided = self.decides(entry)
+        return decided if isinstance(decided, bool) else regexes.search(self.pattern or "", decided)
+
+    @property
+    def pattern(self) -> str | None:
+        """The filter's `message_regex`, if it has one."""
+        return self.match.message_regex if self.match is not None else None
+
+    @functools.cached_property
+    def _without_pattern(self) -> RequestMatch | None:
+        return self.match.model_copy(update={"message_regex": None}) if self.match is not None else None
+
+    def decides(self, entry: JournalEntry) -> bool | str:
+        """Whether the entry is selected, or, when every other condition holds and only `message_regex`
+        is left, the text it must be found in (the caller matches it: it may be long)."""
+        if not self.query.selects(entry):
+            return False
+        if self.match is None:
+            return True
+        if self.pattern is None:
+            return chat_call_matches(entry, self.match)
+        request = chat_request(entry)
+        if request is None or not drew_config(entry, self.match) or \
+                not call_matches(self._without_pattern, request, entry.call):  # type: ignore[arg-type]
+            return False
+        return last_user_text(request)
 
     def limited(self, selected: list[JournalEntry]) -> list[JournalEntry]:
         """The newest `limit` of the selected entries (all of them without a limit)."""

@@ -28,9 +28,10 @@ from mockserver.control.reports import (
     unused_report,
 )
 from mockserver.errors import DomainError
+from mockserver.spec import regexes
 from mockserver.spec.errors import SpecError, validate
 from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
-from mockserver.spec.rules import Rule, RuleKind
+from mockserver.spec.rules import Rule, RuleKind, last_user_text
 from mockserver.world.budget import OverShare
 from mockserver.world.context import MockContext
 from mockserver.world.journal import JournalQuery
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     from mockserver.world.tenants import Tenants
 
 T = TypeVar("T")
-Steps = Generator[None, None, T]  # yields between steps, returns the result
+Steps = Generator[Any, Any, T]  # yields None between steps (or work for a thread: `Turns.steps`), returns the result
 
 # Projects, experiments, configs, scripts and faults one spec sent to a running server may declare: a
 # reset loads its spec again, about 20 µs per item, so this keeps any reset well under 100 ms.
@@ -65,12 +66,14 @@ def spec_items(data: Any) -> int:
 
 
 def all_at_once(steps: Steps[T]) -> T:
-    """What a `*_steps` generator returns, run without pause."""
+    """What a `*_steps` generator returns, run without pause (work it yields for a thread runs here)."""
+    result: Any = None
     while True:
         try:
-            next(steps)
+            work = steps.send(result)
         except StopIteration as done:
             return done.value
+        result = work() if work is not None else None
 
 
 class ControlError(DomainError):
@@ -181,11 +184,16 @@ class MockControl:
         listing = RequestListing(JournalQuery(experiment_id=wanted.experiment_id, path=wanted.path,
                                               status=wanted.status, since=wanted.since),
                                  wanted.chat_match(), wanted.limit, self.labels())
-        selected = []
-        for entry in self.context.journal.entries():
-            if listing.selects(entry):
-                selected.append(entry)
+        entries = self.context.journal.entries()
+        decided: list[bool | str] = []
+        for entry in entries:
+            decided.append(listing.decides(entry))
             yield
+        texts = [found for found in decided if isinstance(found, str)]  # left to `message_regex`: matched apart
+        if texts:
+            matched = iter((yield from regexes.search_each(listing.pattern or "", texts)))
+            decided = [found if isinstance(found, bool) else next(matched) for found in decided]
+        selected = [entry for entry, keep in zip(entries, decided, strict=True) if keep]
         shown = listing.limited(selected)
         return JournalPage(len(selected), shown, listing.rule_labels(shown))
 
@@ -217,7 +225,11 @@ class MockControl:
             yield
         hints: dict[int, str] = {}
         for _, rule in unused:
+            pattern = rule.spec.match.message_regex
             for entry, request in calls:
+                if pattern is not None and request is not None and \
+                        2 * regexes.steps(pattern, last_user_text(request), ignore_case=True) > regexes.INLINE_STEPS:
+                    continue  # a case hint is looked for only where matching is cheap (it runs on the event loop)
                 hint = call_hint(rule, entry, request)
                 yield
                 if hint is not None:

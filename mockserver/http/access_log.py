@@ -5,8 +5,9 @@ which cost the default server about a third of its throughput. This log formats 
 same style and writes what gathered in the last `FLUSH_EVERY` seconds with a single write, so a
 busy server makes about 20 writes a second however many requests it answers, and a person watching
 sees each line at once. Lines say what the client sent and what it got (method, path, status, and
-the reason for an error answer); headers, bodies and keys are never written, and what the client
-chose (the path, the query, an id in an error) is escaped (`logsafe`): one request, one line.
+the reason for an error answer); headers, bodies and keys are never written (a query parameter with a
+secret name shows `[redacted]`, `provider_keys`), and what the client chose (the path, the query, an
+id in an error) is escaped (`logsafe`): one request, one line.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from http import HTTPStatus
 from typing import Any, TextIO
 
 from mockserver.logsafe import ARG_LIMIT, printable
+from mockserver.world.provider_keys import redact_query
 
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 FLUSH_EVERY = 0.05  # seconds
@@ -49,7 +51,7 @@ class AccessLog:
         line = self._lines.get(key)
         if line is None:
             method, path, query, version, _ = key
-            target = printable(path + ("?" + query.decode("latin-1") if query else ""), ARG_LIMIT)
+            target = printable(path + ("?" + redact_query(query.decode("latin-1")) if query else ""), ARG_LIMIT)
             line = f' - "{method} {target} HTTP/{version}" {status} {_PHRASES.get(status, "")}'
             if len(self._lines) >= LINES_KEPT:
                 self._lines.clear()

@@ -4,8 +4,8 @@ Every door reads bodies here: the API (whose bodies are journaled) and `/__admin
 whose `Content-Length` says it is over `--max-body-bytes` is refused before a byte of it is read (so
 `Expect: 100-continue` never gets `100 Continue`), one that turns out larger is cut at the limit, and
 either gets 413 with `Connection: close` (the rest is never read). Then, before any parsing, one look at
-the bytes (`take_in`) counts its JSON values against `--max-body-values` and takes any provider key out
-of what is kept.
+the bytes (`count_values`) counts its JSON values against `--max-body-values`; the journal keeps the body
+with every key taken out (`provider_keys`, in steps for a large one).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from starlette.types import Message, Receive
 
 from mockserver.errors import ApiError
 from mockserver.jsonio import over_values
-from mockserver.world import provider_keys
 
 
 def too_large(limit: int) -> ApiError:
@@ -54,9 +53,7 @@ async def _read_rest(first: Message, receive: Receive, limit: int) -> tuple[byte
         message = await receive()
 
 
-def take_in(body: bytes, max_values: int, whole: bool = True) -> tuple[bytes, int | None]:
-    """What is kept of a body (its provider keys taken out), and, for a `whole` one, how many JSON values it
-    holds when that is over `max_values` (None when within). One step over the bytes: the count comes
-    first, so a body refused for its values is never parsed, not even to find a key in it."""
-    values = over_values(body, max_values) if whole and len(body) > max_values else None
-    return provider_keys.scrub(body, parse=values is None), values
+def count_values(body: bytes, max_values: int, whole: bool = True) -> int | None:
+    """For a `whole` body: how many JSON values it holds when that is over `max_values` (None when within).
+    The count comes before any parsing, so a body refused for its values is never parsed."""
+    return over_values(body, max_values) if whole and len(body) > max_values else None

@@ -13,7 +13,8 @@ hostile client costs only a timer:
 - past `max_connections` open connections a new one gets 503 and is closed at once (its socket is
   freed, so a flood cannot use up the process's file descriptors);
 - a response the client has not read for `send_timeout` (the socket buffer stays full) is dropped;
-- a request to switch protocols (a WebSocket upgrade) is answered as plain HTTP, then the connection closed.
+- a request to switch protocols (a WebSocket upgrade) is answered as plain HTTP, its body read as any
+  body is, then the connection closed.
 
 A request that arrives whole in one read (the usual case) arms no timer at all.
 """
@@ -26,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mockserver.errors import error_body
@@ -98,6 +100,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # the read itself in the usual one-read case, a bytearray once a head spans reads.
         self._head: bytes | bytearray = b""
         self._refused = False
+        # A request asking to switch protocols, with a body: its framing headers until the body is read,
+        # then the parser reading it (see `_start_body`).
+        self._upgrade_framing: bytes | None = None
+        self._body_parser: httptools.HttpRequestParser | None = None
 
     # --- connection ------------------------------------------------------------------------------
 
@@ -125,7 +131,10 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._header_bytes += len(data)
             self._tail = data[-3:]
             self._keep_head(data)
-        HttpToolsProtocol.data_received(self, data)  # (not `super()`: this runs on every read)
+        if self._body_parser is not None:  # the body of a request that asked to switch protocols
+            self._feed_body(data)
+        else:
+            self._feed(data)
         if self._refused or self.transport.is_closing():
             return
         if self._awaiting_headers:
@@ -147,12 +156,50 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         end = _headers_end(self._tail + data)
         return end < 0 or self._header_bytes - len(self._tail) + end > self.limits.max_header_bytes
 
+    def _feed(self, data: bytes) -> None:
+        """uvicorn's `data_received`, but a request that asks to switch protocols keeps its body."""
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            self.send_400_response(INVALID_HTTP)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._unsupported_upgrade_warning()
+            if self._upgrade_framing is not None:
+                self._start_body(data[upgrade.args[0]:] if upgrade.args else b"")
+
+    # --- a request that asks to switch protocols ---------------------------------------------------
+    # The parser stops reading HTTP at `Upgrade` + `Connection: upgrade`, skipping the body (it belongs
+    # to the new protocol, as far as it knows). The mock never switches: it answers the plain HTTP
+    # request it also is (RFC 9110 7.8), so its body is read here, by a second parser fed a head that
+    # declares only the body's framing, and handed to the request as any body is.
+
+    def _start_body(self, rest: bytes) -> None:
+        framing, self._upgrade_framing = self._upgrade_framing or b"", None
+        self._body_parser = httptools.HttpRequestParser(_BodyOnly(self))
+        self._feed_body(b"POST / HTTP/1.1\r\n" + framing + b"\r\n" + rest)
+
+    def _feed_body(self, data: bytes) -> None:
+        try:
+            self._body_parser.feed_data(data)  # type: ignore[union-attr]
+        except httptools.HttpParserUpgrade:
+            pass  # (its head asks for nothing: unreachable)
+        except httptools.HttpParserError:
+            self._refuse(400, INVALID_HTTP)
+
+    def _body_arrived(self, body: bytes) -> None:
+        HttpToolsProtocol.on_body(self, body)
+
+    def _body_complete(self) -> None:
+        self._body_parser = None
+        GuardedHttpProtocol.on_message_complete(self)
+
     # --- parser callbacks ------------------------------------------------------------------------
 
     def _should_upgrade(self) -> bool:
         """Never switch protocols: the mock speaks HTTP only. A WebSocket upgrade request is answered as
-        the plain HTTP request it also is (RFC 9110 7.8 lets a server ignore `Upgrade`), by the app and
-        journaled like any other, instead of uvicorn's unjournaled plain-text 403."""
+        the plain HTTP request it also is (RFC 9110 7.8 lets a server ignore `Upgrade`), with its body,
+        by the app and journaled like any other, instead of uvicorn's unjournaled plain-text 403."""
         return False
 
     def _unsupported_upgrade_warning(self) -> None:
@@ -165,6 +212,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # The base first (called directly: this runs for every request): if it refuses the request
         # (an unusable target), the head is still here for the journal.
         HttpToolsProtocol.on_headers_complete(self)
+        if self.parser.should_upgrade():
+            self._upgrade_framing = _body_framing(self.headers)
         self._awaiting_headers = False
         self._in_body = True
         self._header_bytes = 0
@@ -174,6 +223,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             self._disarm()
 
     def on_message_complete(self) -> None:
+        if self._upgrade_framing is not None:
+            return  # the parser skipped the body of a request asking to switch protocols: read below
         self._in_body = False
         self._awaiting_headers = True
         if self._deadline is not None:
@@ -263,6 +314,29 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             request = request_of(self.scope)  # type: ignore[arg-type]
             request.closed_by = request.closed_by or detail
             request.answered_by = (status, detail)
+
+
+def _body_framing(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The `Content-Length` or `Transfer-Encoding` lines of a request's headers, or None without a body."""
+    lines = [name + b": " + value + b"\r\n" for name, value in headers
+             if name in (b"content-length", b"transfer-encoding")]
+    if not lines or all(name == b"content-length" and value.strip() == b"0" for name, value in headers
+                        if name in (b"content-length", b"transfer-encoding")):
+        return None
+    return b"".join(lines)
+
+
+class _BodyOnly:
+    """Callbacks of the parser that reads the body of a request asking to switch protocols."""
+
+    def __init__(self, protocol: GuardedHttpProtocol) -> None:
+        self.protocol = protocol
+
+    def on_body(self, body: bytes) -> None:
+        self.protocol._body_arrived(body)
+
+    def on_message_complete(self) -> None:
+        self.protocol._body_complete()
 
 
 def guarded_protocol(limits: ConnectionLimits, on_refused: Callable[[Refusal], None] | None = None

@@ -64,11 +64,9 @@ class ChatNotes:
 
 
 async def match_ahead(context: MockContext, parsed: ParsedChat) -> None:
-    """For a heavy request: the world's regexes run ahead on its last user text (off the event loop), so
-    matching scripts and faults against it later is quick."""
-    rules = context.rules
-    if rules.scripts or rules.faults:
-        await regexes.match_ahead(rules.patterns(), last_user_text(parsed.request))
+    """The world's regexes against the call's last user text, ahead of its rules: when that could hold the
+    event loop, in a thread (`regexes.match_ahead`); past the server's limit, `TooCostly` (a 413)."""
+    await regexes.match_ahead(context.turns, context, context.rules.patterns(), last_user_text(parsed.request))
 
 
 def faults_for(context: MockContext, parsed: ParsedChat, call: int) -> FaultPlan | None:
@@ -77,26 +75,23 @@ def faults_for(context: MockContext, parsed: ParsedChat, call: int) -> FaultPlan
     return plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
 
 
-def refusal(context: MockContext, parsed: ParsedChat, call: int, faults: FaultPlan) -> Delivery | None:
+def refusal(call: int, experiment_call: int | None, faults: FaultPlan) -> Delivery | None:
     """The answer of a fault that refuses the call (a dropped connection or an error status), after its
-    latency; None when the faults let the call be answered. A refused call is counted in its experiment
-    now: its experiment is never resolved."""
+    latency; None when the faults let the call be answered."""
     if not (faults.reset or faults.status is not None):
         return None
-    notes = ChatNotes(call, faults.names, context.state.count_call(parsed.request.experiment_id))
     error = faults.error()
     answer = dropped() if faults.reset or error is None else error_answer(error)
     answer.wait = faults.latency
-    answer.notes = notes
+    answer.notes = ChatNotes(call, faults.names, experiment_call)
     return answer
 
 
-def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call: int,
+def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call: int, experiment_call: int | None,
              faults: FaultPlan | None) -> Delivery:
     """How `answer` goes out (see the module doc), with the call's notes. Plain work, as long as the answer
     (a heavy request's runs in a turn)."""
-    notes = ChatNotes(call, faults.names if faults is not None else (), context.state.count_call(answer.experiment_id),
-                      answer)
+    notes = ChatNotes(call, faults.names if faults is not None else (), experiment_call, answer)
     memo, seed, done_event = context.memo, context.seed, context.settings.stream_done_event
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     out: Delivery
@@ -137,10 +132,10 @@ def shaped_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, 
     return paced
 
 
-async def pause(faults: FaultPlan, call: int, entry: JournalEntry | None) -> None:
+async def pause(faults: FaultPlan, call: int, experiment_call: int | None, entry: JournalEntry | None) -> None:
     """A fault's latency before a call that is answered (the answer is made after it). Meanwhile the journal
     already shows the call, with its number and faults (a test can see it is in flight)."""
     if entry is not None:
-        ChatNotes(call, faults.names).write(entry)
+        ChatNotes(call, faults.names, experiment_call).write(entry)
     if faults.latency:
         await asyncio.sleep(faults.latency)

@@ -1,7 +1,7 @@
 """Recording and replaying exchanges: the cassette format, keys kept out, matching, timing, import.
 
-Self-contained (it imports nothing else of `mockserver`), so the server's proxy, `--record` and
-`--replay` call it as plain functions:
+Self-contained (of the rest of `mockserver` it imports only `provider_keys`, the redaction the journal
+and the access log share), so the server's proxy, `--record` and `--replay` call it as plain functions:
 
 - `ExchangeCapture` (or `build_exchange`) makes a redacted `Exchange`; `CassetteWriter` appends it to
   a cassette on disk without ever losing one on a clean shutdown;

@@ -19,17 +19,18 @@ async def chat_experiment(request: Request) -> Delivery:
     heavy = len(body) > HEAVY_BODY_BYTES  # a large body: each step runs in the world's turn (`world.heavy`)
     if heavy:
         parsed = await world.turns.run(world, parse_chat, world.memo, body, request.content_type)
-        await outgoing.match_ahead(world, parsed)
     else:
         parsed = parse_chat(world.memo, body, request.content_type)
-    call = world.state.next_call()
+    if world.rules.scripts or world.rules.faults:  # costly regex matching runs in a thread, or is refused
+        await outgoing.match_ahead(world, parsed)
+    call, experiment_call = world.state.next_call(parsed.request.experiment_id, strict=world.settings.strict)
     faults = outgoing.faults_for(world, parsed, call)
     if faults is not None:
-        refused = outgoing.refusal(world, parsed, call, faults)
+        refused = outgoing.refusal(call, experiment_call, faults)
         if refused is not None:
             return refused
-        await outgoing.pause(faults, call, request.entry)
+        await outgoing.pause(faults, call, experiment_call, request.entry)
     if heavy:
         answer = await world.turns.run(world, answer_chat, world, parsed, call)
-        return await world.turns.run(world, outgoing.delivery, world, parsed, answer, call, faults)
-    return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, faults)
+        return await world.turns.run(world, outgoing.delivery, world, parsed, answer, call, experiment_call, faults)
+    return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, experiment_call, faults)

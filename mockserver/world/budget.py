@@ -16,12 +16,17 @@ charged to it, by kind (`KINDS`):
   charged is kept even when it alone is too large, until the next charge.
 
 Charging is cheap on purpose (it is on every request's path): keepers pass lengths of bytes and
-strings they already hold, plus a fixed overhead, never a walk over the objects.
+strings they already hold, plus a fixed overhead, never a walk over the objects. Finding the world
+using the most is cheap too: a heap of worlds by bytes used, told when a world grows (one push) and
+checked lazily when room is made; the payer goes on paying while it still uses the most, so making
+room costs at most a few heap operations per item dropped, however many worlds there are.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
+from heapq import heapify, heappop, heappush
 from typing import Any, Protocol
 
 from mockserver.errors import DomainError
@@ -50,14 +55,26 @@ class OverShare(DomainError):
 class Account:
     """What one world keeps and holds: bytes by kind, and its droppable items, oldest first."""
 
-    __slots__ = ("by_kind", "held", "items", "used")
+    __slots__ = ("by_kind", "closed", "held", "items", "order", "ranked", "used")
 
     def __init__(self) -> None:
+        self.closed = False
+        self.ranked = -1  # the number of its one valid entry in the budget's heap (-1: none)
         self.used = 0  # held and kept bytes together
         self.held = 0
         self.by_kind: dict[str, int] = dict.fromkeys(HELD_KINDS, 0)  # held bytes by kind (kept: from `items`)
         # Droppable items, oldest first: token -> (size, kind). (A plain dict keeps insertion order.)
         self.items: dict[int, tuple[int, str]] = {}
+        # Their tokens, oldest first, with some already released (skipped, and cleared now and then):
+        # the oldest is found at once, where a dict would walk past every item dropped before it.
+        self.order: deque[int] = deque()
+
+    def oldest(self) -> int:
+        """The token of its oldest item (it has one)."""
+        order, items = self.order, self.items
+        while order[0] not in items:
+            order.popleft()
+        return order[0]
 
     def kinds(self) -> dict[str, int]:
         """Bytes by kind: held ones counted as they change, kept ones summed from the items (for people)."""
@@ -84,6 +101,11 @@ class ByteBudget:
         self._next_token = 0
         self._newest = -1
         self._lock = threading.Lock()
+        # Worlds by bytes used, largest first: (-used when pushed, push number, account). An account is
+        # pushed whenever it grows; an entry that no longer says what it uses is fixed when it reaches
+        # the top (`_payer`), so the top is always right, and the heap is rebuilt when stale entries pile up.
+        self._by_use: list[tuple[int, int, Account]] = []
+        self._pushes = 0
 
     # --- accounts ---------------------------------------------------------------------------------
 
@@ -103,6 +125,7 @@ class ByteBudget:
             account.held = 0
             if account in self._accounts and account is not self.common:
                 self._accounts.remove(account)
+                account.closed = True
 
     # --- held bytes -------------------------------------------------------------------------------
 
@@ -125,6 +148,8 @@ class ByteBudget:
             account.used += size
             account.by_kind[kind] += size
             self.used += size
+            if size > 0 and account.items:
+                self._grew(account)
 
     # --- kept items -------------------------------------------------------------------------------
 
@@ -137,8 +162,10 @@ class ByteBudget:
             self._next_token = token + 1
             self._items[token] = (size, keeper, key, account)
             account.items[token] = (size, kind)
+            account.order.append(token)
             account.used += size
             self.used += size
+            self._grew(account)
             if self.used <= self.limit:
                 return token
             evicted = self._make_room()
@@ -163,30 +190,73 @@ class ByteBudget:
             return None
         size, keeper, key, account = item
         del account.items[token]
+        if len(account.order) > 2 * len(account.items) + 32:  # released ones pile up: start again (amortised)
+            account.order = deque(account.items)
         account.used -= size
         self.used -= size
         return keeper, key
 
+    def _grew(self, account: Account) -> None:
+        """Rank the account anew (its older entries in the heap are left there, stale, and skipped)."""
+        self._pushes += 1
+        account.ranked = self._pushes
+        heappush(self._by_use, (-account.used, self._pushes, account))
+        if len(self._by_use) > 2 * len(self._accounts) + 64:  # mostly stale entries: start again (amortised)
+            self._by_use = [(-known.used, known.ranked, known) for known in self._accounts if known.ranked >= 0]
+            heapify(self._by_use)
+
+    def _droppable(self, account: Account) -> bool:
+        return len(account.items) > (self._newest in account.items)
+
+    def _payer(self, waiting: list[Account]) -> Account | None:
+        """The world using the most bytes that has an item to drop (an account that has none but the
+        newest is put in `waiting`, to be ranked again afterwards)."""
+        heap = self._by_use
+        while heap:
+            used, number, account = heap[0]
+            if number != account.ranked:
+                heappop(heap)  # an older entry of an account ranked since
+            elif account.closed or not account.items:
+                heappop(heap)
+                account.ranked = -1  # ranked again when it next grows
+            elif -used != account.used:  # it shrank since: ranked by what it uses now
+                heappop(heap)
+                self._grew(account)
+            elif not self._droppable(account):
+                heappop(heap)
+                account.ranked = -1
+                waiting.append(account)
+            else:
+                return account
+        return None
+
     def _make_room(self) -> list[tuple[Keeper, Any]]:
         """Drop the oldest items of the world using the most bytes until the total fits (never the item
-        charged last). Called with the lock held; the keepers are told after it is released."""
-        evicted = []
+        charged last). The payer goes on paying while it still uses the most (compared with the runner-up
+        once), so this costs about one heap operation per change of payer, not per item. Called with the
+        lock held; the keepers are told after it is released."""
+        evicted: list[tuple[Keeper, Any]] = []
+        waiting: list[Account] = []
         while self.used > self.limit:
-            payer = None
-            for account in self._accounts:
-                droppable = len(account.items) - (self._newest in account.items)
-                if droppable > 0 and (payer is None or account.used > payer.used):
-                    payer = account
+            payer = self._payer(waiting)
             if payer is None:
                 break
-            token = next(iter(payer.items))
-            if token == self._newest:
-                token = next(t for t in payer.items if t != self._newest)
-            dropped = self._pop(token)
-            if dropped is not None:
-                self.dropped += 1
-                evicted.append(dropped)
+            heappop(self._by_use)  # out of the heap while it pays
+            payer.ranked = -1
+            rival = self._payer(waiting)
+            floor = rival.used if rival is not None else float("-inf")  # (a world's use may be below 0 here)
+            while self.used > self.limit and payer.used >= floor and self._droppable(payer):
+                evicted.append(self._drop_oldest(payer))
+            if payer.items:
+                self._grew(payer)  # ranked again by what it uses now
+        for account in waiting:
+            self._grew(account)
         return evicted
+
+    def _drop_oldest(self, payer: Account) -> tuple[Keeper, Any]:
+        """Drop the payer's oldest item (never the newest: a payer has another, and the newest is last)."""
+        self.dropped += 1
+        return self._pop(payer.oldest())  # type: ignore[return-value]
 
     @staticmethod
     def _forget(evicted: list[tuple[Keeper, Any]]) -> None:

@@ -14,6 +14,8 @@ light request's few passes of the event loop), and a shutdown can cancel the que
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
@@ -35,6 +37,7 @@ class Turns:
     """One step of heavy work at a time across the server, tenants served in rotation."""
 
     def __init__(self) -> None:
+        self._threads: Turns | None = None  # the queue for `in_thread`
         self._busy = False
         self._waiting: OrderedDict[int, deque[asyncio.Future[None]]] = OrderedDict()
 
@@ -54,6 +57,38 @@ class Turns:
         async with self.turn(tenant):
             return work(*args)
 
+    async def in_thread(self, tenant: object, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)` in a thread of its own, for C code that lets the interpreter go (RE2 matching):
+        one such thread at a time across the server, tenants in rotation, in a queue apart from the
+        event loop's turns. The turn is held until the thread ends, even when the caller is cancelled
+        meanwhile, so two never run at once; the thread is a daemon: it never holds up an exit."""
+        threads = self._threads
+        if threads is None:
+            threads = self._threads = Turns()
+        await threads._acquire(id(tenant))
+        loop = asyncio.get_running_loop()
+        result: asyncio.Future[T] = loop.create_future()
+
+        def settle(outcome: tuple[bool, Any]) -> None:
+            threads._release()
+            if not result.done():
+                result.set_result(outcome[1]) if outcome[0] else result.set_exception(outcome[1])
+
+        def run() -> None:
+            try:
+                outcome: tuple[bool, Any] = (True, work(*args))
+            except BaseException as error:  # (handed to the caller)
+                outcome = (False, error)
+            with contextlib.suppress(RuntimeError):  # the loop is gone (a shutdown): nobody waits
+                loop.call_soon_threadsafe(settle, outcome)
+
+        try:
+            threading.Thread(target=run, name="humanloop-mock-match", daemon=True).start()
+        except BaseException:
+            threads._release()
+            raise
+        return await result
+
     async def map(self, tenant: object, items: Iterable[T], work: Callable[[T], Any]) -> list[Any]:
         """`[work(item) for item in items]`, in turns of at most about `SLICE_SECONDS` each."""
         results: list[Any] = []
@@ -70,17 +105,23 @@ class Turns:
                     finished = True
         return results
 
-    async def steps(self, tenant: object, steps: Generator[None, None, T]) -> T:
-        """What `steps` returns, running it in turns of at most about `SLICE_SECONDS` each (it yields between
-        steps: `control.service`'s listings)."""
+    async def steps(self, tenant: object, steps: Generator[Any, Any, T]) -> T:
+        """What `steps` returns, running it in turns of at most about `SLICE_SECONDS` each (it yields None
+        between steps: `control.service`'s listings, `provider_keys.redaction`). A step may yield a
+        callable instead: work for a thread of its own (`in_thread`: RE2 matching a long text), whose
+        result is sent back into the generator."""
+        result: Any = None
         while True:
+            work = None
             async with self.turn(tenant):
                 deadline = time.perf_counter() + SLICE_SECONDS
                 try:
-                    while time.perf_counter() <= deadline:
-                        next(steps)
+                    while work is None and time.perf_counter() <= deadline:
+                        work, result = steps.send(result), None
                 except StopIteration as done:
-                    return done.value
+                    return done.value  # type: ignore[no-any-return]
+            if work is not None:
+                result = await self.in_thread(tenant, work)
 
     async def _acquire(self, key: int) -> None:
         if not self._busy and not self._waiting:

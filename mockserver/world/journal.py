@@ -1,11 +1,11 @@
 """The request journal: every request the mock receives, as it was sent, with what it answered.
 
-Secrets never reach it: `X-API-KEY` (and other credential headers) are redacted, and
-`provider_api_keys` values are replaced before the body is stored, whatever its shape (`provider_keys`:
-the door takes every body in through `http.body.take_in`, the only way a body reaches `Journal.open`).
-The answer's headers are kept as they went out (`Retry-After` with a 429, the content type of a
-stream); the mock never puts a key in them, and they are read back through the same redaction as the
-request's.
+Secrets never reach it (`provider_keys`, the redaction the access log and cassettes share): the
+values of secret-named fields (`provider_api_keys`, `api_key`, ...) are taken out of the body and of
+the query string before they are stored, and credential headers (`X-API-KEY`, `Authorization`, any
+header named like an API key) are redacted when read. The answer's headers are kept as they went out
+(`Retry-After` with a 429, the content type of a stream); the mock never puts a key in them, and they
+are read back through the same redaction as the request's.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ import orjson
 
 from mockserver import jsonio
 from mockserver.errors import error_body
+from mockserver.world import provider_keys
 from mockserver.world.budget import Account, ByteBudget
 
-REDACTED = "[redacted]"
-SECRET_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+REDACTED = provider_keys.PLACEHOLDER
 _LINES, _NAME_VALUE = b"\n".join, b":".join
 
 
@@ -52,7 +52,7 @@ def redact_headers(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]
     headers: dict[str, str] = {}
     for name_bytes, value_bytes in raw_headers:
         name = name_bytes.decode("latin-1").lower()
-        value = REDACTED if name in SECRET_HEADERS else value_bytes.decode("latin-1")
+        value = REDACTED if provider_keys.is_secret_header(name) else value_bytes.decode("latin-1")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
     return headers
 
@@ -109,6 +109,17 @@ class JournalEntry:
     _body_parsed: bool = field(default=False, repr=False)
     _budget_token: int | None = field(default=None, repr=False)
     _dropped: bool = field(default=False, repr=False)
+    # The keys taken out of the request, as text to hide in the answer kept here (it may echo one:
+    # a chat answer echoes `inputs`); None for the usual request, which held none.
+    _echoes: list[bytes] | None = field(default=None, repr=False)
+
+    def hide_echoes(self) -> None:
+        """Take the request's keys out of the answer kept (the client got it as it was)."""
+        echoed = self._echoes
+        if echoed:
+            self.response_bytes = provider_keys.hide_echoes(self.response_bytes, echoed)
+            if self.stream_chunks:
+                self.stream_chunks = [provider_keys.hide_echoes(chunk, echoed) for chunk in self.stream_chunks]
 
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
@@ -299,19 +310,29 @@ class Journal:
         self.dropped = 0
         self.epoch = 0  # how often it was cleared: seqs start over after each clear
 
-    def open(self, scope: dict[str, Any], kept_body: bytes, truncated: bool) -> JournalEntry:
-        """A new entry, journaled now (so a request that never ends is still listed). `kept_body` is the body
-        with its provider keys already taken out (`http.body.take_in`, `provider_keys.scrub`)."""
+    def open(self, scope: dict[str, Any], raw_body: bytes, truncated: bool, kept_body: bytes | None = None,
+             secrets: list[str] | None = None) -> JournalEntry:
+        """A new entry, journaled now (so a request that never ends is still listed). `kept_body`: the
+        body already redacted (`provider_keys.redaction`, in turns for a large one), with the `secrets`
+        it held."""
         oldest = None
+        if kept_body is None:
+            secrets = []
+            kept_body = provider_keys.redact_body(raw_body, secrets)
+        query = scope.get("query_string", b"")
+        if query:
+            secrets = [] if secrets is None else secrets
+            query_text = provider_keys.redact_query(query.decode("latin-1"), secrets)
         with self._lock:
             entry = JournalEntry(
                 seq=self._next_seq,
                 method=scope["method"],
                 path=scope["path"],
-                query=scope.get("query_string", b"").decode("latin-1"),
+                query=query_text if query else "",
                 header_lines=header_block(scope.get("headers", ())),
                 raw_body=kept_body,
                 body_truncated=truncated,
+                _echoes=provider_keys.echoes(secrets) or None if secrets else None,
             )
             self._next_seq += 1
             if self._limit and len(self._entries) >= self._limit:
@@ -324,7 +345,10 @@ class Journal:
         return entry
 
     def finish(self, entry: JournalEntry) -> None:
-        """The exchange is over (answered, or the client left): charge what the entry keeps."""
+        """The exchange is over (answered, or the client left): hide any key the answer echoed, then
+        charge what the entry keeps."""
+        if entry._echoes:
+            entry.hide_echoes()
         if self._budget is not None and not entry._dropped and entry._budget_token is None:
             entry._budget_token = self._budget.charge(self, entry, entry.kept_bytes(), self._account)
 

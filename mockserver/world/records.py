@@ -89,7 +89,6 @@ class Experiment:
     logs: int = 0
     feedback: int = 0
     started: bool = False
-    calls: int = 0  # chat calls to it, answered or refused by a fault (`count_call`)
 
     def active_configs(self) -> list[ExperimentConfig]:
         return [c for c in list(self.configs.values()) if c.active]

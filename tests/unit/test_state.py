@@ -130,11 +130,11 @@ def test_update_checks_everything_before_changing_anything() -> None:
 def test_clear_forgets_everything_and_restarts_counters_and_ids() -> None:
     state = loaded(4, {"id": "config_a"})
     first_ids = [state.new_id("data") for _ in range(3)]
-    calls = [state.next_call() for _ in range(3)]
-    assert calls == [1, 2, 3] and state.tick > 0
+    calls = [state.next_call("exp_unit") for _ in range(3)]
+    assert calls == [(1, 1), (2, 2), (3, 3)] and state.tick > 0
     state.clear()
     assert not state.experiments and not state.configs and not state.projects and state.tick == 0
-    assert state.next_call() == 1
+    assert state.next_call("exp_unit") == (1, 1)
     assert [state.new_id("data") for _ in range(3)] == first_ids
 
 
