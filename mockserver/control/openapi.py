@@ -16,18 +16,9 @@ from pydantic.json_schema import models_json_schema
 
 from mockserver.control.models import (
     AdminError,
-    AdminInfo,
-    ExperimentSummary,
-    LoadedIds,
-    RequestsPage,
-    RuleCreated,
-    RuleInfo,
-    UnexpectedRequest,
-    UnusedRule,
 )
 from mockserver.control.operations import OPERATIONS, PREFIX, Operation
 from mockserver.control.reports import RequestFilter
-from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
 
 REF = "#/components/schemas/{model}"
 
@@ -77,8 +68,9 @@ def _filter_parameters() -> list[dict[str, Any]]:
 
 @cache
 def _build() -> str:
-    models: list[type[BaseModel]] = [MockSpec, ScriptSpec, FaultSpec, LoadedIds, RuleCreated, RuleInfo, UnusedRule,
-                                     RequestsPage, UnexpectedRequest, AdminInfo, ExperimentSummary, AdminError]
+    # Every model a row names (its body and its answer), and the error shape: each `$ref` resolves.
+    named = [model for op in OPERATIONS for model in (op.body_model, op.response) if model is not None]
+    models: list[type[BaseModel]] = list(dict.fromkeys([*named, AdminError]))
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     paths: dict[str, Any] = {}
     for operation in OPERATIONS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from typing import Any
 
@@ -207,6 +208,8 @@ def test_the_admin_openapi_document_lists_every_admin_route() -> None:
                       for method in item}
         assert routes - {("/__admin/openapi.json", "get")} == documented
         assert "MockSpec" in document["components"]["schemas"]
+        refs = set(re.findall(r'"#/components/schemas/([^"]+)"', json.dumps(document)))
+        assert "ServerInfo" in refs and refs <= set(document["components"]["schemas"])  # every `$ref` resolves
         chat_contract = client.get("/v4/openapi.json").json()
         assert not any(path.startswith("/__admin") for path in chat_contract["paths"])
 
