@@ -175,7 +175,10 @@ class MockApp:
             error = answer_for(failed)
             if error is UNEXPECTED:  # a bug in the mock: logged with its traceback, answered as JSON
                 log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])  # escaped: logsafe
-            return error_answer(error)
+            try:
+                return error_answer(error)
+            finally:
+                del error  # it may be the exception itself, whose traceback holds this frame: no cycle left
 
     async def _deliver(self, answer: Delivery, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the answer; a failure before its first byte is a 500, after it the connection is dropped."""

@@ -1,9 +1,9 @@
 """The one table of admin operations: what `/__admin` does, each a method of the control service
 (`MockControl`) and how HTTP reaches it.
 
-Three things are made from this table and nothing else: the `/__admin` routes (`door`), the admin
-OpenAPI document (`openapi`) and the remote client the fixture uses against a running server
-(`remote.RemoteControl`). The in-process fixture calls the service's methods themselves. To add an
+The `/__admin` routes (`door`) and the admin OpenAPI document (`openapi`) are made from this table, and the
+remote client the fixture uses against a running server (`pytest_plugin.control_client`) finds each
+operation's verb, path, body and query here. The in-process fixture calls the service's methods themselves. To add an
 operation: a method on `MockControl`, a row here, a test; every door has it then.
 """
 

@@ -57,7 +57,8 @@ def spec_items(data: Any) -> int:
         items = data.get(key)
         if isinstance(items, list):
             count += len(items)
-    for project in data.get("projects") or []:
+    projects = data.get("projects")
+    for project in projects if isinstance(projects, list) else []:
         experiments = project.get("experiments") if isinstance(project, dict) else None
         for experiment in experiments if isinstance(experiments, list) else []:
             configs = experiment.get("configs") if isinstance(experiment, dict) else None

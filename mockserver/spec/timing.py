@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mockserver.determinism import derive_random
-from mockserver.pipeline.answer import ChatAnswer
 from mockserver.spec.draws import standard_normal
 from mockserver.spec.models import DelaySpec, TimingSpec
+
+if TYPE_CHECKING:  # only named in hints: spec/ sits below pipeline/
+    from mockserver.pipeline.answer import ChatAnswer
 
 
 def lognormal_delay(rng: random.Random, spec: DelaySpec | None) -> float:

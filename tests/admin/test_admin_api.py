@@ -55,6 +55,16 @@ def test_post_spec_adds_and_refuses_a_taken_experiment_id() -> None:
         assert admin(client, "POST", "/reset").json()["experiments"] == ["exp_demo"]  # back to the base spec
 
 
+@pytest.mark.parametrize("method", ["PUT", "POST"])
+@pytest.mark.parametrize("spec", [{"projects": 5}, {"projects": True}, {"projects": "x"}, {"projects": {"a": 1}},
+                                  {"projects": [5]}, {"scripts": 5}, [SPEC], "spec", 7])
+def test_a_spec_of_the_wrong_shape_is_a_422_naming_the_field_not_a_500(method: str, spec: Any) -> None:
+    with client_for() as client:
+        answer = admin(client, method, "/spec", json=spec)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"] and all("loc" in item for item in answer.json()["detail"])
+
+
 def test_scripts_are_added_used_counted_and_removed() -> None:
     with client_for(isolate_keys=True) as client:
         admin(client, "PUT", "/spec", json=SPEC)

@@ -122,9 +122,9 @@ def test_the_heads_are_the_ones_starlette_would_write() -> None:
     assert RedirectResponse("http://h/x").raw_headers == [(b"content-length", b"0"), (b"location", b"http://h/x")]
 
 
-def raw_post(port: int, count: int) -> None:
-    body = json.dumps(chat_body()).encode()
-    request = (b"POST /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: k\r\n"
+def raw_post(port: int, count: int, body: bytes | None = None, key: bytes = b"k", status: bytes = b"200") -> None:
+    body = json.dumps(chat_body()).encode() if body is None else body
+    request = (b"POST /v4/chat-experiment HTTP/1.1\r\nHost: 127.0.0.1\r\nX-API-KEY: " + key + b"\r\n"
                b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         for _ in range(count):
@@ -137,18 +137,25 @@ def raw_post(port: int, count: int) -> None:
                               if line.lower().startswith(b"content-length")))
             while len(rest) < length:
                 rest += sock.recv(65536)
-            assert head.startswith(b"HTTP/1.1 200")
+            assert head.startswith(b"HTTP/1.1 " + status), head
 
 
-def test_served_requests_leave_no_reference_cycles() -> None:
+@pytest.mark.parametrize(("body", "key", "status"), [
+    (None, b"k", b"200"),
+    (b'{"messages": [', b"k", b"422"),  # malformed JSON
+    (b'{"messages": 5, "experiment_id": 1}', b"k", b"422"),  # wrong types
+    (None, b"wrong", b"401"),
+], ids=["answer", "malformed-json", "wrong-types", "wrong-key"])
+def test_served_requests_leave_no_reference_cycles(body: bytes | None, key: bytes, status: bytes) -> None:
     """A cycle per request makes the collector run constantly under load (it once cost more than the
-    rest of the app). Requests over a plain socket, so the client makes no cycles of its own."""
-    with BackgroundServer(create_app(MockSettings())) as server:
-        raw_post(server.port, 20)  # warm up: memo tables, templates
+    rest of the app); an error answer once left its exception's frame in one. Requests over a plain socket,
+    so the client makes no cycles of its own."""
+    with BackgroundServer(create_app(MockSettings(api_keys=("k",)))) as server:
+        raw_post(server.port, 20, body, key, status)  # warm up: memo tables, templates
         gc.collect()
         gc.disable()
         try:
-            raw_post(server.port, 300)
+            raw_post(server.port, 300, body, key, status)
             unreachable = gc.collect()
         finally:
             gc.enable()
