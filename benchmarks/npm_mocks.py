@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchmarks.servers import ServerCommand
 
-PRISM = "@stoplight/prism-cli@5.16.0"  # pinned: tests/test_check_prism.py names its exact deviations
+PRISM = "@stoplight/prism-cli@5.16.0"  # pinned: tests/checker/test_prism.py names its exact deviations
 PACKAGES = (PRISM, "@mockoon/cli@9")
 DEFAULT_FOLDER = Path(tempfile.gettempdir()) / "humanloop-mock-bench-npm"
 REFERENCE = Path(os.environ.get("HUMANLOOP_MOCK_REFERENCE", Path(__file__).resolve().parents[2] / "shared" /

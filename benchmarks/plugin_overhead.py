@@ -22,8 +22,8 @@ from pathlib import Path
 import httpx
 
 from mockserver import MockSettings, create_app
-from mockserver.control import MockControl
-from mockserver.server import BackgroundServer
+from mockserver.control.service import MockControl
+from mockserver.http.server import BackgroundServer
 from pytest_plugin import HumanloopMock
 
 BODY = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Summarise our Q3 results."}]}

@@ -23,8 +23,8 @@ from pathlib import Path
 import httpx
 
 from mockserver import MockSettings, create_app
+from mockserver.http.server import BackgroundServer
 from mockserver.recording import CassetteWriter, ExchangeCapture, Hit, Replayer
-from mockserver.server import BackgroundServer
 
 HEADERS = {"X-API-KEY": "benchmark-key-0123456789", "Content-Type": "application/json"}
 

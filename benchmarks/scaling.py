@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.helpers_scaling import free_port, running
+from tests.support.scaling import free_port, running
 
 CHAT_BODY = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Summarise our Q3 results."}]}
 SERVE_ARGS = ("--max-tenants", "4096", "--log-level", "warning")  # every key keeps its world: no evictions

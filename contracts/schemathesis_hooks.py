@@ -2,7 +2,7 @@
 
 Per-event schema validation cannot see framing, the order of events or invariants across them; the
 checker's named checks can. This module runs them on every `text/event-stream` answer Schemathesis
-gets, so an in-process Schemathesis run (tests/test_schemathesis.py) or `st run` with
+gets, so an in-process Schemathesis run (tests/api/test_schemathesis.py) or `st run` with
 `SCHEMATHESIS_HOOKS=contracts.schemathesis_hooks` judges streams exactly as the checker does.
 Importing it registers the check.
 """

@@ -1,4 +1,4 @@
-"""The mock server: a Starlette app that answers Humanloop's v4 chat-experiment API deterministically."""
+"""The mock server: a plain ASGI app that answers Humanloop's v4 chat-experiment API deterministically."""
 
 from mockserver.app import create_app
 from mockserver.settings import MockSettings

@@ -6,18 +6,17 @@ import gc
 import json
 import logging
 import sys
+from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 import click
 
 from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
-from mockserver.config_file import ConfigFileError, load_spec
-from mockserver.hostcheck import ANY_HOST, is_loopback
-from mockserver.recording.command import cassette as cassette_command
-from mockserver.rules import describe_match
-from mockserver.server import (
+from mockserver.http.hostcheck import ANY_HOST, is_loopback
+from mockserver.http.server import (
     LOOPBACK,
     MockServer,
     ServerOptions,
@@ -27,6 +26,7 @@ from mockserver.server import (
     raise_open_file_limit,
     uvicorn_config,
 )
+from mockserver.recording.command import cassette as cassette_command
 from mockserver.settings import (
     DEFAULT_JOURNAL_LIMIT,
     DEFAULT_LOG_LIMIT,
@@ -41,7 +41,9 @@ from mockserver.settings import (
     DEFAULT_TENANT_IDLE_TIMEOUT,
     MockSettings,
 )
-from mockserver.spec import MockSpec, default_spec
+from mockserver.spec.config_file import ConfigFileError, load_spec
+from mockserver.spec.models import MockSpec, default_spec
+from mockserver.spec.rules import describe_match
 
 log = logging.getLogger("humanloop_mock")
 _DEFAULTS = ServerOptions()
@@ -218,26 +220,46 @@ def main() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One line per request on stdout (at log level info or debug).")
-def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tuple[str, ...], strict: bool,
-          max_body_bytes: int, journal_limit: int, log_limit: int, stream_done_event: bool, isolate_keys: bool,
-          max_tenants: int, tenant_idle_timeout: float, max_body_values: int,
-          max_kept_bytes: int, max_prompt_bytes: int, max_answer_bytes: int, max_provisioned: int,
-          header_timeout: float, body_timeout: float, idle_timeout: float, send_timeout: float,
-          max_connections: int, max_header_bytes: int, shutdown_timeout: float, allowed_hosts: tuple[str, ...],
-          log_level: str, access_log: bool) -> None:
+def serve(**flags: Any) -> None:
     """Run the fake server (Ctrl-C stops it; a second Ctrl-C stops it at once)."""
-    spec = _load_or_exit(config_path) if config_path else default_spec()
-    settings = MockSettings(seed=seed, strict=strict, api_keys=api_keys, max_body_bytes=max_body_bytes,
-                            journal_limit=journal_limit, stream_done_event=stream_done_event, spec=spec,
-                            isolate_keys=isolate_keys, max_tenants=max_tenants, max_kept_bytes=max_kept_bytes,
-                            max_prompt_bytes=max_prompt_bytes, max_answer_bytes=max_answer_bytes,
-                            max_provisioned=max_provisioned, log_limit=log_limit,
-                            tenant_idle_timeout=tenant_idle_timeout, max_body_values=max_body_values,
-                            access_log=access_log and log_level in ("debug", "info"))
-    options = ServerOptions(header_timeout=header_timeout, body_timeout=body_timeout, idle_timeout=idle_timeout,
-                            send_timeout=send_timeout, max_header_bytes=max_header_bytes,
-                            max_connections=max_connections, shutdown_timeout=shutdown_timeout,
-                            allowed_hosts=allowed_hosts)
+    settings = ServeSettings.from_flags(flags)
+    serve_with(settings)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything `serve` was told, in one object: where to listen and what to log, the app's settings
+    (`MockSettings`) and the connection layer's (`ServerOptions`). Each flag is named as the field it sets
+    (`--max-body-bytes` is `MockSettings.max_body_bytes`), and its default is that field's default."""
+
+    host: str
+    port: int
+    log_level: str
+    mock: MockSettings
+    server: ServerOptions
+
+    @classmethod
+    def from_flags(cls, flags: dict[str, Any]) -> ServeSettings:
+        """The flags, each put in the one field of its name (a flag that names no field is a bug)."""
+        flags = dict(flags)
+        config_path = flags.pop("config_path")
+        host, port, log_level = flags.pop("host"), flags.pop("port"), flags.pop("log_level")
+        flags["access_log"] = flags["access_log"] and log_level in ("debug", "info")  # (lines go out at info)
+        mock_fields = {f.name for f in fields(MockSettings)}
+        server_fields = {f.name for f in fields(ServerOptions)}
+        unknown = set(flags) - mock_fields - server_fields
+        if unknown:
+            raise RuntimeError(f"serve flags that set nothing: {sorted(unknown)}")
+        spec = _load_or_exit(config_path) if config_path else default_spec()
+        mock = MockSettings(spec=spec, **{name: value for name, value in flags.items() if name in mock_fields})
+        server = ServerOptions(**{name: value for name, value in flags.items() if name in server_fields})
+        return cls(host, port, log_level, mock, server)
+
+
+def serve_with(serving: ServeSettings) -> None:
+    host, port, log_level = serving.host, serving.port, serving.log_level
+    settings, options = serving.mock, serving.server
+    max_connections, max_tenants = options.max_connections, settings.max_tenants
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     try:
         sock = bind_socket(host, port)
@@ -248,14 +270,14 @@ def serve(host: str, port: int, seed: int, config_path: str | None, api_keys: tu
     if cap < max_connections:
         log.warning("Open-file limit is %d: serving at most %d connections at once (not %d).",
                     open_files, cap, max_connections)
-    click.echo(banner(settings, local_url(host, sock.getsockname()[1]), host_check_note(host, allowed_hosts)))
+    click.echo(banner(settings, local_url(host, sock.getsockname()[1]), host_check_note(host, options.allowed_hosts)))
     sys.stdout.flush()
     app = create_app(settings)
-    if app.state.tenants.max_tenants < max_tenants and isolate_keys:
+    if app.state.tenants.max_tenants < max_tenants and settings.isolate_keys:
         log.warning("Each tenant holds at least %d bytes: %d tenants fit in --max-kept-bytes %d (with room "
                     "for their specs, scripts and faults), not %d.", app.state.tenants.world_bytes,
                     app.state.tenants.max_tenants,
-                    max_kept_bytes, max_tenants)
+                    settings.max_kept_bytes, max_tenants)
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
     gc.freeze()  # what start-up built lives as long as the server: full collections need not walk it
     try:

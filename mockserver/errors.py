@@ -1,8 +1,14 @@
-"""Every error the mock answers with, in the upstream shape, and how pydantic errors are translated.
+"""Every error the mock answers with, in the upstream shape: the one mapping from what went wrong to what
+the client gets (`answer_for`), and how pydantic errors are translated.
 
 422 bodies copy what the real service (FastAPI on pydantic v1) wrote:
 `{"detail": [{"loc": ["body", "messages"], "msg": "field required", "type": "value_error.missing"}]}`.
 Every other error is `{"detail": "<one sentence>"}`. See docs/errors.md.
+
+Code anywhere below the door raises: an `ApiError` when it decides the answer itself (a 422, a 413), or
+a `DomainError` of its own kind (an unknown experiment, a taken id, a world over its share), which says
+which status it is. The door turns either into the answer with `answer_for`, in one place; no route
+translates one error into another.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
-from starlette.responses import Response
 
 from mockserver import jsonio
 
@@ -25,6 +30,37 @@ class ApiError(Exception):
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
+
+
+class DomainError(Exception):
+    """Something the mock's own world refuses (a project it does not know, an id already taken, a world over
+    its share of memory): `status` is what HTTP says for it, `detail` what the client is told. Subclasses
+    live where they are raised (`NotFound` in the state, `OverShare` in the budget, ...)."""
+
+    status = 400
+
+    def __init__(self, detail: Any, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong, one line each (for the fixture's errors)."""
+        return [str(self.detail)]
+
+
+UNEXPECTED = ApiError(500, "Internal error in humanloop-mock; please report it with the log.")
+
+
+def answer_for(error: Exception) -> ApiError:
+    """The error answer for what a request ran into: an `ApiError` as raised, a `DomainError` with its own
+    status and detail, and anything else (a bug in the mock) a 500 that says so (its caller logs it)."""
+    if isinstance(error, ApiError):
+        return error
+    if isinstance(error, DomainError):
+        return ApiError(error.status, error.detail, error.headers)
+    return UNEXPECTED
 
 
 def validation_failed(items: Sequence[Mapping[str, Any]]) -> ApiError:
@@ -101,8 +137,3 @@ def from_pydantic(error: ValidationError, prefix: Sequence[str | int] = ("body",
 def error_body(detail: Any) -> bytes:
     """The JSON body of an error answer, in the upstream shape."""
     return jsonio.dumps({"detail": detail})
-
-
-def error_response(error: ApiError) -> Response:
-    return Response(error_body(error.detail), status_code=error.status, headers=error.headers,
-                    media_type="application/json")

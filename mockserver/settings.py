@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mockserver.spec import MockSpec, default_spec
+from mockserver.spec.models import MockSpec, default_spec
 
 DEFAULT_SEED = 0
 MIB = 1024 * 1024

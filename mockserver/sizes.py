@@ -3,7 +3,7 @@
 Specs, scripts, faults and configs are pydantic models built from a client's JSON; what they cost in
 memory is not their JSON length (a short field costs a whole object). `estimate` walks the value and
 counts each string by its length and each object, container and slot by CPython 3.11's sizes, rounded
-up (checked against tracemalloc in tests/test_memory_budget.py). It walks every value, so it is only
+up (checked against tracemalloc in tests/server/test_memory_budget.py). It walks every value, so it is only
 used where the value was just validated (admin calls and API registrations, bounded by the body
 limits), never on a chat call's path.
 """

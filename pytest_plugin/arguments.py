@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from mockserver.spec_errors import Loc, SpecError, did_you_mean
+from mockserver.spec.errors import Loc, SpecError, did_you_mean
 
 CallableT = TypeVar("CallableT", bound=Callable[..., Any])
 

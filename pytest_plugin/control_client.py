@@ -1,22 +1,26 @@
-"""How the fixture reaches the control service: in-process (`MockControl` itself) or over `/__admin`.
+"""How the fixture reaches the control service: in-process (`MockControl` itself) or over `/__admin`
+(`RemoteControl`, made from the table of admin operations, `mockserver.control.operations`).
 
 Both speak the same plain-data methods, so `HumanloopMock` does not care which it holds.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
 
-from mockserver.control import ControlError
+from mockserver.control.operations import OPERATIONS, Operation
+from mockserver.control.service import ControlError
 
 
 class ControlClient(Protocol):
     def info(self) -> dict[str, Any]: ...
     def load_spec(self, data: Any, *, replace: bool = False) -> dict[str, list[str]]: ...
     def get_spec(self) -> dict[str, Any]: ...
+    def experiments(self) -> list[dict[str, Any]]: ...
     def experiment(self, experiment_id: str) -> dict[str, Any]: ...
     def add_rule(self, kind: Any, data: Any) -> dict[str, Any]: ...
     def list_rules(self, kind: Any) -> list[dict[str, Any]]: ...
@@ -26,6 +30,7 @@ class ControlClient(Protocol):
     def unused(self) -> list[dict[str, Any]]: ...
     def unexpected(self) -> list[dict[str, Any]]: ...
     def reset(self) -> dict[str, list[str]]: ...
+    def server(self) -> dict[str, Any]: ...
 
 
 def admin_root(base_url: str) -> str:
@@ -41,8 +46,33 @@ def _as_json(data: Any) -> Any:
     return dump(mode="json", exclude_unset=True) if dump is not None else data
 
 
+def _query(filters: Any) -> dict[str, str]:
+    """Journal filters as query parameters, as the door reads them back (flags as words, `inputs` as JSON)."""
+    params = {}
+    for key, value in (_as_json(filters) or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, dict):
+            value = json.dumps(value)
+        params[key] = str(value)
+    return params
+
+
+def operation_for(call: str, arguments: dict[str, Any]) -> Operation:
+    """The table's row for `call` whose fixed arguments are the ones given (`load_spec` with `replace`,
+    `add_rule` with its `kind`, ...)."""
+    for operation in OPERATIONS:
+        if operation.call == call and all(arguments.get(name) == value for name, value in operation.fixed.items()):
+            return operation
+    raise LookupError(f"no admin operation {call}({arguments})")
+
+
 class RemoteControl:
-    """The control service of a running server's tenant (the one of `api_key`), over HTTP."""
+    """The control service of a running server's tenant (the one of `api_key`), over HTTP. Each method is
+    `MockControl`'s own, reached through its row of the table: the row says the verb, the path, and which
+    argument is the path's parameter, the body or the query."""
 
     def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0) -> None:
         self.admin_url = admin_root(base_url)
@@ -51,67 +81,71 @@ class RemoteControl:
     def close(self) -> None:
         self._http.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def operate(self, call: str, **arguments: Any) -> Any:
+        """`MockControl.<call>(**arguments)` over HTTP; a refusal is the `ControlError` it answered."""
+        operation = operation_for(call, arguments)
+        path = operation.path.format(**{name: quote(str(arguments[name]), safe="") for name in operation.path_params})
+        request: dict[str, Any] = {}
+        if operation.body is not None:
+            request["json"] = _as_json(arguments[operation.body])
+        if operation.query is not None:
+            request["params"] = _query(arguments.get(operation.query))
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(operation.method, path, **request)
         except httpx.HTTPError as error:
             raise ControlError(503, [f"cannot reach {self.admin_url}: {error}"]) from None
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text
-            if isinstance(detail, list):
-                problems = [str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail]
-            else:
-                problems = [str(detail)]
-            raise ControlError(response.status_code, problems)
+            raise ControlError(response.status_code, _problems(response))
         return None if response.status_code == 204 or not response.content else response.json()
 
     def info(self) -> dict[str, Any]:
-        return self._call("GET", "/info")
+        return self.operate("info")
 
     def load_spec(self, data: Any, *, replace: bool = False) -> dict[str, list[str]]:
-        return self._call("PUT" if replace else "POST", "/spec", json=_as_json(data))
+        return self.operate("load_spec", data=data, replace=replace)
 
     def get_spec(self) -> dict[str, Any]:
-        return self._call("GET", "/spec")
+        return self.operate("get_spec")
+
+    def experiments(self) -> list[dict[str, Any]]:
+        return self.operate("experiments")
 
     def experiment(self, experiment_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/experiments/{quote(experiment_id, safe='')}")
+        return self.operate("experiment", experiment_id=experiment_id)
 
     def add_rule(self, kind: Any, data: Any) -> dict[str, Any]:
-        created = self._call("POST", f"/{kind}s", json=_as_json(data))
-        return next(rule for rule in self.list_rules(kind) if rule["id"] == created["id"])
+        return self.operate("add_rule", kind=kind, data=data)
 
     def list_rules(self, kind: Any) -> list[dict[str, Any]]:
-        return self._call("GET", f"/{kind}s")
+        return self.operate("list_rules", kind=kind)
 
     def remove_rule(self, kind: Any, rule_id: str) -> None:
-        self._call("DELETE", f"/{kind}s/{rule_id}")
+        self.operate("remove_rule", kind=kind, rule_id=rule_id)
 
     def requests(self, filters: Any = None) -> dict[str, Any]:
-        params = {}
-        for key, value in (filters or {}).items():
-            if value is None:
-                continue
-            if isinstance(value, bool):
-                value = "true" if value else "false"
-            elif isinstance(value, dict):
-                import json
-
-                value = json.dumps(value)
-            params[key] = str(value)
-        return self._call("GET", "/requests", params=params)
+        return self.operate("requests", filters=filters)
 
     def clear_requests(self) -> None:
-        self._call("DELETE", "/requests")
+        self.operate("clear_requests")
 
     def unused(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/unused")
+        return self.operate("unused")
 
     def unexpected(self) -> list[dict[str, Any]]:
-        return self._call("GET", "/unexpected")
+        return self.operate("unexpected")
 
     def reset(self) -> dict[str, list[str]]:
-        return self._call("POST", "/reset")
+        return self.operate("reset")
+
+    def server(self) -> dict[str, Any]:
+        return self.operate("server")
+
+
+def _problems(response: httpx.Response) -> list[str]:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        detail = response.text
+    if isinstance(detail, list):
+        return [str(item.get("msg", item)) if isinstance(item, dict) else str(item) for item in detail]
+    return [str(detail)]

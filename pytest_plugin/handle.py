@@ -9,15 +9,16 @@ method builds the same spec models the config file uses, so a marker, a call and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from mockserver.control import ControlError, describe
-from mockserver.spec import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
-from mockserver.spec_errors import SpecError, validate
+from mockserver.control.reports import describe
+from mockserver.errors import DomainError
+from mockserver.spec.errors import SpecError, validate
+from mockserver.spec.models import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 from pytest_plugin.arguments import call_title, drop_leading, experiment_keywords, takes_keywords
 from pytest_plugin.control_client import ControlClient
 from pytest_plugin.records import RecordedRequest
@@ -102,11 +103,13 @@ class HumanloopMock:
             self._seed = int(self.control.info()["seed"])
         return self._seed
 
-    def _control_call(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        """Call the control service; a refused call is a `ValueError` naming the key path and the problem."""
+    @staticmethod
+    def _control_call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call a method of the control service; a refused call is a `ValueError` naming the key path and the
+        problem."""
         try:
-            return getattr(self.control, method)(*args, **kwargs)
-        except ControlError as failed:
+            return method(*args, **kwargs)
+        except DomainError as failed:  # (a `ControlError`, or the world's own: `NotFound`, `Conflict`, ...)
             if failed.status in (404, 409, 422):
                 raise SpecError(failed.problems, "humanloop-mock refused it") from None
             raise
@@ -116,14 +119,14 @@ class HumanloopMock:
     def reset(self, spec: Any = None) -> None:
         """Back to the base spec (or make `spec` the base): experiments, scripts, faults, counters, journal."""
         if spec is None:
-            self._control_call("reset")
+            self._control_call(self.control.reset)
         else:
-            self._control_call("load_spec", validate(MockSpec, _plain(spec), title=call_title("reset")),
+            self._control_call(self.control.load_spec, validate(MockSpec, _plain(spec), title=call_title("reset")),
                                replace=True)
 
     def load(self, spec: Any) -> dict[str, list[str]]:
         """Add everything a spec declares (the config-file shape) to what the mock knows; returns the ids."""
-        return self._control_call("load_spec", validate(MockSpec, _plain(spec), title=call_title("load")))
+        return self._control_call(self.control.load_spec, validate(MockSpec, _plain(spec), title=call_title("load")))
 
     @takes_keywords()
     def add_experiment(
@@ -152,12 +155,12 @@ class HumanloopMock:
             project_spec["id"] = project_id
         spec = validate(MockSpec, {"projects": [project_spec]}, title=call_title("add_experiment"),
                         relocate=experiment_keywords)
-        return self._control_call("load_spec", spec)["experiments"][0]
+        return self._control_call(self.control.load_spec, spec)["experiments"][0]
 
     def experiment_stats(self, experiment_id: str) -> dict[str, Any]:
         """An experiment's `status`, `sampling`, `draws`, `logs`, `feedback` and, per config in `configs`,
         `draws`, `trials_count`, `successes`, `failures`, `mean` and `spread` (docs/behaviour.md)."""
-        return self._control_call("experiment", experiment_id)
+        return self._control_call(self.control.experiment, experiment_id)
 
     @takes_keywords(*ANSWER_KEYWORDS, *MATCH_KEYWORDS)
     def script(
@@ -206,12 +209,12 @@ class HumanloopMock:
         return self._add_rule("fault", spec)
 
     def _add_rule(self, kind: str, data: ScriptSpec | FaultSpec) -> RuleRef:
-        created = self._control_call("add_rule", kind, data)
+        created = self._control_call(self.control.add_rule, kind, data)
         return RuleRef(kind, created["id"], created["name"], self.control)
 
     def remove(self, rule: RuleRef) -> None:
         """Take a script or fault out of force."""
-        self._control_call("remove_rule", rule.kind, rule.id)
+        self._control_call(self.control.remove_rule, rule.kind, rule.id)
 
     # --- reaching it -----------------------------------------------------------------------------
 
@@ -247,12 +250,12 @@ class HumanloopMock:
     @property
     def requests(self) -> list[RecordedRequest]:
         """Every request since the last reset, in order, whatever its fate."""
-        return [RecordedRequest.from_dict(r) for r in self._control_call("requests")["requests"]]
+        return [RecordedRequest.from_dict(r) for r in self._control_call(self.control.requests)["requests"]]
 
     @takes_keywords(*MATCH_KEYWORDS)
     def chat_calls(self, **match: Any) -> list[RecordedRequest]:
         """Valid chat-experiment calls (answered or faulted), filtered by match keywords."""
-        found = self._control_call("requests", {"chat": True, **match})
+        found = self._control_call(self.control.requests, {"chat": True, **match})
         return [RecordedRequest.from_dict(r) for r in found["requests"]]
 
     @property
@@ -264,7 +267,7 @@ class HumanloopMock:
 
     def summary(self) -> str:
         labels = {kind: {rule["name"]: rule.get("label", rule["name"])
-                         for rule in self._control_call("list_rules", kind)}
+                         for rule in self._control_call(self.control.list_rules, kind)}
                   for kind in ("script", "fault")}
         lines = [describe(e.as_dict(), labels) for e in self.requests] or ["(no requests)"]
         return "requests the mock received:\n  " + "\n  ".join(lines)
@@ -297,12 +300,12 @@ class HumanloopMock:
     def unused(self) -> list[str]:
         """Scripts and faults that were not used as many times as they were set up for."""
         return [rule["problem"] + (f"\n    hint: {rule['hint']}" if rule.get("hint") else "")
-                for rule in self._control_call("unused")]
+                for rule in self._control_call(self.control.unused)]
 
     def unexpected(self) -> list[str]:
         """Requests the test did not plan for: client errors it did not inject, and, when the test
         scripted answers, samples no script answered."""
-        return [f"{item['request']} ({item['reason']})" for item in self._control_call("unexpected")]
+        return [f"{item['request']} ({item['reason']})" for item in self._control_call(self.control.unexpected)]
 
     def verify(self) -> None:
         """Raise `MockRequestError` listing unused scripts/faults and unexpected requests."""

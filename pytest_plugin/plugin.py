@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:  # the mock itself loads only when a test asks for it (see the fixtures)
-    from mockserver.spec import MockSpec
+    from mockserver.spec.models import MockSpec
     from pytest_plugin.control_client import ControlClient
     from pytest_plugin.handle import HumanloopMock
 
@@ -111,8 +111,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
     """What every test starts with: `--humanloop-config`/ini `humanloop_config`, else the built-in demo.
     Override this fixture in a conftest to define session-wide experiments in code."""
-    from mockserver.config_file import ConfigFileError, load_spec
-    from mockserver.spec import default_spec
+    from mockserver.spec.config_file import ConfigFileError, load_spec
+    from mockserver.spec.models import default_spec
 
     path = pytestconfig.getoption("--humanloop-config") or pytestconfig.getini("humanloop_config")
     if not path:
@@ -157,13 +157,14 @@ def humanloop_mock_server(pytestconfig: pytest.Config, humanloop_mock_spec: Mock
             remote.close()
         return
     from mockserver import MockSettings, create_app
-    from mockserver.control import MockControl
-    from mockserver.server import BackgroundServer
+    from mockserver.control.service import MockControl
+    from mockserver.http.server import BackgroundServer
 
     seed = seed_of(pytestconfig)
     app = create_app(MockSettings(seed=seed, spec=humanloop_mock_spec))
     with BackgroundServer(app) as server:
-        yield MockSession(MockControl(app.state.mock), server.base_url, DEFAULT_API_KEY, app=app, seed=seed)
+        control = MockControl(app.state.mock, app.state.tenants)
+        yield MockSession(control, server.base_url, DEFAULT_API_KEY, app=app, seed=seed)
 
 
 class HumanloopMockWarning(pytest.PytestWarning):
@@ -182,7 +183,7 @@ def marker_call(marker: pytest.Mark) -> str:
 
 def strict_value(marker: pytest.Mark) -> bool:
     """What `humanloop_strict` says: bare is on; `on=`/one value may be a bool or true/false/on/off/1/0."""
-    from mockserver.spec_errors import did_you_mean
+    from mockserver.spec.errors import did_you_mean
 
     written = marker_call(marker)
     unknown = [key for key in marker.kwargs if key != "on"]
@@ -213,7 +214,7 @@ def _strict(request: pytest.FixtureRequest) -> bool:
 
 def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
     """Apply the setup markers, outermost first; a marker the handle refuses is a usage error naming it."""
-    from mockserver.spec_errors import SpecError
+    from mockserver.spec.errors import SpecError
 
     calls = [("humanloop_spec", None), ("humanloop_experiment", handle.add_experiment),
              ("humanloop_script", handle.script), ("humanloop_fault", handle.fault)]

@@ -1,6 +1,6 @@
 """`RecordedRequest`: one journal entry as the fixture hands it out (a read-only snapshot).
 
-The same shape `/__admin/requests` answers with (`mockserver.admin.models.JournalRecord`), in both
+The same shape `/__admin/requests` answers with (`mockserver.control.models.JournalRecord`), in both
 fixture modes.
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ConfigDict
 
-from mockserver.admin.models import JournalRecord
+from mockserver.control.models import JournalRecord
 
 
 class RecordedRequest(JournalRecord):

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 from starlette.types import ASGIApp, Message
 
-from mockserver.faults import ABORT_SCOPE_KEY
+from mockserver.http.request import request_of
 
 T = TypeVar("T")
 _END = object()
@@ -134,7 +134,7 @@ class MockAsyncTransport(httpx.AsyncBaseTransport):
             queue.put_nowait(failure)
 
         scope = _scope(request)
-        scope[ABORT_SCOPE_KEY] = abort
+        request_of(scope).abort = abort  # (the reset fault drops the connection through it)
 
         async def run() -> None:
             try:

@@ -12,7 +12,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
-from mockserver.server import BackgroundServer
+from mockserver.http.server import BackgroundServer
 
 # The upstream documents the contract is measured against (shared/reference beside the checkout).
 REFERENCE = Path(os.environ.get("HUMANLOOP_MOCK_REFERENCE")
@@ -59,7 +59,7 @@ def live_server(settings: MockSettings) -> Iterator[BackgroundServer]:
 
 def spec_with_configs(*configs: dict[str, Any], experiment_id: str = "exp_test") -> Any:
     """A MockSpec with one project and one experiment holding the given configs."""
-    from mockserver.spec import MockSpec
+    from mockserver.spec.models import MockSpec
 
     return MockSpec.model_validate({
         "projects": [{"id": "pr_test", "name": "test", "experiments": [

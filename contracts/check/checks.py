@@ -8,7 +8,7 @@ Every check has a severity: `breaks-clients` when an answer failing it was seen 
 official clients (Python 0.7.32 sync, async, stream; npm 0.5.36): the call raised something other
 than the client's API error, hung, or handed the caller less than the answer held; `contract` when
 the clients cope and only the upstream document is not honoured. The severities are derived by
-running the clients against answers that fail each check (tests/client_evidence.py); the test
+running the clients against answers that fail each check (tests/checker/client_evidence.py); the test
 beside it fails if a severity below is not what the clients do.
 """
 

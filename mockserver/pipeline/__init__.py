@@ -1,7 +1,7 @@
 """One request, one way through: parse → resolve → draw → render → generate → respond → stream.
 
 Resolve and draw change state, so they run as one `MockState.resolve_chat` transaction (the draw
-itself is `mockserver.draws`, a pure function); everything else here is a plain function.
+itself is `mockserver.spec.draws`, a pure function); everything else here is a plain function.
 
 Each step is a plain function of its inputs and the seed, so it can be tested alone, and the JSON
 answer and the stream are cut from the same result.

@@ -12,7 +12,7 @@ from typing import Any
 from contracts.chat import ChatExperimentRequest
 from contracts.configs import ModelConfigFields
 from mockserver.pipeline.generate import Generation
-from mockserver.spec import TimingSpec
+from mockserver.spec.models import TimingSpec
 
 
 @dataclass(slots=True)

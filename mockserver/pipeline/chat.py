@@ -9,10 +9,7 @@ from __future__ import annotations
 
 from contracts.chat import ChatExperimentRequest
 from mockserver import jsonio
-from mockserver.context import MockContext
 from mockserver.determinism import SeededFaker, make_id
-from mockserver.errors import ApiError
-from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat, PreparedSample, RenderedPrompt, SampleAnswer, SampleWire
 from mockserver.pipeline.generate import FINISH_STOP, FINISH_TOOL_CALL, Generation, generate, tool_plan
 from mockserver.pipeline.limits import check_answer, check_prompt
@@ -20,8 +17,10 @@ from mockserver.pipeline.parse import check_content_type, parse_body
 from mockserver.pipeline.render import render_template
 from mockserver.pipeline.respond import sample_wire
 from mockserver.pipeline.usage import prompt_tokens, sample_usage
-from mockserver.spec import ScriptedAnswer
-from mockserver.state import Conflict, ModelConfig, NotFound
+from mockserver.spec.models import ScriptedAnswer
+from mockserver.world.context import MockContext
+from mockserver.world.memo import Memo
+from mockserver.world.state import ModelConfig
 
 
 # Byte estimates of memo entries for the byte budget, from lengths the values already hold (never a walk
@@ -146,23 +145,18 @@ def scripted_sample(
     return generation, prompt, usage
 
 
-def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> ChatAnswer:
+def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> ChatAnswer:
     """Everything the response says: resolve and draw (one state transaction), then each sample's
     answer (a script's if one matches, else generated), then its log id and the logical time.
 
     A prompt or a JSON answer over the context's size limits is refused (413) before it is produced."""
     request = parsed.request
     state, memo, seed = context.state, context.memo, context.settings.seed
-    max_prompt = context.size_limits.max_prompt_bytes
-    try:
-        target = state.resolve_chat(
-            experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
-            strict=context.settings.strict, num_samples=request.num_samples,
-        )
-    except NotFound as missing:
-        raise ApiError(404, str(missing)) from None
-    except Conflict as conflict:
-        raise ApiError(409, str(conflict)) from None
+    max_prompt = context.settings.max_prompt_bytes
+    target = state.resolve_chat(  # (`NotFound` under strict, `Conflict` with nothing to draw)
+        experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
+        strict=context.settings.strict, num_samples=request.num_samples,
+    )
     rules = context.rules
     log_ids = state.new_logs(target.experiment_id, [config.id for config in target.configs])
     samples = []
@@ -185,7 +179,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat, *, call: int = 0) -> C
         ))
         prompt_bytes.append(len(prompt.key))
     if not request.stream:
-        check_answer(prompt_bytes, context.size_limits.max_answer_bytes)
+        check_answer(prompt_bytes, context.settings.max_answer_bytes)
     return ChatAnswer(
         request=request,
         project_id=target.project_id,

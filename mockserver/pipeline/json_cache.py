@@ -18,10 +18,10 @@ from typing import Any
 
 from mockserver import jsonio
 from mockserver.determinism import logical_unix
-from mockserver.memo import Memo
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import encode_events, in_order, interleave_order, sample_deltas
+from mockserver.world.memo import Memo
 
 # A slot marker: control characters cannot come from our ids, and orjson writes them as \u0001.
 _MARK = "\x01hlmock:{}\x01"

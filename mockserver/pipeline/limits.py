@@ -19,19 +19,13 @@ from typing import Any
 from contracts.messages import TextChatContent
 from mockserver import jsonio
 from mockserver.errors import ApiError
-from mockserver.memo import Memo
 from mockserver.pipeline.answer import ParsedChat
 from mockserver.pipeline.render import PLACEHOLDER
-from mockserver.state import ModelConfig
+from mockserver.world.memo import Memo
+from mockserver.world.state import ModelConfig
 
 # What a JSON answer adds per sample beyond echoing the prompt (ids, usage, provider payloads, text).
 ANSWER_BYTES_PER_SAMPLE = 8 * 1024
-
-
-@dataclass(frozen=True)
-class SizeLimits:
-    max_prompt_bytes: int
-    max_answer_bytes: int
 
 
 @dataclass(frozen=True)

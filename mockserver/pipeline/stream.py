@@ -19,9 +19,6 @@ from mockserver.pipeline.tokens import token_ends
 # At most this many text events per sample, so a stream stays short whatever the output length.
 MAX_EVENTS_PER_SAMPLE = 48
 DONE_EVENT = b"data: [DONE]\n\n"
-# Without per-event timing a stream goes out in pieces of at most this many bytes, each made of whole
-# events: few sends, and small enough for any client's read buffer (curl hands over 16 KiB at a time).
-SEND_LIMIT = 16 * 1024
 
 
 def split_deltas(text: str, max_events: int = MAX_EVENTS_PER_SAMPLE) -> list[str]:
@@ -109,13 +106,6 @@ def in_order(answer: ChatAnswer, indices: tuple[int, ...]) -> list[tuple[SampleA
     return order
 
 
-def interleave(answer: ChatAnswer, seed: int) -> list[tuple[SampleAnswer, str, bool]]:
-    """The stream's events in order, as (sample, delta, is the sample's last event). A script's
-    `chunks` fix its sample's deltas."""
-    counts = {sample.index: len(sample_deltas(sample)) for sample in answer.samples}
-    return in_order(answer, interleave_order(answer, seed, counts))
-
-
 def encode_events(answer: ChatAnswer, order: list[tuple[SampleAnswer, str, bool]],
                   created: int | str | None = None) -> list[bytes]:
     """Every event of the stream, written as `interleave` ordered them. `created` defaults to the
@@ -133,30 +123,7 @@ def encode_events(answer: ChatAnswer, order: list[tuple[SampleAnswer, str, bool]
     return events
 
 
-def whole_event_batches(body: bytes, limit: int = SEND_LIMIT) -> list[bytes]:
-    """`body` (whole events) cut into pieces of at most `limit` bytes, each made of whole events
-    (an event longer than `limit` goes alone). Cut only after a blank line, so no event, and no
-    UTF-8 character, is ever split between two sends."""
-    batches = []
-    start, size = 0, len(body)
-    while size - start > limit:
-        end = body.rfind(b"\n\n", start, start + limit)
-        if end < 0:
-            end = body.find(b"\n\n", start + limit - 1)
-            if end < 0:
-                break
-        batches.append(body[start:end + 2])
-        start = end + 2
-    if start < size:
-        batches.append(body[start:])
-    return batches
-
-
 def split_events(body: bytes) -> list[bytes]:
     """Whole events back out of a stream body (each keeps its blank line)."""
     return [block + b"\n\n" for block in body.split(b"\n\n")[:-1]]
 
-
-def stream_events(answer: ChatAnswer, seed: int) -> list[bytes]:
-    """Every event of the stream, in order."""
-    return encode_events(answer, interleave(answer, seed))

@@ -1,6 +1,6 @@
 """Keys out of cassettes: the one redaction every recorded, imported or matched exchange goes through.
 
-`redact_exchange` hides, with `PLACEHOLDER`, what `mockserver.provider_keys` hides everywhere (the
+`redact_exchange` hides, with `PLACEHOLDER`, what `mockserver.world.provider_keys` hides everywhere (the
 journal and the access log use it too): credential headers and headers, query parameters and body
 fields with a secret name ("api key" in any spelling), in valid JSON value by value (keys that read
 like a provider's name and nulls kept), in anything else from the first such name on. On top of
@@ -20,7 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-from mockserver.provider_keys import (
+from mockserver.recording.events import is_event_stream
+from mockserver.recording.har import Exchange, NameValue, StreamEvent, pack
+from mockserver.world.provider_keys import (
     PLACEHOLDER,
     echoes,
     hide_echoes,
@@ -30,8 +32,6 @@ from mockserver.provider_keys import (
     redact_header_pairs,
     redact_query,
 )
-from mockserver.recording.events import is_event_stream
-from mockserver.recording.har import Exchange, NameValue, StreamEvent, pack
 
 __all__ = ["PLACEHOLDER", "is_secret_name", "redact_body", "redact_exchange", "redact_headers",
            "redact_request_body", "redact_url", "scrub_literals"]

@@ -5,15 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from starlette.requests import Request
-from starlette.responses import Response
 
 from contracts.feedback import FeedbackRequest
-from mockserver.context import MockContext
-from mockserver.errors import ApiError, error_item, from_pydantic, validation_failed
+from mockserver.errors import error_item, from_pydantic, validation_failed
+from mockserver.http.request import Request
+from mockserver.pipeline.delivery import Delivery, json_value
 from mockserver.pipeline.parse import parse_json
-from mockserver.routes.common import journal_entry, json_response, request_body
-from mockserver.state import FeedbackApplied, NotFound
+from mockserver.world.state import FeedbackApplied
 
 _ITEMS = TypeAdapter(list[FeedbackRequest])
 _OUTCOMES = {True: "success", False: "failure", None: None}
@@ -43,19 +41,14 @@ def feedback_response(item: FeedbackRequest, applied: FeedbackApplied) -> dict[s
     }
 
 
-async def submit_feedback(request: Request, context: MockContext) -> Response:
-    items, many = parse_feedback(await request_body(request), request.headers.get("content-type"))
-    try:
-        applied = context.state.submit_feedback(items)
-    except NotFound as missing:
-        raise ApiError(404, str(missing)) from None
-    entry = journal_entry(request)
-    if entry is not None:
-        entry.feedback_records = tuple(
-            (a.data_id, a.experiment_id, a.config_id, _OUTCOMES[a.counted]) for a in applied
-        )
-        experiments = {a.experiment_id for a in applied}
-        if len(experiments) == 1:
-            entry.experiment_id = experiments.pop()
+async def submit_feedback(request: Request) -> Delivery:
+    items, many = parse_feedback(request.body, request.content_type)
+    assert request.entry is not None  # (an API route: always journaled)
+    applied = request.world.state.submit_feedback(items)  # (`NotFound` naming an unknown log id)
+    entry = request.entry
+    entry.feedback_records = tuple((a.data_id, a.experiment_id, a.config_id, _OUTCOMES[a.counted]) for a in applied)
+    experiments = {a.experiment_id for a in applied}
+    if len(experiments) == 1:
+        entry.experiment_id = experiments.pop()
     answers = [feedback_response(item, done) for item, done in zip(items, applied, strict=True)]
-    return json_response(answers if many else answers[0])
+    return json_value(answers if many else answers[0])

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from contracts.openapi import openapi_json
-from mockserver.context import MockContext
-from mockserver.routes.common import json_response
+from mockserver.http.request import Request
+from mockserver.pipeline.delivery import Delivery, json_value, typed
 
 
-async def healthz(request: Request, context: MockContext) -> Response:
-    return json_response({"status": "ok", "seed": context.state.seed})
+async def healthz(request: Request) -> Delivery:
+    return json_value({"status": "ok", "seed": request.world.state.seed})
 
 
-async def openapi(request: Request, context: MockContext) -> Response:
-    return Response(openapi_json(), media_type="application/json")
+async def openapi(request: Request) -> Delivery:
+    return typed(openapi_json().encode("utf-8"), "application/json")

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-
 from contracts.configs import ProjectModelConfigRequest
-from mockserver.context import MockContext
-from mockserver.errors import ApiError
+from mockserver.http.request import Request
+from mockserver.pipeline.delivery import Delivery, json_value
 from mockserver.pipeline.parse import parse_body
-from mockserver.routes.common import json_response, request_body
-from mockserver.state import NotFound
-from mockserver.views import project_config_response
+from mockserver.routes.views import project_config_response
 
 
-async def register_model_config(request: Request, context: MockContext) -> Response:
-    body = parse_body(ProjectModelConfigRequest, await request_body(request), request.headers.get("content-type"))
-    try:
-        project, config, experiment_id = context.state.register_model_config(
-            body, project_id=body.project_id, project_name=body.project, experiment=body.experiment
-        )
-    except NotFound as missing:
-        raise ApiError(404, str(missing)) from None
-    return json_response(project_config_response(project, config, experiment_id))
+async def register_model_config(request: Request) -> Delivery:
+    body = parse_body(ProjectModelConfigRequest, request.body, request.content_type)
+    project, config, experiment_id = request.world.state.register_model_config(
+        body, project_id=body.project_id, project_name=body.project, experiment=body.experiment
+    )
+    return json_value(project_config_response(project, config, experiment_id))

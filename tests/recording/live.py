@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import httpx
 
 from mockserver import MockSettings, create_app
+from mockserver.http.server import BackgroundServer
 from mockserver.recording import Exchange, split_events
-from mockserver.server import BackgroundServer
 
 SEED = 7
 

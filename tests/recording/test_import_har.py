@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from mockserver import MockSettings, create_app
+from mockserver.http.server import BackgroundServer
 from mockserver.recording import Hit, Miss, Replayer, import_file
-from mockserver.server import BackgroundServer
-from tests.helpers_browser import CHROMIUM_FLAGS, INSTALL, in_ci
 from tests.recording.live import SEED, assert_same_answer, mock_answers
+from tests.support.browser import CHROMIUM_FLAGS, INSTALL, in_ci
 
 KEY = "hl-browser-key-SECRET-31313131"
 SECRET = "sk-browser-provider-SECRET-555"

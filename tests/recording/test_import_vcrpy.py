@@ -16,8 +16,8 @@ from humanloop import Humanloop
 from contracts.streams import joined_outputs
 from mockserver import MockSettings, create_app
 from mockserver.cli import main
+from mockserver.http.server import BackgroundServer
 from mockserver.recording import Hit, Replayer, load_cassette
-from mockserver.server import BackgroundServer
 from tests.recording.live import SEED, assert_same_answer, mock_answers
 
 SECRET = "sk-provider-SECRET-42424242"

@@ -1,1 +1,0 @@
-"""`/__admin`: the control service over HTTP (WireMock's prefix), its OpenAPI document and the journal page."""

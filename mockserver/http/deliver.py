@@ -1,0 +1,137 @@
+"""The sender: writes a `Delivery` to the server, and notes in the request's journal entry what went out
+(status, headers, every byte the client was still there to get, whether it all went) and what the plan
+said (`events_planned`, `delays`, the error's detail), with an access-log line.
+
+Every answer the app gives goes out here, whatever made it (a route, the error mapping, the router), and
+however it is cut (`Whole`, `Batched`, `Paced`, `Relayed`); a dropped connection too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from mockserver.http.access_log import AccessLog
+from mockserver.http.request import Request
+from mockserver.pipeline.delivery import Batched, Delivery, Paced, Relayed, Whole
+from mockserver.world.journal import JournalEntry
+
+
+async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: Receive, send: Send,
+                  access_log: AccessLog | None) -> None:
+    """Send `delivery` (see the module doc)."""
+    entry = request.entry
+    if entry is not None:
+        note_plan(entry, delivery)
+    if delivery.wait:
+        await asyncio.sleep(delivery.wait)
+    if delivery.drop:
+        await _drop(request, receive)
+        return
+    if entry is not None:
+        entry.note_response_start(delivery.status, delivery.headers)
+    if access_log is not None:
+        access_log.request(scope, delivery.status, entry.error if entry is not None else None)
+    await send({"type": "http.response.start", "status": delivery.status, "headers": delivery.headers})
+    if type(delivery) is Whole:  # (the usual answer: one send, noted without a wrapper)
+        _note_chunk(request, entry, delivery.body, True)
+        await send({"type": "http.response.body", "body": delivery.body})
+    elif type(delivery) is Batched:
+        pieces = delivery.pieces()
+        last = len(pieces) - 1
+        for number, piece in enumerate(pieces):
+            _note_chunk(request, entry, piece, number == last)
+            await send({"type": "http.response.body", "body": piece, "more_body": number < last})
+        if last < 0:
+            _note_chunk(request, entry, b"", True)
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+    elif isinstance(delivery, Paced):
+        await _paced(delivery, request, entry, receive, send)
+    elif isinstance(delivery, Relayed):
+        async for chunk in delivery.chunks:
+            _note_chunk(request, entry, chunk, False)
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        _note_chunk(request, entry, b"", True)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+def note_plan(entry: JournalEntry, delivery: Delivery) -> None:
+    """What the journal notes of the plan before anything is sent."""
+    if delivery.notes is not None:
+        delivery.notes.write(entry)
+    if delivery.error is not None:
+        entry.error = delivery.error
+    if delivery.events_planned is not None:
+        entry.events_planned = delivery.events_planned
+    if delivery.delays is not None:
+        entry.delays = delivery.delays
+
+
+def _note_chunk(request: Request, entry: JournalEntry | None, chunk: bytes, last: bool) -> None:
+    if entry is None:
+        return
+    if request.client_gone:  # the server drops what is sent now: it is not recorded as sent
+        entry.client_left = True
+        return
+    if chunk:
+        entry.add_response_chunk(chunk)
+    if last:
+        entry.completed = True
+
+
+async def _paced(delivery: Paced, request: Request, entry: JournalEntry | None, receive: Receive,
+                 send: Send) -> None:
+    """One send per event after its pause; a client that leaves during a pause ends the stream there."""
+    gone: asyncio.Future[Any] | None = None
+    try:
+        for event, pause in zip(delivery.events, delivery.pauses, strict=True):
+            if pause:
+                if gone is None:
+                    gone = asyncio.ensure_future(_until_disconnect(receive))
+                done, _ = await asyncio.wait((gone,), timeout=pause)
+                if done:
+                    return
+            _note_chunk(request, entry, event, False)
+            await send({"type": "http.response.body", "body": event, "more_body": True})
+        _note_chunk(request, entry, b"", True)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        if gone is not None and not gone.done():
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _drop(request: Request, receive: Receive) -> None:
+    """Drop the connection, then wait for the server to notice."""
+    abort = request.abort or transport_abort(getattr(request.connection, "transport", None))
+    if abort is None:
+        raise RuntimeError("the reset fault needs uvicorn or the plugin's in-process transport")
+    abort()
+    await _until_disconnect(receive)
+
+
+def transport_abort(transport: Any) -> Callable[[], None] | None:
+    """How to drop the connection of `transport` (None if it cannot be dropped)."""
+    if transport is None or not hasattr(transport, "abort"):
+        return None
+
+    def abort() -> None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):  # linger 0: the peer sees a reset, not a polite close
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+
+    return abort

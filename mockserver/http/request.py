@@ -1,0 +1,108 @@
+"""One request as the mock handles it: the one object each layer reads and notes things in, carried under
+one key of the ASGI scope (`SCOPE_KEY`).
+
+The first layer that needs it makes it (`request_of`): the Host check in front of the app, the door, or
+the connection layer when it ends a request before the app ran. It reads the headers every layer needs
+once (`X-API-KEY`, `Content-Type`, `Content-Length`, `Host`); the door adds the world the request belongs
+to, its body, its route's path parameters and its journal entry; the connection layer says when and why
+the client is gone, and what it answered itself. A route handler gets it and nothing else.
+
+It must never point back at the scope (the scope points at it): the server's own per-request object
+(`connection`, uvicorn's request cycle) does, so the door lets go of it when the request ends. Without
+that, every request would leave a reference cycle for the garbage collector, which once cost more than
+the rest of the app put together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+from starlette.types import Scope
+
+if TYPE_CHECKING:
+    from mockserver.world.context import MockContext
+    from mockserver.world.journal import JournalEntry
+
+SCOPE_KEY = "humanloop_mock"
+_READ = {b"x-api-key": 0, b"content-type": 1, b"content-length": 2, b"host": 3}
+
+
+class Request:
+    """See the module doc. Slotted: one is made per request, and nothing in it is tracked by the collector
+    longer than the request."""
+
+    __slots__ = ("abort", "answered_by", "api_key", "body", "closed_by", "connection", "content_length",
+                 "content_type", "entry", "host", "method", "path_params", "query_string", "raw_headers",
+                 "repeated_host", "world")
+
+    def __init__(self, scope: Scope) -> None:
+        self.method: str = scope.get("method", "GET")
+        self.query_string: bytes = scope.get("query_string", b"")
+        self.read_headers(scope.get("headers", ()))
+        # Set by the door before a handler runs: the world it belongs to, its body, its journal entry (None
+        # off the journaled paths: `/__admin` and the root `/healthz`) and its path's parameters.
+        self.world: MockContext = None  # type: ignore[assignment]
+        self.body: bytes = b""
+        self.entry: JournalEntry | None = None
+        self.path_params: dict[str, str] = {}
+        # The server's request cycle while the request runs (uvicorn's: its `disconnected` flag, its transport).
+        self.connection: Any = None
+        # How to drop the connection without uvicorn (the plugin's in-process transport sets it).
+        self.abort: Callable[[], None] | None = None
+        self.closed_by: str | None = None  # why the connection layer ended the request, if it did
+        self.answered_by: tuple[int, str] | None = None  # (status, detail) it answered itself, if it did
+
+    def read_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
+        """The first `X-API-KEY`, `Content-Type`, `Content-Length` and `Host` (a second `Host` line is kept
+        apart: such a request is refused, `hostcheck`). The one place a request's headers are read."""
+        found: list[str | None] = [None, None, None, None]
+        repeated = None
+        for name, value in headers:
+            index = _READ.get(name)
+            if index is not None:
+                if found[index] is None:
+                    found[index] = value.decode("latin-1")
+                elif index == 3:
+                    repeated = value.decode("latin-1")
+        self.raw_headers = headers
+        self.api_key, self.content_type, self.content_length, self.host = found
+        self.repeated_host = repeated
+
+    @property
+    def key(self) -> str | None:
+        """The `X-API-KEY` sent, if any and not empty."""
+        return self.api_key or None
+
+    def declared_over(self, limit: int) -> bool:
+        """Whether `Content-Length` says the body is over `limit` bytes."""
+        declared = self.content_length
+        return declared is not None and declared.isdigit() and int(declared) > limit
+
+    @property
+    def client_gone(self) -> bool:
+        """Whether the server says the client has left (never, without a server that tells)."""
+        connection = self.connection
+        return connection is not None and connection.disconnected
+
+    def query(self) -> list[tuple[str, str]]:
+        """The query's parameters, in order."""
+        return parse_qsl(self.query_string.decode("latin-1"), keep_blank_values=True)
+
+    def dropped(self, reason: str) -> None:
+        """The connection was dropped with part of the answer unsent (the client read nothing for too long)."""
+        self.closed_by = reason
+        if self.entry is not None:
+            self.entry.mark_dropped(reason)
+
+
+def request_of(scope: Scope) -> Request:
+    """The scope's `Request`, made now if no layer made it yet. A layer in front that handed on a copy of the
+    scope with other headers (a test's wrapper) gets them read anew, on the same request."""
+    request = scope.get(SCOPE_KEY)
+    if request is None:
+        request = scope[SCOPE_KEY] = Request(scope)
+    elif request.raw_headers is not scope["headers"]:
+        request.read_headers(scope["headers"])
+    return request
