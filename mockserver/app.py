@@ -29,6 +29,7 @@ from mockserver.http.deliver import deliver
 from mockserver.http.request import Request, request_of
 from mockserver.http.router import Found, Handler, Key, Missed, Router
 from mockserver.pipeline.delivery import Delivery, Whole, error_answer
+from mockserver.proxy.traffic import Traffic
 from mockserver.routes.api import api_routes
 from mockserver.settings import MockSettings
 from mockserver.world import provider_keys
@@ -52,7 +53,11 @@ class MockApp:
         self.tenants = Tenants(settings)
         self.access_log = AccessLog() if settings.access_log else None
         self.router = Router([*api_routes(sources), *admin_routes(self.tenants)])
-        self.state = SimpleNamespace(tenants=self.tenants, mock=self.tenants.shared, access_log=self.access_log)
+        # Cassettes, an upstream and the passive checker (`proxy.traffic`): idle unless a flag or a fixture
+        # loads a cassette.
+        self.traffic = self.tenants.traffic = Traffic.from_settings(settings)
+        self.state = SimpleNamespace(tenants=self.tenants, mock=self.tenants.shared, access_log=self.access_log,
+                                     traffic=self.traffic)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,6 +96,10 @@ class MockApp:
         entry = await self._take_in(request, scope, receive)
         if entry is None:
             return  # the client left before its body ended (journaled as such; nothing to answer)
+        traffic, taken = self.traffic, None
+        watched = traffic.active or request.world.replay is not None
+        if traffic.records:
+            request.capture = traffic.capture(request, scope["path"])
         try:
             if isinstance(found, Delivery):
                 answer = found
@@ -99,7 +108,9 @@ class MockApp:
             elif entry.error is not None:  # too many values to parse
                 answer = error_answer(ApiError(413, entry.error))
             else:
-                answer = await self._answer(found, request, scope)
+                if watched:  # a cassette or the upstream may answer instead of the generator
+                    taken = await traffic.take(request, scope["path"])
+                answer = taken.delivery if taken is not None else await self._answer(found, request, scope)
             await self._deliver(answer, request, scope, receive, send)
         except asyncio.CancelledError:  # the server or an in-process client stopped the answer
             if not entry.completed:
@@ -110,6 +121,8 @@ class MockApp:
                 entry.client_left = True
             if entry.client_left and entry.error is None:
                 entry.error = request.closed_by
+            if watched:
+                traffic.finished(request, entry, taken, request.capture)
             request.world.journal.finish(entry)
 
     async def _unjournaled(self, found: Found | Missed, request: Request, scope: Scope, receive: Receive,

@@ -26,6 +26,8 @@ from mockserver.http.server import (
     raise_open_file_limit,
     uvicorn_config,
 )
+from mockserver.proxy.forward import origin_of
+from mockserver.recording import DEFAULT_IGNORE, CassetteError
 from mockserver.recording.command import cassette as cassette_command
 from mockserver.settings import (
     DEFAULT_JOURNAL_LIMIT,
@@ -116,12 +118,27 @@ def host_check_note(host: str, allowed_hosts: tuple[str, ...]) -> str | None:
             f"or ${ENV_PREFIX}ALLOWED_HOSTS).")
 
 
+def traffic_lines(settings: MockSettings) -> list[str]:
+    """What answers besides the mock, and what is recorded (docs/recording.md)."""
+    lines = []
+    if settings.replay:
+        miss = "fetched from the upstream and appended" if settings.record_on_miss else "a 404 naming the nearest"
+        lines.append(f"Replaying {settings.replay} at speed {settings.replay_speed:g} (a request matching no "
+                     f"recording: {miss}).")
+    if settings.upstream:
+        lines.append(f"Proxy to {origin_of(settings.upstream)}: every /v4 request no script or fault answers "
+                     "is forwarded, and every answer checked (GET /__admin/violations).")
+    if settings.record:
+        lines.append(f"Recording every exchange to {settings.record} (keys replaced).")
+    return lines
+
+
 def banner(settings: MockSettings, url: str, note: str | None = None) -> str:
     """What `serve` prints at start: where it is, what it knows, and how to call it (keys never shown)."""
     mode = [f"seed {settings.seed}"] + (["strict"] if settings.strict else []) + (
         [f"isolated keys, at most {settings.max_tenants} tenants"] if settings.isolate_keys else [])
     lines = [f"humanloop-mock {_version()} serving Humanloop v4 at {url}  ({', '.join(mode)})", "",
-             "Pass this base URL as the SDK's `host`.", *([note] if note else []), ""]
+             "Pass this base URL as the SDK's `host`.", *([note] if note else []), *traffic_lines(settings), ""]
     lines += declared(settings.spec)
     _, first_experiment = _experiment_lines(settings.spec)
     admin = url.removesuffix("/v4") + "/__admin"
@@ -216,6 +233,26 @@ def main() -> None:
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar=f"{ENV_PREFIX}ALLOWED_HOSTS", show_envvar=True,
               help="Also answer this Host header when bound to loopback, or turn the check on elsewhere "
                    "(repeatable, or space-separated in the variable; '*' turns the check off).")
+@click.option("--upstream", metavar="URL", envvar=f"{ENV_PREFIX}UPSTREAM", show_envvar=True,
+              help="Proxy mode: forward every /v4 request to this base URL (as an SDK's host takes it, e.g. "
+                   "http://127.0.0.1:9000/v4), relay its answers as they arrive and check each one.")
+@click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write every exchange (proxied, replayed or mocked) to this cassette (HAR; keys replaced).")
+@click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Answer /v4 requests from this cassette (a request matching none gets a 404 naming the "
+                   "nearest recordings).")
+@click.option("--replay-speed", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Replay pace: 1 = as recorded, 2 = twice as fast, 0 = no waiting.")
+@click.option("--replay-ignore", multiple=True, metavar="FIELD", default=DEFAULT_IGNORE, show_default=True,
+              help="Top-level body field (dotted path, * for any list item) that replay matching ignores "
+                   "(repeatable; giving any replaces the default).")
+@click.option("--record-on-miss", is_flag=True,
+              help="With --replay and --upstream: a request the cassette lacks is forwarded, and its answer "
+                   "appended to the cassette.")
+@click.option("--report", metavar="FILE", type=click.Path(dir_okay=False),
+              help="With --upstream: write the passive checks' report (JSON) here at shutdown.")
+@click.option("--junit", metavar="FILE", type=click.Path(dir_okay=False),
+              help="With --upstream: write the passive checks as JUnit XML here at shutdown.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
@@ -237,6 +274,8 @@ class ServeSettings:
     log_level: str
     mock: MockSettings
     server: ServerOptions
+    report: str | None = None  # --report: the passive checks' report, written at shutdown
+    junit: str | None = None  # --junit: the same as JUnit XML
 
     @classmethod
     def from_flags(cls, flags: dict[str, Any]) -> ServeSettings:
@@ -244,6 +283,9 @@ class ServeSettings:
         flags = dict(flags)
         config_path = flags.pop("config_path")
         host, port, log_level = flags.pop("host"), flags.pop("port"), flags.pop("log_level")
+        report, junit = flags.pop("report"), flags.pop("junit")
+        if (report or junit) and not flags["upstream"]:
+            raise click.UsageError("--report and --junit write the passive checks of --upstream: give --upstream URL")
         flags["access_log"] = flags["access_log"] and log_level in ("debug", "info")  # (lines go out at info)
         mock_fields = {f.name for f in fields(MockSettings)}
         server_fields = {f.name for f in fields(ServerOptions)}
@@ -253,7 +295,7 @@ class ServeSettings:
         spec = _load_or_exit(config_path) if config_path else default_spec()
         mock = MockSettings(spec=spec, **{name: value for name, value in flags.items() if name in mock_fields})
         server = ServerOptions(**{name: value for name, value in flags.items() if name in server_fields})
-        return cls(host, port, log_level, mock, server)
+        return cls(host, port, log_level, mock, server, report, junit)
 
 
 def serve_with(serving: ServeSettings) -> None:
@@ -270,9 +312,12 @@ def serve_with(serving: ServeSettings) -> None:
     if cap < max_connections:
         log.warning("Open-file limit is %d: serving at most %d connections at once (not %d).",
                     open_files, cap, max_connections)
+    try:  # a cassette or an upstream flag that cannot work stops here, before the banner says it serves
+        app = create_app(settings)
+    except (ValueError, CassetteError) as refused:
+        raise click.ClickException(str(refused)) from None
     click.echo(banner(settings, local_url(host, sock.getsockname()[1]), host_check_note(host, options.allowed_hosts)))
     sys.stdout.flush()
-    app = create_app(settings)
     if app.state.tenants.max_tenants < max_tenants and settings.isolate_keys:
         log.warning("Each tenant holds at least %d bytes: %d tenants fit in --max-kept-bytes %d (with room "
                     "for their specs, scripts and faults), not %d.", app.state.tenants.world_bytes,
@@ -280,8 +325,14 @@ def serve_with(serving: ServeSettings) -> None:
                     settings.max_kept_bytes, max_tenants)
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
     gc.freeze()  # what start-up built lives as long as the server: full collections need not walk it
+
+    def stopped() -> None:  # the passive checks judged and written, the cassettes whole
+        for line in app.traffic.close(serving.report, serving.junit):
+            click.echo(line)
+        sys.stdout.flush()
+
     try:
-        MockServer(config).run(sockets=[sock])
+        MockServer(config, on_stopped=stopped).run(sockets=[sock])
     finally:
         if app.state.access_log is not None:
             app.state.access_log.flush()  # the last lines, written after the loop stopped

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mockserver.recording.matching import DEFAULT_IGNORE
 from mockserver.spec.models import MockSpec, default_spec
 
 DEFAULT_SEED = 0
@@ -40,6 +41,10 @@ class MockSettings:
     log_limit: the most answer log ids a world remembers for feedback (0 = no count limit); the oldest
     go first. max_body_values: the most JSON values (and keys) a request body may hold (413 past it).
     access_log: print one line per request to stdout (`serve` turns it on; tests have the journal).
+    upstream / record / replay / replay_speed / replay_ignore / record_on_miss: proxy mode, recording and
+    replay (`mockserver.proxy.traffic`, docs/recording.md): forward API requests to this base URL, write
+    every exchange to this cassette, answer from this cassette at this pace (0 = no waiting) ignoring these
+    top-level body fields, fetch and append what the cassette lacks.
     """
 
     seed: int = DEFAULT_SEED
@@ -59,3 +64,9 @@ class MockSettings:
     log_limit: int = DEFAULT_LOG_LIMIT
     tenant_idle_timeout: float = DEFAULT_TENANT_IDLE_TIMEOUT
     max_body_values: int = DEFAULT_MAX_BODY_VALUES
+    upstream: str | None = None
+    record: str | None = None
+    replay: str | None = None
+    replay_speed: float = 1.0
+    replay_ignore: tuple[str, ...] = DEFAULT_IGNORE
+    record_on_miss: bool = False

@@ -31,6 +31,10 @@ class ControlClient(Protocol):
     def unexpected(self) -> list[dict[str, Any]]: ...
     def reset(self) -> dict[str, list[str]]: ...
     def server(self) -> dict[str, Any]: ...
+    def violations(self) -> dict[str, Any]: ...
+    def load_cassette(self, data: dict[str, Any]) -> dict[str, Any]: ...
+    def cassette(self) -> dict[str, Any]: ...
+    def unload_cassette(self) -> None: ...
 
 
 def admin_root(base_url: str) -> str:
@@ -139,6 +143,18 @@ class RemoteControl:
 
     def server(self) -> dict[str, Any]:
         return self.operate("server")
+
+    def violations(self) -> dict[str, Any]:
+        return self.operate("violations")
+
+    def load_cassette(self, data: dict[str, Any]) -> dict[str, Any]:
+        return self.operate("load_cassette", data=data)
+
+    def cassette(self) -> dict[str, Any]:
+        return self.operate("cassette")
+
+    def unload_cassette(self) -> None:
+        self.operate("unload_cassette")
 
 
 def _problems(response: httpx.Response) -> list[str]:

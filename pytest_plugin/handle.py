@@ -9,8 +9,10 @@ method builds the same spec models the config file uses, so a marker, a call and
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -127,6 +129,21 @@ class HumanloopMock:
     def load(self, spec: Any) -> dict[str, list[str]]:
         """Add everything a spec declares (the config-file shape) to what the mock knows; returns the ids."""
         return self._control_call(self.control.load_spec, validate(MockSpec, _plain(spec), title=call_title("load")))
+
+    def replay(self, path: str | os.PathLike[str], *, speed: float = 0.0,
+               ignore: Sequence[str] | None = None) -> dict[str, Any]:
+        """Answer this test's API calls from a cassette (docs/recording.md): a request matching a recording
+        gets its status, headers and bytes (a stream: the same events, at `speed` times the recorded pace;
+        0 = no waiting); one matching none gets a 404 naming the nearest recordings, listed by
+        `unexpected()`. `ignore`: top-level body fields matching skips (default `user`, `metadata`). In
+        remote mode the path is read by the server. Until the next reset; returns what is loaded."""
+        location = str(path) if self.remote else str(Path(path).resolve())
+        return self._control_call(self.control.load_cassette, {"path": location, "speed": speed,
+                                                               "ignore": None if ignore is None else list(ignore)})
+
+    def violations(self) -> dict[str, Any]:
+        """What the passive checker found in the upstream's answers (a server run with `--upstream`)."""
+        return self._control_call(self.control.violations)
 
     @takes_keywords()
     def add_experiment(

@@ -33,6 +33,8 @@ MARKERS = {
     "humanloop_spec": "humanloop_spec(spec): add a whole spec (the config-file shape) for this test",
     "humanloop_strict": "humanloop_strict(on=True): fail at teardown on unused scripts or unexpected requests "
                         "(on: True/False or 'true'/'false'/'on'/'off'/'1'/'0')",
+    "humanloop_replay": "humanloop_replay(path, speed=0.0, ignore=None): answer this test's calls from a cassette "
+                        "(a relative path is read beside the test's file)",
 }
 
 
@@ -216,8 +218,12 @@ def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
     """Apply the setup markers, outermost first; a marker the handle refuses is a usage error naming it."""
     from mockserver.spec.errors import SpecError
 
+    def replay(path: str | os.PathLike[str], **options: Any) -> None:
+        beside = Path(path) if Path(path).is_absolute() or handle.remote else node.path.parent / path
+        handle.replay(beside, **options)
+
     calls = [("humanloop_spec", None), ("humanloop_experiment", handle.add_experiment),
-             ("humanloop_script", handle.script), ("humanloop_fault", handle.fault)]
+             ("humanloop_script", handle.script), ("humanloop_fault", handle.fault), ("humanloop_replay", replay)]
     for name, method in calls:
         for marker in reversed(list(node.iter_markers(name))):
             try:

@@ -81,6 +81,13 @@ class JournalRecord(BaseModel):
     completed: bool = Field(description="The whole answer was handed to the connection.")
     client_left: bool = Field(default=False, description="The client disconnected (or was cut off by a timeout) "
                                                          "before it had the whole answer; `error` says which.")
+    answered_by: str | None = Field(
+        default=None, description="With a cassette or an upstream (`serve --replay/--upstream`, the fixture's "
+                                  "`replay`): who answered: `mock`, `upstream <url>`, `recording #3 (answer 1 of "
+                                  "2)` or `replay: no recording matched`; null otherwise.")
+    violations: list[dict[str, Any]] | None = Field(
+        default=None, description="An answer from the upstream, once the passive checker judged it: each violation "
+                                  "(check, operation, field, message); empty when it passed; null when not judged.")
 
 
 class RequestsPage(BaseModel):
@@ -90,6 +97,54 @@ class RequestsPage(BaseModel):
         default_factory=dict,
         description="By kind (`script`, `fault`), then rule name: what reports call each rule these requests "
                     "name (`script-1 matching message='Capital'`), for rules still set up.")
+
+
+class CheckViolations(BaseModel):
+    """One check's violations in the answers the passive checker judged."""
+
+    check: str
+    severity: str
+    summary: str
+    violations: int = Field(description="Violations found (an answer may have several).")
+    exchanges: int = Field(description="Answers with at least one.")
+    fields: list[dict[str, Any]] = Field(description="Field patterns (indexes as `*`) with their counts.")
+    latest: dict[str, Any] | None = Field(description="The latest: exchange (journal seq), source, method, path, "
+                                                      "status, operation, field, message.")
+
+
+class ViolationsReport(BaseModel):
+    """What the passive checker found in the upstream's answers (`serve --upstream`)."""
+
+    checking: bool = Field(description="Whether answers are checked (only with `--upstream`).")
+    judged: int
+    passed: int
+    with_violations: int
+    violations: int
+    not_judged: dict[str, int] = Field(description="Answers not judged, by why: queue_full, too_large, "
+                                                   "checker_failed, client_left.")
+    checker_failure: str | None
+    checks: list[CheckViolations]
+
+
+class CassetteInfo(BaseModel):
+    """The cassette answering this tenant's API requests."""
+
+    cassette: str | None = Field(description="Its path (null when loaded from data).")
+    recordings: int
+    speed: float
+    unused: list[int] = Field(description="Recordings no request has taken yet.")
+    misses: int = Field(description="Requests no recording matched.")
+    ignored_fields: list[str]
+    scope: str = Field(description="`tenant` (loaded for this key's world) or `server` (`serve --replay`).")
+
+
+class CassetteLoad(BaseModel):
+    """Load a cassette for this tenant (the server's file system)."""
+
+    path: str
+    speed: float = Field(default=0.0, ge=0, description="Replay pace: 1 = as recorded, 0 = no waiting.")
+    ignore: list[str] | None = Field(default=None, description="Top-level body fields matching ignores "
+                                                               "(default: user, metadata).")
 
 
 class UnexpectedRequest(BaseModel):

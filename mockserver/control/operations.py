@@ -19,6 +19,8 @@ from pydantic import BaseModel
 
 from mockserver.control.models import (
     AdminInfo,
+    CassetteInfo,
+    CassetteLoad,
     ExperimentSummary,
     LoadedIds,
     RequestsPage,
@@ -27,6 +29,7 @@ from mockserver.control.models import (
     ServerInfo,
     UnexpectedRequest,
     UnusedRule,
+    ViolationsReport,
 )
 from mockserver.control.reports import RequestFilter
 from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
@@ -112,4 +115,12 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/info", "info", "Seed, mode and counts of this tenant", response=AdminInfo),
     Operation("GET", "/server", "server", "Memory the whole server keeps (the byte budget) and its tenants",
               response=ServerInfo),
+    Operation("GET", "/violations", "violations",
+              "What the passive checker found in the upstream's answers (serve --upstream), grouped by check",
+              response=ViolationsReport),
+    Operation("POST", "/cassette", "load_cassette", "Answer this tenant's API requests from a cassette file",
+              body="data", body_model=CassetteLoad, response=CassetteInfo, errors=(401, 413, 422), turns=Turns.WHOLE),
+    Operation("GET", "/cassette", "cassette", "The cassette answering this tenant, and what it has used",
+              response=CassetteInfo, errors=(401, 404)),
+    Operation("DELETE", "/cassette", "unload_cassette", "Stop answering from this tenant's cassette", ok=204),
 )

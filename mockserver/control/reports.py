@@ -92,7 +92,9 @@ def unused_report(rule: Rule[Any], kind: RuleKind, hint: str | None) -> dict[str
 
 def unexpected_report(entry: JournalEntry, scripted: bool, labels: dict[str, dict[str, str]]) -> dict[str, Any] | None:
     """An entry as `unexpected` lists it, or None when it was expected."""
-    if entry.status in CLIENT_ERRORS and not entry.faults:
+    if entry.unexpected is not None:
+        reason = f"no recording matched: {entry.unexpected}"
+    elif entry.status in CLIENT_ERRORS and not entry.faults:
         reason = f"error: {entry.error}"
     elif scripted and entry.path == CHAT_PATH and any(s[4] is None for s in entry.sample_records):
         reason = "no script matched"

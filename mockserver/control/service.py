@@ -15,9 +15,12 @@ entries: the HTTP door runs them in turns (`world.heavy`), in-process callers al
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from mockserver.control.models import CassetteLoad
 from mockserver.control.reports import (
     JournalPage,
     RequestFilter,
@@ -28,6 +31,9 @@ from mockserver.control.reports import (
     unused_report,
 )
 from mockserver.errors import DomainError
+from mockserver.proxy.checking import ViolationBook
+from mockserver.proxy.taping import ReplaySource
+from mockserver.recording import CassetteError, MatchRules
 from mockserver.spec import regexes
 from mockserver.spec.errors import SpecError, validate
 from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
@@ -37,6 +43,7 @@ from mockserver.world.context import MockContext
 from mockserver.world.journal import JournalQuery
 
 if TYPE_CHECKING:
+    from mockserver.proxy.traffic import Traffic
     from mockserver.world.tenants import Tenants
 
 T = TypeVar("T")
@@ -45,6 +52,9 @@ Steps = Generator[Any, Any, T]  # yields None between steps (or work for a threa
 # Projects, experiments, configs, scripts and faults one spec sent to a running server may declare: a
 # reset loads its spec again, about 20 µs per item, so this keeps any reset well under 100 ms.
 MAX_SPEC_ITEMS = 2000
+# The largest cassette file a tenant may load over the admin API (`load_cassette`): it is read whole, and
+# held while loaded, outside the byte budget.
+MAX_CASSETTE_BYTES = 64 * 1024 * 1024
 
 
 def spec_items(data: Any) -> int:
@@ -139,8 +149,53 @@ class MockControl:
         return self.context.spec.model_dump(mode="json", exclude_none=True)
 
     def reset(self) -> dict[str, list[str]]:
-        """Journal, counters, draws, scripts and faults back to the base spec."""
+        """Journal, counters, draws, scripts and faults back to the base spec; a cassette loaded for this
+        world is let go, and the server's `--replay` cassette starts over."""
+        self.context.replay = None
+        traffic = self._traffic
+        if traffic is not None:
+            traffic.rewind()
         return self.context.reset()
+
+    # --- recordings and the passive checker (docs/recording.md) ----------------------------------
+
+    @property
+    def _traffic(self) -> Traffic | None:
+        return getattr(self.tenants, "traffic", None)
+
+    def violations(self) -> dict[str, Any]:
+        """What the passive checker found in the upstream's answers, grouped by check."""
+        traffic = self._traffic
+        if traffic is None:
+            return {"checking": False, **ViolationBook().to_json()}
+        return traffic.violations()
+
+    def load_cassette(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Answer this world's API requests from a cassette (a path on the server's machine)."""
+        load = self._validate(CassetteLoad, data, "")
+        rules = MatchRules(ignore=tuple(load.ignore)) if load.ignore is not None else MatchRules()
+        with contextlib.suppress(OSError):  # (a missing file is the loader's to name)
+            if os.stat(load.path).st_size > MAX_CASSETTE_BYTES:
+                raise ControlError(413, [f"{load.path}: over {MAX_CASSETTE_BYTES} bytes, more than a cassette loaded "
+                                         "over the admin API may hold (serve --replay has no such limit)"])
+        try:
+            self.context.replay = ReplaySource.load(load.path, speed=load.speed, rules=rules)
+        except CassetteError as bad:
+            raise ControlError(422, [str(bad)]) from None
+        return self.cassette()
+
+    def cassette(self) -> dict[str, Any]:
+        """The cassette answering this world: its own, else the server's `--replay` (404 without one)."""
+        source, scope = self.context.replay, "tenant"
+        if source is None and self._traffic is not None:
+            source, scope = self._traffic.replay, "server"
+        if source is None:
+            raise ControlError(404, ["No cassette is loaded (POST /__admin/cassette, or serve --replay FILE)."])
+        return {**source.status(), "scope": scope}
+
+    def unload_cassette(self) -> None:
+        """Let go of this world's own cassette (the server's `--replay` stays)."""
+        self.context.replay = None
 
     # --- experiments -----------------------------------------------------------------------------
 

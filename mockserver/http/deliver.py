@@ -13,6 +13,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import Callable
+from time import monotonic
 from typing import Any
 
 from starlette.types import Receive, Scope, Send
@@ -36,6 +37,9 @@ async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: R
         return
     if entry is not None:
         entry.note_response_start(delivery.status, delivery.headers)
+    if request.capture is not None:  # `--record`: the capture sees the head and every piece as it goes
+        request.capture.response_head(delivery.status, [(n.decode("latin-1"), v.decode("latin-1"))
+                                                        for n, v in delivery.headers])
     if access_log is not None:
         access_log.request(scope, delivery.status, entry.error if entry is not None else None)
     await send({"type": "http.response.start", "status": delivery.status, "headers": delivery.headers})
@@ -54,11 +58,27 @@ async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: R
     elif isinstance(delivery, Paced):
         await _paced(delivery, request, entry, receive, send)
     elif isinstance(delivery, Relayed):
+        await _relayed(delivery, request, entry, receive, send)
+
+
+async def _relayed(delivery: Relayed, request: Request, entry: JournalEntry | None, receive: Receive,
+                   send: Send) -> None:
+    """Each chunk as it comes; a client that left stops the reading (the source is closed at once)."""
+    try:
         async for chunk in delivery.chunks:
             _note_chunk(request, entry, chunk, False)
+            if request.client_gone:
+                return
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        _note_chunk(request, entry, b"", True)
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+    finally:
+        close = getattr(delivery.chunks, "aclose", None)
+        if close is not None:
+            await close()
+    if delivery.cut is not None and delivery.cut():  # the source broke off: so does the answer
+        await _cut(delivery.cut() or "", request, receive)
+        return
+    _note_chunk(request, entry, b"", True)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 def note_plan(entry: JournalEntry, delivery: Delivery) -> None:
@@ -76,6 +96,8 @@ def note_plan(entry: JournalEntry, delivery: Delivery) -> None:
 def _note_chunk(request: Request, entry: JournalEntry | None, chunk: bytes, last: bool) -> None:
     if entry is None:
         return
+    if chunk and request.capture is not None:
+        request.capture.response_bytes(chunk)
     if request.client_gone:  # the server drops what is sent now: it is not recorded as sent
         entry.client_left = True
         return
@@ -87,14 +109,18 @@ def _note_chunk(request: Request, entry: JournalEntry | None, chunk: bytes, last
 
 async def _paced(delivery: Paced, request: Request, entry: JournalEntry | None, receive: Receive,
                  send: Send) -> None:
-    """One send per event after its pause; a client that leaves during a pause ends the stream there."""
+    """One send per event after its pause; a client that leaves during a pause ends the stream there.
+    Each event is due when the pauses before it add up (from the head), so a late wake-up or a slow send
+    shortens the next pause instead of delaying every later event (no drift over a long stream)."""
     gone: asyncio.Future[Any] | None = None
+    due = monotonic()
     try:
         for event, pause in zip(delivery.events, delivery.pauses, strict=True):
-            if pause:
+            due += pause
+            if pause and (left := due - monotonic()) > 0:
                 if gone is None:
                     gone = asyncio.ensure_future(_until_disconnect(receive))
-                done, _ = await asyncio.wait((gone,), timeout=pause)
+                done, _ = await asyncio.wait((gone,), timeout=left)
                 if done:
                     return
             _note_chunk(request, entry, event, False)
@@ -111,6 +137,14 @@ async def _paced(delivery: Paced, request: Request, entry: JournalEntry | None, 
 async def _until_disconnect(receive: Receive) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass
+
+
+async def _cut(reason: str, request: Request, receive: Receive) -> None:
+    """End an answer whose source broke off in the middle: the connection is dropped (the client sees an
+    incomplete answer, as from the source itself), or, where it cannot be, the answer just ends."""
+    request.dropped(reason)
+    if request.abort is not None or transport_abort(getattr(request.connection, "transport", None)) is not None:
+        await _drop(request, receive)
 
 
 async def _drop(request: Request, receive: Receive) -> None:

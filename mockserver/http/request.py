@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl
 from starlette.types import Scope
 
 if TYPE_CHECKING:
+    from mockserver.recording import ExchangeCapture
     from mockserver.world.context import MockContext
     from mockserver.world.journal import JournalEntry
 
@@ -33,7 +34,7 @@ class Request:
     """See the module doc. Slotted: one is made per request, and nothing in it is tracked by the collector
     longer than the request."""
 
-    __slots__ = ("abort", "answered_by", "api_key", "body", "closed_by", "connection", "content_length",
+    __slots__ = ("abort", "answered_by", "api_key", "body", "capture", "closed_by", "connection", "content_length",
                  "content_type", "entry", "host", "method", "path_params", "query_string", "raw_headers",
                  "repeated_host", "world")
 
@@ -53,6 +54,8 @@ class Request:
         self.abort: Callable[[], None] | None = None
         self.closed_by: str | None = None  # why the connection layer ended the request, if it did
         self.answered_by: tuple[int, str] | None = None  # (status, detail) it answered itself, if it did
+        # `--record`: the exchange's capture, told the answer's head and every piece sent (`http.deliver`).
+        self.capture: ExchangeCapture | None = None
 
     def read_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
         """The first `X-API-KEY`, `Content-Type`, `Content-Length` and `Host` (a second `Host` line is kept

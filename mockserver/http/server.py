@@ -15,6 +15,7 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 
@@ -131,7 +132,21 @@ def uvicorn_config(app: ASGIApp, host: str = LOOPBACK, options: ServerOptions | 
 class MockServer(uvicorn.Server):
     """uvicorn's server with a firm end: the first SIGINT/SIGTERM shuts down gracefully (open answers
     get up to the shutdown timeout, then are cancelled); a second one, or a shutdown that still has
-    not ended shortly after the timeout, exits the process at once."""
+    not ended shortly after the timeout, exits the process at once. `on_stopped` runs once the server
+    has stopped, before uvicorn hands a caught signal back to the process (which ends it)."""
+
+    def __init__(self, config: uvicorn.Config, on_stopped: Callable[[], None] | None = None) -> None:
+        super().__init__(config)
+        self.on_stopped = on_stopped
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                if self.on_stopped is not None:
+                    self.on_stopped()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit:

@@ -15,7 +15,7 @@ call's `outgoing.ChatNotes`) are what the journal records of the plan, next to w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver import jsonio
@@ -95,13 +95,16 @@ class Paced(Delivery):
 
 
 class Relayed(Delivery):
-    """Chunks sent as `chunks` yields them."""
+    """Chunks sent as `chunks` yields them. `cut`, once they are all sent, says why the source broke off
+    (None: it did not), and the connection is dropped instead of the answer ending cleanly."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("chunks", "cut")
 
-    def __init__(self, status: int, headers: Headers, chunks: AsyncIterator[bytes]) -> None:
+    def __init__(self, status: int, headers: Headers, chunks: AsyncIterator[bytes],
+                 cut: Callable[[], str | None] | None = None) -> None:
         super().__init__(status, headers)
         self.chunks = chunks
+        self.cut = cut
 
 
 def json_head(length: int) -> Headers:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mockserver.determinism import SeededFaker
 from mockserver.settings import MockSettings
@@ -50,6 +51,9 @@ class MockContext:
     rules: RuleBook = field(init=False)
     journal: Journal = field(init=False)
     last_used: float = field(default=0.0, init=False)  # `time.monotonic()` of its last request
+    # A cassette loaded for this world (the fixture's `replay`, `POST /__admin/cassette`): it answers the
+    # world's API requests before the server's own `--replay` or `--upstream` (`proxy.traffic`).
+    replay: Any = field(default=None, init=False)
     _own_spec_bytes: int = field(default=0, init=False)  # held for a spec given to this world only
     _added_spec_bytes: int = field(default=0, init=False)  # held for specs added since the last reset
 

@@ -105,6 +105,9 @@ class JournalEntry:
     events_planned: int | None = None
     completed: bool = False
     client_left: bool = False
+    answered_by: str | None = None  # with a cassette or an upstream: who answered ("mock", "upstream ...", ...)
+    unexpected: str | None = None  # a replay miss: why no recording answered
+    violations: tuple[dict[str, Any], ...] | None = None  # the passive checker's, once judged ([] = passed)
     _body: Any = field(default=None, repr=False)
     _body_parsed: bool = field(default=False, repr=False)
     _budget_token: int | None = field(default=None, repr=False)
@@ -274,7 +277,15 @@ class JournalEntry:
             "response": response,
             "completed": self.completed,
             "client_left": self.client_left,
+            **self._traffic_record(),
         }
+
+    def _traffic_record(self) -> dict[str, Any]:
+        """Who answered and what the passive checker found: only with a cassette or an upstream."""
+        if self.answered_by is None:
+            return {}
+        return {"answered_by": self.answered_by,
+                "violations": list(self.violations) if self.violations is not None else None}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from typing import Any
 
 from mockserver.determinism import SeededFaker
 from mockserver.errors import DomainError
@@ -69,6 +70,7 @@ class Tenants:
         self.shared = self._new_world()
         self._by_key: OrderedDict[str, MockContext] = OrderedDict()
         self._lock = threading.Lock()
+        self.traffic: Any = None  # the server's cassettes and upstream (`proxy.traffic`), set by the app
         self.evicted = 0  # idle worlds dropped to make room for a new key
         self.refused = 0  # new keys refused because every slot was in use
 

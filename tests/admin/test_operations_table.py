@@ -22,7 +22,7 @@ def _parameters(function: object) -> list[str]:
 
 
 def test_every_row_is_a_method_of_the_service_the_remote_client_and_the_protocol() -> None:
-    assert len(CALLS) == 14
+    assert len(CALLS) == 18
     for call in CALLS:
         service = _parameters(getattr(MockControl, call))
         assert _parameters(getattr(RemoteControl, call)) == service, call

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from mockserver.proxy.forward import Upstream, UpstreamAnswer, UpstreamLimits, origin_of, parse_base_url
-from tests.helpers_process import serve_process
-from tests.raw_server import CLOSE, RESET, Answer, Pause, RawServer, Repeat, Seen, json_answer
+from tests.checker.raw_server import CLOSE, RESET, Answer, Pause, RawServer, Repeat, Seen, json_answer
+from tests.support.process import serve_process
 
 KEY = "sk-proxy-test-key-1234"
 CHAT = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Hi"}]}).encode()
@@ -233,3 +233,16 @@ def test_base_url_and_targets() -> None:
 def test_limits_must_be_positive(field: str) -> None:
     with pytest.raises(ValueError, match=field):
         UpstreamLimits(**{field: 0})
+
+
+def test_an_encoded_answer_is_relayed_decoded_without_its_length() -> None:
+    import gzip
+
+    plain = b'{"detail": "compressed anyway"}'
+    encoded = Answer(200, (("Content-Type", "application/json"), ("Content-Encoding", "gzip")),
+                     (gzip.compress(plain),))
+    with RawServer(lambda seen: encoded) as server:
+        answer, chunks, _ = _run(server.url)
+        assert server.seen[0].headers["accept-encoding"] == "identity"
+    assert _body(chunks) == plain and answer.complete
+    assert [name for name, _ in answer.headers] == [b"content-type"]  # no content-encoding, no stale length

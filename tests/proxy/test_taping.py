@@ -14,25 +14,11 @@ import pytest
 from mockserver.proxy.forward import Upstream
 from mockserver.proxy.taping import Recorder, ReplayAnswer, ReplaySource
 from mockserver.recording import CassetteError, MatchRules, build_exchange, load_cassette, split_events
-from tests.helpers_process import serve_process
+from tests.proxy.timed import TIMED_CONFIG
+from tests.support.process import serve_process
 
 KEY = "sk-record-me-not-0123456789"
 PROVIDER = "sk-provider-never-on-disk-42"
-TIMED = """
-projects:
-  - name: timed
-    id: pr_timed
-    experiments:
-      - name: timed
-        id: exp_timed
-        configs:
-          - id: config_timed
-            model: gpt-4o
-            max_tokens: 12
-            timing:
-              first_event: {median: 0.12}
-              between_events: {median: 0.02}
-"""
 
 
 def _body(**extra: Any) -> bytes:
@@ -64,7 +50,7 @@ async def _proxy_and_record(upstream: Upstream, recorder: Recorder, body: bytes)
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[tuple[int, list[tuple[float, bytes]]]]]:
     folder = tmp_path_factory.mktemp("taping")
-    (folder / "timed.yaml").write_text(TIMED)
+    (folder / "timed.yaml").write_text(TIMED_CONFIG)
     cassette = folder / "proxied.har"
     bodies = [_body(), _body(stream=True), _body(stream=True, num_samples=3), _body(stream=True),
               json.dumps({"experiment_id": "exp_timed", "messages": "not a list"}).encode()]

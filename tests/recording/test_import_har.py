@@ -7,11 +7,13 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from mockserver import MockSettings, create_app
 from mockserver.http.server import BackgroundServer
-from mockserver.recording import Hit, Miss, Replayer, import_file
+from mockserver.recording import Hit, Miss, Replayer, import_file, save_cassette
+from mockserver.recording.importers import imported_cassette
 from tests.recording.live import SEED, assert_same_answer, mock_answers
 from tests.support.browser import CHROMIUM_FLAGS, INSTALL, in_ci
 
@@ -98,3 +100,15 @@ def test_a_har_written_by_chromium_imports_and_replays(tmp_path: Path) -> None:
         assert b"".join(data for _, data in plan.sends) == seen[number][1].encode()
     again = replayer.answer("POST", "/v4/chat-experiment", BODIES[1])
     assert isinstance(again, Miss) and again.used_up == [1]
+
+    # Served by `serve --replay`: a client gets the bytes the page read, the stream event by event.
+    cassette = tmp_path / "cassette.har"
+    save_cassette(imported_cassette(result), cassette)
+    app = create_app(MockSettings(replay=str(cassette), replay_speed=0))
+    try:
+        with BackgroundServer(app) as replaying, httpx.Client(base_url=replaying.base_url) as client:
+            for body, (status, text) in zip(BODIES, seen, strict=True):
+                answer = client.post("/chat-experiment", content=body, headers={"X-API-KEY": "another-key"})
+                assert (answer.status_code, answer.text) == (status, text)
+    finally:
+        app.traffic.close()

@@ -73,6 +73,15 @@ def test_a_vcrpy_cassette_of_the_official_client_imports_and_replays(tmp_path: P
             recorded.event_bytes() if recorded.is_stream else [recorded.response.content.body()])
         assert all(delay == 0 for delay, _ in hit.plan(speed=1).sends)  # vcrpy recorded no timing
 
+    # Served by `serve --replay`: the official client gets what it got from the mock.
+    app = create_app(MockSettings(replay=str(out)))
+    try:
+        with BackgroundServer(app) as replaying:
+            again, again_chunks = asyncio.run(_official_client_calls(replaying.base_url))
+    finally:
+        app.traffic.close()
+    assert again.model_dump() == reply.model_dump() and again_chunks == chunks
+
 
 def _as_bytes(value: str | bytes) -> bytes:
     return value if isinstance(value, bytes) else value.encode()

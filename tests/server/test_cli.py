@@ -125,7 +125,7 @@ def test_every_serve_flag_sets_one_settings_field_with_that_fields_default() -> 
     and what to log), and its default is the field's own, so `serve` and `create_app` start the same world."""
     mock_fields = {f.name: f for f in fields(MockSettings)}
     server_fields = {f.name: f for f in fields(ServerOptions)}
-    own = {"host", "port", "log_level", "config_path"}
+    own = {"host", "port", "log_level", "config_path", "report", "junit"}
     checked = 0
     for name, flag_default in serve.make_context("serve", []).params.items():  # what the flags give unset
         if name in own:
@@ -138,7 +138,7 @@ def test_every_serve_flag_sets_one_settings_field_with_that_fields_default() -> 
         else:
             assert flag_default == default, name
         checked += 1
-    assert checked == 24
+    assert checked == 30
     assert ServerOptions().limits() == ConnectionLimits() and ConnectionLimits().max_connections == 16_384
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -110,15 +111,21 @@ def test_event_delays_are_the_faults_plus_a_timing_profile() -> None:
 
 def test_the_stream_waits_exactly_the_delays_and_none_after_a_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    here, real_wait = threading.get_ident(), asyncio.wait
+    here, real_wait, real_clock = threading.get_ident(), asyncio.wait, time.monotonic
+    now = [0.0]  # this thread's clock: each pause runs out exactly (events are due by the pauses' sums)
 
     async def wait(futures: Any, timeout: float | None = None, **options: Any) -> Any:
         if threading.get_ident() != here:  # a server another test left running keeps its own clock
             return await real_wait(futures, timeout=timeout, **options)
-        waits.append(timeout)  # (the client never leaves: each pause runs out)
+        waits.append(round(timeout or 0, 9))  # (the client never leaves: each pause runs out)
+        now[0] += timeout or 0
         return set(), set(futures)
 
+    def clock() -> float:
+        return now[0] if threading.get_ident() == here else real_clock()
+
     monkeypatch.setattr("mockserver.http.deliver.asyncio.wait", wait)
+    monkeypatch.setattr("mockserver.http.deliver.monotonic", clock)
     plan = plan_faults(fired({"first_event_delay": 0.3, "event_delay": 0.05, "cut_after_events": 4}))
     assert shaped(plan, event_delays(len(EVENTS), plan, None)) == EVENTS[:4]
     assert waits == [0.3, 0.05, 0.05, 0.05]  # no jitter, and none after the cut
