@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +35,7 @@ from mockserver.errors import DomainError
 from mockserver.proxy.checking import ViolationBook
 from mockserver.proxy.taping import ReplaySource
 from mockserver.recording import CassetteError, MatchRules
+from mockserver.recording.store import side_path
 from mockserver.spec import regexes
 from mockserver.spec.errors import SpecError, validate
 from mockserver.spec.models import FaultSpec, MockSpec, ScriptSpec
@@ -174,10 +176,14 @@ class MockControl:
         """Answer this world's API requests from a cassette (a path on the server's machine)."""
         load = self._validate(CassetteLoad, data, "")
         rules = MatchRules(ignore=tuple(load.ignore)) if load.ignore is not None else MatchRules()
-        with contextlib.suppress(OSError):  # (a missing file is the loader's to name)
-            if os.stat(load.path).st_size > MAX_CASSETTE_BYTES:
-                raise ControlError(413, [f"{load.path}: over {MAX_CASSETTE_BYTES} bytes, more than a cassette loaded "
-                                         "over the admin API may hold (serve --replay has no such limit)"])
+        for path in (load.path, str(side_path(load.path))):
+            with contextlib.suppress(OSError):  # (a missing file is the loader's to name)
+                found = os.stat(path)
+                if not stat.S_ISREG(found.st_mode):  # a device, pipe or /proc file: its size says nothing
+                    raise ControlError(422, [f"{path}: not a regular file"])
+                if found.st_size > MAX_CASSETTE_BYTES:
+                    raise ControlError(413, [f"{path}: over {MAX_CASSETTE_BYTES} bytes, more than a cassette loaded "
+                                             "over the admin API may hold (serve --replay has no such limit)"])
         try:
             self.context.replay = ReplaySource.load(load.path, speed=load.speed, rules=rules)
         except CassetteError as bad:

@@ -24,6 +24,7 @@ from contracts.check.checks import CHECKS, Settings
 from contracts.check.exchange import Finding, Violation, field_pattern
 from contracts.check.judge import Verdict, judge_answer, observed_request
 from mockserver.recording.redact import redact_body, redact_headers, scrub_literals
+from mockserver.world.provider_keys import request_secrets
 
 log = logging.getLogger("humanloop_mock.proxy")
 
@@ -50,6 +51,10 @@ class Observed:
     total_seconds: float = 0.0
     error: str | None = None  # the exchange broke (the upstream cut the stream, ...)
     source: str = "upstream"  # who answered: "upstream", "mock", "recording #3 (answer 1 of 1)"
+    # The request's headers and query, only to find its secrets (`provider_keys.request_secrets`) in the
+    # checker's thread and scrub them from what is kept; never stored.
+    request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    query: bytes = b""
 
 
 @dataclass
@@ -154,11 +159,9 @@ class ViolationBook:
 
 
 def _secrets_of(observed: Observed) -> list[str]:
-    secrets: list[str] = []
+    secrets = request_secrets(observed.request_headers, observed.query, observed.request_body)
     if observed.api_key:
         redact_headers([("x-api-key", observed.api_key)], secrets)
-    if observed.request_body:
-        redact_body(observed.request_body, secrets)
     return secrets
 
 

@@ -17,6 +17,7 @@ relayed as they are.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -214,6 +215,10 @@ class Upstream:
                                          transport=transport)
         for default in ("accept", "user-agent", "accept-encoding"):  # only what the client sent goes on
             del self._client.headers[default]
+        # httpx logs each request's whole URL at INFO, a key in its query string included: the journal and
+        # the access log (both redacted) say what went where instead.
+        for name in ("httpx", "httpcore"):
+            logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger(name).getEffectiveLevel()))
 
     def target(self, path: str, query: bytes | str = b"") -> str:
         """The upstream URL for one of the mock's paths (`/v4/chat-experiment` -> `<base>/chat-experiment`)."""
@@ -239,6 +244,10 @@ class Upstream:
                                  started)
         except httpx.HTTPError as failed:
             return failed_answer(f"upstream {self.origin} unreachable or failing: {describe(failed)}", started)
+        if not 200 <= response.status_code <= 599:  # no status a server may send on (uvicorn refuses it)
+            await response.aclose()
+            return failed_answer(f"upstream {self.origin} answered with status {response.status_code}, which "
+                                 "cannot be relayed", started)
         return UpstreamAnswer(response.status_code, response.reason_phrase, _answer_headers(response), reached=True,
                               first_byte_seconds=time.monotonic() - started, _response=response, _started=started,
                               _limits=self.limits, _origin=self.origin)

@@ -191,7 +191,8 @@ class Traffic:
                             entry.status or 0, dict(entry.response_headers), body, api_key=request.key,
                             first_byte_seconds=answer.first_byte_seconds,
                             total_seconds=answer.total_seconds or answer.first_byte_seconds,
-                            error=answer.failure if answer.reached else None, source=entry.answered_by or "")
+                            error=answer.failure if answer.reached else None, source=entry.answered_by or "",
+                            request_headers=list(request.raw_headers), query=request.query_string)
 
         def note(violations: list[dict[str, Any]]) -> None:
             entry.violations = tuple(violations)

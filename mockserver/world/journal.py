@@ -241,10 +241,12 @@ class JournalEntry:
         return self._record(self.response_body)
 
     def as_json(self) -> bytes:
-        """`as_dict` as JSON. A whole JSON answer is put in as it was sent, never parsed again (it may be
-        tens of megabytes, and the mock wrote it as JSON)."""
+        """`as_dict` as JSON. A whole JSON answer the mock wrote is put in as it was sent, never parsed again
+        (it may be tens of megabytes); one from an upstream or a recording may not be JSON at all, so it is
+        parsed like any other."""
         raw = self.response_bytes
-        if raw and self.completed and (self.content_type or "").startswith("application/json"):
+        if raw and self.completed and self.answered_by in (None, "mock") \
+                and (self.content_type or "").startswith("application/json"):
             with contextlib.suppress(TypeError):  # (an integer beyond 64 bits in the body: below)
                 return orjson.dumps(self._record(orjson.Fragment(raw)))
         return jsonio.dumps(self.as_dict())
@@ -331,8 +333,9 @@ class Journal:
             secrets = []
             kept_body = provider_keys.redact_body(raw_body, secrets)
         query = scope.get("query_string", b"")
+        secrets = [] if secrets is None else secrets
+        provider_keys.header_secrets(scope.get("headers", ()), secrets)  # an answer may echo a header's key
         if query:
-            secrets = [] if secrets is None else secrets
             query_text = provider_keys.redact_query(query.decode("latin-1"), secrets)
         with self._lock:
             entry = JournalEntry(

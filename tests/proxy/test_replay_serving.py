@@ -4,6 +4,7 @@ its marker, `/__admin/cassette`, and `--record-on-miss`."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -82,6 +83,10 @@ def test_admin_loads_a_cassette_for_the_tenant(recorded: tuple[Path, list[bytes]
         (tmp_path / "bad.har").write_text('{"log": {}}')
         bad = admin(url, "POST", "/cassette", json={"path": str(tmp_path / "bad.har")})
         assert bad.status_code == 422 and "bad.har" in json.dumps(bad.json())
+        os.mkfifo(tmp_path / "pipe.har")  # a pipe (or /dev/zero) has no size: read, it would hang or fill memory
+        for odd in (str(tmp_path / "pipe.har"), "/dev/zero"):
+            refused = admin(url, "POST", "/cassette", json={"path": odd})
+            assert refused.status_code == 422 and "not a regular file" in json.dumps(refused.json()), odd
         huge = tmp_path / "huge.har"
         with huge.open("wb") as handle:
             handle.truncate(64 * 1024 * 1024 + 1)  # sparse: no disk used

@@ -18,7 +18,18 @@ from starlette.testclient import TestClient
 
 from mockserver import MockSettings, create_app
 from mockserver.http.server import BackgroundServer
-from tests.checker.raw_server import CLOSE, FOREVER, RESET, Answer, Pause, RawServer, Repeat, Seen, json_answer
+from tests.checker.raw_server import (
+    CLOSE,
+    FOREVER,
+    RESET,
+    Answer,
+    Pause,
+    RawServer,
+    Repeat,
+    Seen,
+    json_answer,
+    stream_answer,
+)
 from tests.conftest import chat_body
 from tests.support.process import serve_logged
 
@@ -218,3 +229,40 @@ def test_a_client_that_leaves_stops_the_reading_of_an_endless_upstream() -> None
         entry = journal(url)[0]
         assert entry["client_left"] is True and entry["completed"] is False
         assert entry["violations"] is None and violations(url)["not_judged"]["client_left"] == 1
+
+
+def test_keys_in_any_request_shape_echoed_by_the_upstream_are_kept_nowhere(tmp_path: Path) -> None:
+    """An upstream that echoes the request (path with query, every header) as a non-JSON answer: the
+    checker quotes what it got in its violation, the journal keeps the answer; neither may keep a key that
+    came in a query string, an `Authorization` header or a header named like an API key."""
+    secrets = {"query": "QUERYKEY-0123456789", "bearer": "BEARERKEY-0123456789", "openai": "OPENAIKEY-0123456789"}
+
+    def echo(seen: Seen) -> Answer:  # a stream event that is not JSON: the checker quotes it
+        text = seen.path + " " + json.dumps(seen.headers)
+        return stream_answer(b"data: " + text.encode() + b"\n\n")
+
+    report, junit = tmp_path / "report.json", tmp_path / "junit.xml"
+    with RawServer(echo) as upstream, serve_logged(tmp_path, "--upstream", upstream.url + "/v4", "--report",
+                                                   str(report), "--junit", str(junit)) as (url, process, log):
+        answer = httpx.post(f"{url}/chat-experiment?api_key={secrets['query']}", json=chat_body(stream=True),
+                            headers={**HEADERS, "Authorization": f"Bearer {secrets['bearer']}",
+                                     "X-OpenAI-Api-Key": secrets["openai"]})
+        assert all(secret in answer.text for secret in [*secrets.values(), KEY])  # the client gets the echo
+        found = until_judged(url, 1)
+        kept = json.dumps(journal(url)) + json.dumps(found)
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    quoted = [c["latest"]["message"] for c in found["checks"]]
+    assert any("QUERYKEY" in m or "[redacted]" in m for m in quoted), quoted  # the payload was quoted
+    written = kept + report.read_text() + junit.read_text() + log.read_text()
+    for secret in [*secrets.values(), KEY]:
+        assert secret not in written, secret
+
+
+def test_an_upstream_status_no_server_may_send_is_a_502() -> None:
+    odd = Answer(head=b"HTTP/1.1 999 Odd\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+                 parts=(b"{}",))
+    with RawServer(lambda seen: odd) as upstream, proxy_to(upstream.url + "/v4") as (url, _):
+        answer = httpx.post(f"{url}/chat-experiment", headers=HEADERS, json=chat_body())
+        assert answer.status_code == 502 and "status 999" in answer.json()["detail"]
+        assert journal(url)[0]["status"] == 502
