@@ -130,6 +130,8 @@ def test_record_through_the_proxy_then_replay_byte_for_byte(tmp_path: Path) -> N
             process.send_signal(signal.SIGTERM)
             process.wait(20)
         assert "recorded 5 exchange(s) to" in log.read_text()
+        planned = [e["delays"] for e in httpx.get(f"{admin(upstream)}/requests", headers={"X-API-KEY": KEY}
+                                                  ).json()["requests"] if e.get("delays") and e.get("events_planned")]
     assert not side_path(cassette).exists()  # SIGTERM: the cassette was written whole, its side file removed
     # what was recorded: the five calls, by the upstream, keys replaced
     text = cassette.read_text()
@@ -138,6 +140,14 @@ def test_record_through_the_proxy_then_replay_byte_for_byte(tmp_path: Path) -> N
     assert [e.response.status for e in recorded] == [200, 200, 200, 422, 429] == [r["status"] for r in journal]
     assert all(r["answered_by"].startswith("upstream http://127.0.0.1:") for r in journal)
     assert [e.is_stream for e in recorded] == [False, True, True, False, False]
+    # the recorded pace is the upstream's: each stream's events are offset by at least the pauses its timing
+    # profile planned (a recorder writing no offsets, or the arrival of the whole body at once, fails here)
+    streams = [e for e in recorded if e.is_stream]
+    assert len(planned) == len(streams) == 2
+    for exchange, pauses in zip(streams, planned, strict=True):
+        offsets = [event.offset_ms / 1000 for event in exchange.response.content.events or []]
+        assert offsets == sorted(offsets) and len(offsets) == len(pauses)
+        assert offsets[-1] >= sum(pauses) * 0.95 and offsets[0] >= pauses[0] * 0.95, (offsets, pauses)
     assert live[3][0] == 422 and live[4][0] == 429
     assert len({c["index"] for c in live[2]}) == 3
     # a fresh replay server: the official client gets what it got live
