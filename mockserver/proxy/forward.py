@@ -64,13 +64,22 @@ class UpstreamLimits:
 
 def parse_base_url(url: str) -> str:
     """The upstream's base URL as an SDK's `host` takes it (`http://127.0.0.1:9000/v4`), without a
-    trailing slash; ValueError with a message for anything that is not an http(s) URL with a host."""
+    trailing slash; ValueError with a message for anything that is not an http(s) URL with a host. The
+    messages never repeat a user name or password the URL holds."""
     parts = urlsplit(url.strip())
+    shown = repr(urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
+                 if "@" in parts.netloc else url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"--upstream must be an http:// or https:// URL with a host, such as "
-                         f"http://127.0.0.1:9000/v4, not {url!r}")
+                         f"http://127.0.0.1:9000/v4, not {shown}")
+    if any(char.isspace() for char in parts.netloc):
+        raise ValueError(f"--upstream must not have spaces in its host: {shown}")
+    try:
+        parts.port  # noqa: B018 (it checks the port's range)
+    except ValueError:
+        raise ValueError(f"--upstream has a port outside 0-65535: {shown}") from None
     if parts.query or parts.fragment:
-        raise ValueError(f"--upstream must not have a query or fragment: {url!r}")
+        raise ValueError(f"--upstream must not have a query or fragment: {shown}")
     return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
 
 

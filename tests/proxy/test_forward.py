@@ -212,10 +212,13 @@ def test_the_body_is_read_once() -> None:
 
 # ---- the base URL ----------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("bad", ["127.0.0.1:9000/v4", "ftp://h/v4", "http:///v4", "http://h/v4?x=1", ""])
+@pytest.mark.parametrize("bad", ["127.0.0.1:9000/v4", "ftp://h/v4", "http:///v4", "http://h/v4?x=1", "",
+                                 "http://h:99999/v4", "http://a b/v4", "http://user:s3cret-pw@h/v4?x=1",
+                                 "ftp://user:s3cret-pw@h/v4"])
 def test_base_url_must_be_http_with_a_host(bad: str) -> None:
-    with pytest.raises(ValueError, match="--upstream"):
+    with pytest.raises(ValueError, match="--upstream") as refused:
         parse_base_url(bad)
+    assert "s3cret-pw" not in str(refused.value)  # a password in the URL is never repeated
 
 
 def test_base_url_and_targets() -> None:
