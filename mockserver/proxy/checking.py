@@ -24,7 +24,7 @@ from contracts.check.checks import CHECKS, Settings
 from contracts.check.exchange import Finding, Violation, field_pattern
 from contracts.check.judge import Verdict, judge_answer, observed_request
 from mockserver.recording.redact import redact_body, redact_headers, scrub_literals
-from mockserver.world.provider_keys import request_secrets
+from mockserver.world import provider_keys
 
 log = logging.getLogger("humanloop_mock.proxy")
 
@@ -51,7 +51,7 @@ class Observed:
     total_seconds: float = 0.0
     error: str | None = None  # the exchange broke (the upstream cut the stream, ...)
     source: str = "upstream"  # who answered: "upstream", "mock", "recording #3 (answer 1 of 1)"
-    # The request's headers and query, only to find its secrets (`provider_keys.request_secrets`) in the
+    # The request's headers and query, only to find its secrets (`_secrets_of`) in the
     # checker's thread and scrub them from what is kept; never stored.
     request_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     query: bytes = b""
@@ -91,12 +91,11 @@ class ViolationBook:
 
     def record(self, observed: Observed, verdict: Verdict) -> list[dict[str, Any]]:
         """Keep one exchange's verdict; returns its violations as the journal shows them."""
-        secrets = _secrets_of(observed)
+        secrets, kept_body = _secrets_of(observed)
         shown = [_violation_json(v, secrets) for v in verdict.violations]
         request = None
         if verdict.violations:
-            body = None if observed.request_body is None else scrub_literals(
-                redact_body(observed.request_body, secrets), secrets)
+            body = None if kept_body is None else scrub_literals(kept_body, secrets)
             request = observed_request(observed.method, observed.path, body, has_key=observed.api_key is not None,
                                        origin=f"exchange {observed.number} ({observed.source})")
         with self._lock:
@@ -158,11 +157,16 @@ class ViolationBook:
                     "checks": [t.to_json() for t in tallies]}
 
 
-def _secrets_of(observed: Observed) -> list[str]:
-    secrets = request_secrets(observed.request_headers, observed.query, observed.request_body)
+def _secrets_of(observed: Observed) -> tuple[list[str], bytes | None]:
+    """Every secret the request carried, and its body with them redacted (one pass over the body)."""
+    secrets: list[str] = []
+    provider_keys.header_secrets(observed.request_headers, secrets)
+    if observed.query:
+        provider_keys.redact_query(observed.query.decode("latin-1"), secrets)
     if observed.api_key:
         redact_headers([("x-api-key", observed.api_key)], secrets)
-    return secrets
+    body = None if observed.request_body is None else redact_body(observed.request_body, secrets)
+    return secrets, body
 
 
 def _violation_json(violation: Violation, secrets: list[str]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from mockserver.proxy.outputs import RunFacts, summary_line, write_junit, write_
 from mockserver.proxy.taping import Recorder, ReplayAnswer, ReplaySource, finished
 from mockserver.recording import ExchangeCapture, MatchRules
 from mockserver.spec.rules import call_matches
+from mockserver.world import provider_keys
 from mockserver.world.heavy import HEAVY_BODY_BYTES
 
 if TYPE_CHECKING:
@@ -165,6 +166,10 @@ class Traffic:
                   capture: ExchangeCapture | None) -> None:
         label = taken.answered_by if taken is not None else MOCK
         entry.answered_by = label
+        if taken is not None:  # not the mock's answer: it may echo the request's credential headers
+            secrets: list[str] = []
+            provider_keys.header_secrets(request.raw_headers, secrets)
+            entry.hide_also(secrets)
         if taken is not None and taken.unexpected is not None:
             entry.unexpected = taken.unexpected
         comment = label + (" (the client left before the end)" if entry.client_left else "")

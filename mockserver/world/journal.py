@@ -116,6 +116,13 @@ class JournalEntry:
     # a chat answer echoes `inputs`); None for the usual request, which held none.
     _echoes: list[bytes] | None = field(default=None, repr=False)
 
+    def hide_also(self, secrets: list[str]) -> None:
+        """More keys to hide in the answer kept: an upstream or a recording may echo what the mock never
+        does (a request's credential headers)."""
+        more = provider_keys.echoes(secrets)
+        if more:
+            self._echoes = sorted({*(self._echoes or ()), *more}, key=len, reverse=True)
+
     def hide_echoes(self) -> None:
         """Take the request's keys out of the answer kept (the client got it as it was)."""
         echoed = self._echoes
@@ -333,9 +340,8 @@ class Journal:
             secrets = []
             kept_body = provider_keys.redact_body(raw_body, secrets)
         query = scope.get("query_string", b"")
-        secrets = [] if secrets is None else secrets
-        provider_keys.header_secrets(scope.get("headers", ()), secrets)  # an answer may echo a header's key
         if query:
+            secrets = [] if secrets is None else secrets
             query_text = provider_keys.redact_query(query.decode("latin-1"), secrets)
         with self._lock:
             entry = JournalEntry(

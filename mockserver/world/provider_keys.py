@@ -193,18 +193,6 @@ def header_secrets(raw_headers: Iterable[tuple[bytes, bytes]], secrets: list[str
             redact_header_pairs([(text, value.decode("latin-1"))], secrets)
 
 
-def request_secrets(raw_headers: Iterable[tuple[bytes, bytes]], query: bytes, body: bytes | None) -> list[str]:
-    """Every secret a request carries: its credential headers, key-named query parameters and body fields.
-    The one collector for whatever keeps text derived from a request or its answer (journal, checks)."""
-    secrets: list[str] = []
-    header_secrets(raw_headers, secrets)
-    if query:
-        redact_query(query.decode("latin-1"), secrets)
-    if body:
-        redact_body(body, secrets)
-    return secrets
-
-
 # --- bodies ----------------------------------------------------------------------------------------
 
 def redact_body(data: bytes, secrets: list[str] | None = None) -> bytes:
