@@ -11,37 +11,28 @@ mock's own, not part of what a client sent to the API). docs/architecture.md dra
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Mapping
 from types import SimpleNamespace
 
-from starlette.datastructures import URL
-from starlette.responses import RedirectResponse
 from starlette.routing import get_route_path
 from starlette.types import Receive, Scope, Send
 
 from mockserver import logsafe
 from mockserver.control.door import admin_routes
-from mockserver.errors import UNEXPECTED, ApiError, answer_for
 from mockserver.http.access_log import AccessLog
-from mockserver.http.body import count_values, read_body, too_large, too_many_values
+from mockserver.http.body import read_body, too_large
 from mockserver.http.deliver import deliver
+from mockserver.http.dispatch import answer
+from mockserver.http.intake import take_in
 from mockserver.http.request import Request, request_of
-from mockserver.http.router import Found, Handler, Key, Missed, Router
-from mockserver.pipeline.delivery import Delivery, Whole, error_answer
+from mockserver.http.router import Found, Handler, Missed, Router
 from mockserver.proxy.traffic import Traffic
 from mockserver.routes.api import api_routes
 from mockserver.settings import MockSettings
-from mockserver.world import provider_keys
-from mockserver.world.auth import check_api_key
-from mockserver.world.heavy import HEAVY_BODY_BYTES
-from mockserver.world.journal import JournalEntry
 from mockserver.world.tenants import Tenants, TenantsFull
 
-log = logging.getLogger("humanloop_mock")
 PROBE = "/healthz"  # never journaled, never makes a world
 CONTROL_PREFIX = "/__admin"  # the mock's own paths: not journaled
-CLIENT_LEFT = "The client disconnected before sending the whole body."
 
 
 class MockApp:
@@ -83,35 +74,32 @@ class MockApp:
             request.world = self.tenants.for_key(request.key)
         except TenantsFull as full:  # journaled in the shared world, whatever the path
             request.world = self.tenants.shared
-            await self._journaled(error_answer(answer_for(full)), request, scope, receive, send)
+            await self._journaled(found, request, scope, receive, send, full)
             return
         if path.startswith(CONTROL_PREFIX):
             await self._unjournaled(found, request, scope, receive, send)
         else:
             await self._journaled(found, request, scope, receive, send)
 
-    async def _journaled(self, found: Found | Missed | Delivery, request: Request, scope: Scope, receive: Receive,
-                         send: Send) -> None:
-        """Read and journal the request, answer it, journal the answer. `found` may be the answer already."""
-        entry = await self._take_in(request, scope, receive)
-        if entry is None:
-            return  # the client left before its body ended (journaled as such; nothing to answer)
+    async def _journaled(self, found: Found | Missed, request: Request, scope: Scope, receive: Receive, send: Send,
+                         refusal: Exception | None = None) -> None:
+        """Read and journal the request, answer it (with `refusal`, if given, as an error), journal the answer."""
+        entry, refused = await take_in(request, scope, receive, self.settings)
         traffic, taken = self.traffic, None
-        watched = traffic.active or request.world.replay is not None
-        if traffic.records:
-            request.capture = traffic.capture(request, scope["path"])
+        watched = not entry.client_left and (traffic.active or request.world.replay is not None)
         try:
-            if isinstance(found, Delivery):
-                answer = found
-            elif entry.body_truncated:  # cut at the limit: the rest of it is never read
-                answer = error_answer(too_large(self.settings.max_body_bytes))
-            elif entry.error is not None:  # too many values to parse
-                answer = error_answer(ApiError(413, entry.error))
+            if entry.client_left:
+                return  # the client left before its body ended (journaled as such; nothing to answer)
+            if traffic.records:
+                request.capture = traffic.capture(request, scope["path"])
+            refusal = refusal or refused
+            if watched and refusal is None:  # a cassette or the upstream may answer instead of the generator
+                taken = await traffic.take(request, scope["path"])
+            if taken is not None:
+                await deliver(taken.delivery, request, scope, receive, send)
             else:
-                if watched:  # a cassette or the upstream may answer instead of the generator
-                    taken = await traffic.take(request, scope["path"])
-                answer = taken.delivery if taken is not None else await self._answer(found, request, scope)
-            await self._deliver(answer, request, scope, receive, send)
+                await deliver(await answer(found, request, scope, self.settings, refusal), request, scope, receive,
+                              send)
         except asyncio.CancelledError:  # the server or an in-process client stopped the answer
             if not entry.completed:
                 entry.client_left = True
@@ -124,101 +112,30 @@ class MockApp:
             if watched:
                 traffic.finished(request, entry, taken, request.capture)
             request.world.journal.finish(entry)
+            self._log(request, scope)
 
     async def _unjournaled(self, found: Found | Missed, request: Request, scope: Scope, receive: Receive,
                            send: Send) -> None:
+        """`/__admin` and the root `/healthz`: the body read within the limit, the answer sent, nothing journaled."""
+        refusal = None
         if isinstance(found, Found) and found.method in found.route.reads_body:
             limit = self.settings.max_body_bytes
-            if request.declared_over(limit):
-                await self._deliver(error_answer(too_large(limit)), request, scope, receive, send)
-                return
-            body, cut, left = await read_body(receive, limit)
+            body, cut, left = (b"", True, False) if request.declared_over(limit) else await read_body(receive, limit)
             if left:
                 return
-            if cut:
-                await self._deliver(error_answer(too_large(limit)), request, scope, receive, send)
-                return
             request.body = body
-        await self._deliver(await self._answer(found, request, scope), request, scope, receive, send)
-
-    async def _take_in(self, request: Request, scope: Scope, receive: Receive) -> JournalEntry | None:
-        """Read the body (within the limit), count its values and take its keys out, and journal it."""
-        world, settings = request.world, self.settings
-        if request.declared_over(settings.max_body_bytes):  # refused before a byte is read (no `100 Continue`)
-            body, cut, left = b"", True, False
-        else:
-            body, cut, left = await read_body(receive, settings.max_body_bytes)
-        whole = not (cut or left)
-        if len(body) > HEAVY_BODY_BYTES:  # looking at a large body takes turns (`heavy`): its keys go in steps
-            values = await world.turns.run(world, count_values, body, settings.max_body_values, whole)
-            secrets: list[str] = []
-            kept = await world.turns.steps(world, provider_keys.redaction(body, secrets))
-            entry = request.entry = world.journal.open(scope, body, cut or left, kept, secrets)
-        else:
-            values = count_values(body, settings.max_body_values, whole)
-            entry = request.entry = world.journal.open(scope, body, cut or left)
-        if left:
-            entry.client_left = True
-            entry.error = request.closed_by or CLIENT_LEFT
-            if request.answered_by is not None:  # the connection layer answered it (a body timeout, bad bytes)
-                entry.note_error_answer(*request.answered_by)
-                if self.access_log is not None:
-                    self.access_log.request(scope, *request.answered_by)
-            world.journal.finish(entry)
-            return None
-        if values is not None:
-            entry.error = too_many_values(values, settings.max_body_values).detail
-        request.body = body
-        return entry
-
-    async def _answer(self, found: Found | Missed, request: Request, scope: Scope) -> Delivery:
-        """The route's answer, or the error it ran into as an answer."""
-        if isinstance(found, Missed):
-            return _missed(found, scope)
-        route, world = found.route, request.world
-        request.path_params = found.path_params
+            refusal = too_large(limit) if cut else None
         try:
-            if route.key is Key.REQUIRED or (route.key is Key.CONFIGURED and self.settings.api_keys):
-                check_api_key(request.key, self.settings.api_keys)
-            if len(request.body) > HEAVY_BODY_BYTES and found.method not in route.takes_turns:
-                async with world.turns.turn(world):  # a large body's parse and registration (`heavy`)
-                    return await found.handler(request)
-            return await found.handler(request)
-        except Exception as failed:
-            error = answer_for(failed)
-            if error is UNEXPECTED:  # a bug in the mock: logged with its traceback, answered as JSON
-                log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])  # escaped: logsafe
-            try:
-                return error_answer(error)
-            finally:
-                del error  # it may be the exception itself, whose traceback holds this frame: no cycle left
+            await deliver(await answer(found, request, scope, self.settings, refusal), request, scope, receive, send)
+        finally:
+            self._log(request, scope)
 
-    async def _deliver(self, answer: Delivery, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the answer; a failure before its first byte is a 500, after it the connection is dropped."""
-        try:
-            await deliver(answer, request, scope, receive, send, self.access_log)
-        except Exception:
-            log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])  # escaped: logsafe
-            started = request.entry.status is not None if request.entry is not None else True
-            if started:
-                raise  # the answer has started: only dropping the connection is left
-            await deliver(error_answer(UNEXPECTED), request, scope, receive, send, self.access_log)
-
-
-def _missed(missed: Missed, scope: Scope) -> Delivery:
-    """The router's own answers, as Starlette's router gives them: 307 to the other spelling of the path, 405
-    with `Allow`, else 404 (not journaled as errors: no route ran)."""
-    if missed.redirect is not None:
-        path = scope["path"]
-        other = path.rstrip("/") if path.endswith("/") else path + "/"
-        redirect = RedirectResponse(url=str(URL(scope={**scope, "path": other})))
-        return Whole(redirect.status_code, redirect.raw_headers, bytes(redirect.body))
-    if missed.allowed is not None:
-        answer = error_answer(ApiError(405, "Method Not Allowed", {"Allow": missed.allowed}))
-    else:
-        answer = error_answer(ApiError(404, "Not Found"))
-    answer.error = None
-    return answer
+    def _log(self, request: Request, scope: Scope) -> None:
+        """The access-log line of a request that is over: what it was answered, by the app or the connection
+        layer (nothing, if the connection was dropped unanswered)."""
+        answered = request.sent or request.answered_by
+        if self.access_log is not None and answered is not None:
+            self.access_log.request(scope, *answered)
 
 
 async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:

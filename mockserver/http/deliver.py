@@ -1,6 +1,7 @@
 """The sender: writes a `Delivery` to the server, and notes in the request's journal entry what went out
 (status, headers, every byte the client was still there to get, whether it all went) and what the plan
-said (`events_planned`, `delays`, the error's detail), with an access-log line.
+said (`events_planned`, `delays`, the error's detail); and on the request, what it answered (for the
+door's access-log line).
 
 Every answer the app gives goes out here, whatever made it (a route, the error mapping, the router), and
 however it is cut (`Whole`, `Batched`, `Paced`, `Relayed`); a dropped connection too.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 from collections.abc import Callable
@@ -18,15 +20,27 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from mockserver.http.access_log import AccessLog
+from mockserver.errors import UNEXPECTED, error_answer
 from mockserver.http.request import Request
 from mockserver.pipeline.delivery import Batched, Delivery, Paced, Relayed, Whole
 from mockserver.world.journal import JournalEntry
 
+log = logging.getLogger("humanloop_mock")
 
-async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: Receive, send: Send,
-                  access_log: AccessLog | None) -> None:
-    """Send `delivery` (see the module doc)."""
+
+async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
+    """Send `delivery` (see the module doc); a failure before its first byte is answered as a 500, one after
+    it drops the connection (all that is left to do)."""
+    try:
+        await _send_delivery(delivery, request, receive, send)
+    except Exception:
+        log.exception("Unexpected error handling %s %s", scope["method"], scope["path"])  # escaped: logsafe
+        if request.sent is not None:
+            raise  # the answer has started
+        await _send_delivery(error_answer(UNEXPECTED), request, receive, send)
+
+
+async def _send_delivery(delivery: Delivery, request: Request, receive: Receive, send: Send) -> None:
     entry = request.entry
     if entry is not None:
         note_plan(entry, delivery)
@@ -40,8 +54,7 @@ async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: R
     if request.capture is not None:  # `--record`: the capture sees the head and every piece as it goes
         request.capture.response_head(delivery.status, [(n.decode("latin-1"), v.decode("latin-1"))
                                                         for n, v in delivery.headers])
-    if access_log is not None:
-        access_log.request(scope, delivery.status, entry.error if entry is not None else None)
+    request.sent = (delivery.status, entry.error if entry is not None else None)
     await send({"type": "http.response.start", "status": delivery.status, "headers": delivery.headers})
     if type(delivery) is Whole:  # (the usual answer: one send, noted without a wrapper)
         _note_chunk(request, entry, delivery.body, True)

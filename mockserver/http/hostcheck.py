@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.errors import ApiError
+from mockserver.errors import ApiError, error_answer
 from mockserver.http.deliver import deliver
 from mockserver.http.request import request_of
-from mockserver.pipeline.delivery import error_answer
 
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_HOST = "*"
@@ -74,7 +73,7 @@ class HostCheck:
         error = ApiError(400, detail, {"Connection": "close"})
         if self.on_refused is not None:
             self.on_refused(scope, error.status, error.detail)
-        await deliver(error_answer(error), request_of(scope), scope, receive, send, None)
+        await deliver(error_answer(error), request_of(scope), scope, receive, send)
 
 
 def with_host_check(app: ASGIApp, bind_host: str, allowed: Iterable[str],

@@ -36,7 +36,7 @@ class Request:
 
     __slots__ = ("abort", "answered_by", "api_key", "body", "capture", "closed_by", "connection", "content_length",
                  "content_type", "entry", "host", "method", "path_params", "query_string", "raw_headers",
-                 "repeated_host", "world")
+                 "repeated_host", "sent", "world")
 
     def __init__(self, scope: Scope) -> None:
         self.method: str = scope.get("method", "GET")
@@ -54,6 +54,7 @@ class Request:
         self.abort: Callable[[], None] | None = None
         self.closed_by: str | None = None  # why the connection layer ended the request, if it did
         self.answered_by: tuple[int, str] | None = None  # (status, detail) it answered itself, if it did
+        self.sent: tuple[int, Any] | None = None  # (status, error detail) of the answer the app began to send
         # `--record`: the exchange's capture, told the answer's head and every piece sent (`http.deliver`).
         self.capture: ExchangeCapture | None = None
 

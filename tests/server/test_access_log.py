@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import signal
 import subprocess
@@ -109,3 +110,32 @@ def test_serve_logs_requests_by_default_and_not_when_told() -> None:
     quiet = serve_output("--no-access-log")
     assert "chat-experiment HTTP/1.1" not in quiet and "Requests are not logged here" in quiet
     assert "chat-experiment HTTP/1.1" not in serve_output("--log-level", "warning")
+
+
+def test_a_line_is_made_when_its_request_is_over_from_what_was_answered() -> None:
+    """A timed stream's line appears only after its last event; a body cut at the limit logs its 413 with the
+    reason; a reset fault (no answer) logs nothing."""
+    stream = io.StringIO()
+    app = create_app(MockSettings(access_log=True, max_body_bytes=2000))
+    app.state.access_log.stream = stream
+    with BackgroundServer(app) as server, httpx.Client(base_url=server.base_url, headers=KEY) as client:
+        admin = server.base_url.removesuffix("/v4") + "/__admin"
+        assert client.post(admin + "/faults", json={"event_delay": 0.05, "times": 1}).status_code == 201
+        app.state.access_log.flush()
+        before = stream.getvalue()
+        with client.stream("POST", "/chat-experiment", json={**chat_body(), "stream": True}) as answer:
+            chunks = answer.iter_bytes()
+            next(chunks)  # the first event is here: the stream is not over
+            app.state.access_log.flush()
+            assert stream.getvalue() == before
+            assert b"".join(chunks).endswith(b"\n\n")
+        client.post("/chat-experiment", content=b"{" + b" " * 3000 + b"}", headers={"Content-Type": "application/json"})
+        assert client.post(admin + "/faults", json={"reset": True}).status_code == 201
+        with contextlib.suppress(httpx.TransportError):
+            client.post("/chat-experiment", json=chat_body())
+        time.sleep(FLUSH_EVERY * 4)
+    lines = stream.getvalue()[len(before):].splitlines()
+    assert len(lines) == 3, lines  # the stream, the 413, the fault's registration (the reset call: none)
+    assert lines[0].endswith('"POST /v4/chat-experiment HTTP/1.1" 200 OK')
+    assert '" 413 Request Entity Too Large - Request body is larger than' in lines[1]
+    assert "/__admin/faults" in lines[2]

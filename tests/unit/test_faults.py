@@ -42,7 +42,7 @@ def shaped(plan: FaultPlan | None, delays: list[float] | None = None) -> list[by
         return {"type": "http.disconnect"}
 
     paced = Paced(200, list(EVENT_STREAM_HEADERS), events, delays[:len(events)])
-    asyncio.run(deliver(paced, Request({"type": "http", "headers": []}), {}, receive, send, None))
+    asyncio.run(deliver(paced, Request({"type": "http", "headers": []}), {}, receive, send))
     return sent
 
 
