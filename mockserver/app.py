@@ -1,11 +1,12 @@
 """`create_app`, and the door every request comes through: `MockApp`, a plain ASGI app.
 
-One way through for every HTTP request: its `Request` (`http.request`), its route (`http.router`), the
-world it belongs to (`world.tenants`), its body, read once (`http.body`), its journal entry, the route's
-handler (`routes/` for the API, `control/` for `/__admin`), the one mapping from errors to answers
-(`errors.answer_for`), and the sender (`http.deliver`), which writes the answer and journals it. The
-API's paths are journaled, known or not; `/__admin` and the root `/healthz` are not (they are the
-mock's own, not part of what a client sent to the API). docs/architecture.md draws the whole path.
+One way through for every HTTP request, in `MockApp._serve`: its `Request` (`http.request`), its route
+(`http.router`), the world it belongs to (`world.tenants`), its body, read once and journaled (`http.intake`),
+the route's handler or the error it ran into as an answer (`http.dispatch`: `routes/` for the API, `control/`
+for `/__admin`, `errors.answer_for` for errors), the sender (`http.deliver`), which writes the answer and
+journals it, and the access-log line. The API's paths are journaled, known or not; `/__admin` and the root
+`/healthz` are not (they are the mock's own, not part of what a client sent to the API).
+docs/architecture.md draws the whole path.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ from starlette.types import Receive, Scope, Send
 from mockserver import logsafe
 from mockserver.control.door import admin_routes
 from mockserver.http.access_log import AccessLog
-from mockserver.http.body import read_body, too_large
 from mockserver.http.deliver import deliver
 from mockserver.http.dispatch import answer
 from mockserver.http.intake import take_in
 from mockserver.http.request import Request, request_of
-from mockserver.http.router import Found, Handler, Missed, Router
+from mockserver.http.router import Found, Handler, Router
 from mockserver.proxy.traffic import Traffic
 from mockserver.routes.api import api_routes
 from mockserver.settings import MockSettings
@@ -54,43 +54,32 @@ class MockApp:
         if scope["type"] != "http":
             await _not_http(scope, receive, send)
             return
+        await self._serve(scope, receive, send)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Make the request's object; find the route and the world; read (and journal) the request; answer it;
+        send and journal the answer; log it."""
         request = request_of(scope)
         cycle = getattr(send, "__self__", None)
         if cycle is not None and hasattr(cycle, "disconnected"):  # uvicorn's request cycle
             request.connection = cycle
+        entry, watched, taken = None, False, None
         try:
-            await self._serve(request, scope, receive, send)
-        finally:
-            request.connection = None  # (it points at the scope, which points at the request: see `Request`)
-
-    async def _serve(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
-        path = get_route_path(scope)
-        found = self.router.find(scope["method"], path)
-        if path == PROBE:
-            request.world = self.tenants.existing(request.key)
-            await self._unjournaled(found, request, scope, receive, send)
-            return
-        try:
-            request.world = self.tenants.for_key(request.key)
-        except TenantsFull as full:  # journaled in the shared world, whatever the path
-            request.world = self.tenants.shared
-            await self._journaled(found, request, scope, receive, send, full)
-            return
-        if path.startswith(CONTROL_PREFIX):
-            await self._unjournaled(found, request, scope, receive, send)
-        else:
-            await self._journaled(found, request, scope, receive, send)
-
-    async def _journaled(self, found: Found | Missed, request: Request, scope: Scope, receive: Receive, send: Send,
-                         refusal: Exception | None = None) -> None:
-        """Read and journal the request, answer it (with `refusal`, if given, as an error), journal the answer."""
-        entry, refused = await take_in(request, scope, receive, self.settings)
-        traffic, taken = self.traffic, None
-        watched = not entry.client_left and (traffic.active or request.world.replay is not None)
-        try:
-            if entry.client_left:
+            path = get_route_path(scope)
+            found = self.router.find(scope["method"], path)
+            refusal: Exception | None = None
+            journaled = path != PROBE and not path.startswith(CONTROL_PREFIX)
+            try:  # (`/healthz` makes no world, and moves none in the least-recently-used order)
+                request.world = self.tenants.for_key(request.key, create=path != PROBE)
+            except TenantsFull as full:  # journaled in the shared world, whatever the path
+                request.world, refusal, journaled = self.tenants.shared, full, True
+            reads_body = journaled or (isinstance(found, Found) and found.method in found.route.reads_body)
+            entry, refused, left = await take_in(request, scope, receive, self.settings, reads_body, journaled)
+            if left:
                 return  # the client left before its body ended (journaled as such; nothing to answer)
-            if traffic.records:
+            traffic = self.traffic
+            watched = entry is not None and (traffic.active or request.world.replay is not None)
+            if entry is not None and traffic.records:
                 request.capture = traffic.capture(request, scope["path"])
             refusal = refusal or refused
             if watched and refusal is None:  # a cassette or the upstream may answer instead of the generator
@@ -101,34 +90,20 @@ class MockApp:
                 await deliver(await answer(found, request, scope, self.settings, refusal), request, scope, receive,
                               send)
         except asyncio.CancelledError:  # the server or an in-process client stopped the answer
-            if not entry.completed:
+            if entry is not None and not entry.completed:
                 entry.client_left = True
             raise
         finally:
-            if not entry.completed and request.client_gone:
-                entry.client_left = True
-            if entry.client_left and entry.error is None:
-                entry.error = request.closed_by
-            if watched:
-                traffic.finished(request, entry, taken, request.capture)
-            request.world.journal.finish(entry)
+            if entry is not None:
+                if not entry.completed and request.client_gone:
+                    entry.client_left = True
+                if entry.client_left and entry.error is None:
+                    entry.error = request.closed_by
+                if watched:
+                    self.traffic.finished(request, entry, taken, request.capture)
+                request.world.journal.finish(entry)
             self._log(request, scope)
-
-    async def _unjournaled(self, found: Found | Missed, request: Request, scope: Scope, receive: Receive,
-                           send: Send) -> None:
-        """`/__admin` and the root `/healthz`: the body read within the limit, the answer sent, nothing journaled."""
-        refusal = None
-        if isinstance(found, Found) and found.method in found.route.reads_body:
-            limit = self.settings.max_body_bytes
-            body, cut, left = (b"", True, False) if request.declared_over(limit) else await read_body(receive, limit)
-            if left:
-                return
-            request.body = body
-            refusal = too_large(limit) if cut else None
-        try:
-            await deliver(await answer(found, request, scope, self.settings, refusal), request, scope, receive, send)
-        finally:
-            self._log(request, scope)
+            request.connection = None  # (it points at the scope, which points at the request: see `Request`)
 
     def _log(self, request: Request, scope: Scope) -> None:
         """The access-log line of a request that is over: what it was answered, by the app or the connection

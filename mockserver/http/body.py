@@ -25,8 +25,11 @@ def too_many_values(values: int, limit: int) -> ApiError:
                          f"{limit} (--max-body-values).")
 
 
-async def read_body(receive: Receive, limit: int) -> tuple[bytes, bool, bool]:
-    """(the body, whether it passed `limit` bytes, whether the client left before it ended)."""
+async def read_body(receive: Receive, limit: int, content_length: str | None = None) -> tuple[bytes, bool, bool]:
+    """(the body, whether it passed `limit` bytes, whether the client left before it ended). A `Content-Length`
+    over the limit is refused before a byte is read (so `Expect: 100-continue` never gets `100 Continue`)."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > limit:
+        return b"", True, False
     first = await receive()
     if first["type"] == "http.request" and not first.get("more_body", False):
         body = first.get("body", b"")

@@ -79,11 +79,6 @@ class Request:
         """The `X-API-KEY` sent, if any and not empty."""
         return self.api_key or None
 
-    def declared_over(self, limit: int) -> bool:
-        """Whether `Content-Length` says the body is over `limit` bytes."""
-        declared = self.content_length
-        return declared is not None and declared.isdigit() and int(declared) > limit
-
     @property
     def client_gone(self) -> bool:
         """Whether the server says the client has left (never, without a server that tells)."""

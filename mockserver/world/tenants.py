@@ -78,16 +78,16 @@ class Tenants:
         return MockContext(self.settings, faker=self.faker, budget=self.budget, world_bytes=self.world_bytes,
                            turns=self.turns)
 
-    def _isolated(self, key: str | None) -> bool:
-        settings = self.settings
-        refused = settings.api_keys and not key_matches(key or "", settings.api_keys)
-        return bool(settings.isolate_keys and key and not refused)
-
-    def for_key(self, key: str | None) -> MockContext:
-        """The world of this key (created from the spec on first use); `TenantsFull` when no slot is free."""
-        settings = self.settings  # (`_isolated`, inline: this runs on every request)
+    def for_key(self, key: str | None, create: bool = True) -> MockContext:
+        """The world of this key (created from the spec on first use); `TenantsFull` when no slot is free.
+        With `create` false, the world only if it exists already, else the shared one: nothing is created,
+        and no world's place in the least-recently-used order changes (`/healthz`, refused requests)."""
+        settings = self.settings  # (this runs on every request)
         if not settings.isolate_keys or not key or (settings.api_keys and not key_matches(key, settings.api_keys)):
             return self.shared  # (never dropped: its last use is not noted)
+        if not create:
+            with self._lock:
+                return self._by_key.get(key) or self.shared
         now = time.monotonic()
         with self._lock:
             context = self._by_key.get(key)
@@ -110,13 +110,8 @@ class Tenants:
         return context
 
     def existing(self, key: str | None) -> MockContext:
-        """The world of this key if it exists already, else the shared one; nothing is created, and
-        no world's place in the least-recently-used order changes (for requests the server refused,
-        and for `/healthz`)."""
-        if not self._isolated(key):
-            return self.shared
-        with self._lock:
-            return self._by_key.get(key) or self.shared  # type: ignore[arg-type]
+        """`for_key` without creating or touching a world."""
+        return self.for_key(key, create=False)
 
     def count(self) -> int:
         with self._lock:
