@@ -37,6 +37,7 @@ Render = Callable[[ChatAnswer, "int | str"], bytes]
 class ResponseTemplate:
     text: bytes  # the bytes with every `%` doubled and `%s` where a value goes
     pick: Callable[[list[bytes]], tuple[bytes, ...]]  # the slots' values from [created, id of sample 0, ...]
+    events: int = 0  # a stream's: how many events it holds (fixed by the shape, as the text is)
 
     def fill(self, answer: ChatAnswer) -> bytes:
         values = [str(logical_unix(answer.tick)).encode()]
@@ -48,7 +49,22 @@ def _picker(positions: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
     if len(positions) == 1:
         (only,) = positions
         return lambda values: (values[only],)
+    period = _period(positions)
+    if period < len(positions):  # a one-sample stream: each event's slots alike (a tuple repeated in C)
+        one, times = itemgetter(*positions[:period]), len(positions) // period
+        if period == 1:
+            return lambda values: (one(values),) * times
+        return lambda values: one(values) * times
     return itemgetter(*positions)  # type: ignore[return-value]
+
+
+def _period(positions: list[int]) -> int:
+    """The length of the shortest run of `positions` that, repeated, makes all of them."""
+    count = len(positions)
+    for period in range(1, count // 2 + 1):
+        if count % period == 0 and positions == positions[:period] * (count // period):
+            return period
+    return count
 
 
 def build_template(answer: ChatAnswer, render: Render) -> ResponseTemplate | None:
@@ -83,14 +99,21 @@ def _template_size(template: ResponseTemplate) -> int:
     return len(template.text)
 
 
-def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
+def _template(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render,
+              build: Callable[[], ResponseTemplate | None] | None = None) -> ResponseTemplate | None:
+    """The memoised template of this shape (None: scripted answers are not memoised, and a shape that
+    cannot be templated is rendered each time). `build`: instead of `build_template(answer, render)`."""
     for sample in answer.samples:
         if sample.script is not None:
-            return render(answer, logical_unix(answer.tick))  # scripted answers are not memoised
-    template = memo.get(table, key, lambda: build_template(answer, render) or _NO_TEMPLATE, _template_size)
-    if template is _NO_TEMPLATE:
-        return render(answer, logical_unix(answer.tick))
-    return template.fill(answer)
+            return None
+    make = build or (lambda: build_template(answer, render))
+    template = memo.get(table, key, lambda: make() or _NO_TEMPLATE, _template_size)
+    return None if template is _NO_TEMPLATE else template
+
+
+def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
+    template = _template(memo, table, key, answer, render)
+    return template.fill(answer) if template is not None else render(answer, logical_unix(answer.tick))
 
 
 def _shape_key(parsed: ParsedChat, answer: ChatAnswer) -> tuple[Any, ...]:
@@ -140,6 +163,13 @@ def render_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
                   order: tuple[int, ...] | None = None) -> bytes:
     """Every event of the stream of `answer`, as one body: from a template when the same shape (and
     the same interleaving of samples) was streamed before. `order`: from `stream_order`, if known."""
+    return counted_stream(memo, parsed, answer, seed, order)[0]
+
+
+def counted_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
+                   order: tuple[int, ...] | None = None) -> tuple[bytes, int]:
+    """`render_stream`, and how many events it holds (`stream_event_count`), kept with the template:
+    the shape that fixes the bytes fixes their number."""
     if len(answer.samples) == 1:
         order = None  # one sample: its events in order, however many (the shape key fixes the text)
     elif order is None:
@@ -149,4 +179,13 @@ def render_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
         indices = order if order is not None else (answer.samples[0].index,) * len(sample_deltas(answer.samples[0]))
         return b"".join(encode_events(answer, in_order(answer, indices), created))
 
-    return _templated(memo, "stream-template", (*_shape_key(parsed, answer), order, seed), answer, events)
+    def build() -> ResponseTemplate | None:
+        template = build_template(answer, events)
+        if template is not None:
+            template.events = stream_event_count(memo, answer)
+        return template
+
+    template = _template(memo, "stream-template", (*_shape_key(parsed, answer), order, seed), answer, events, build)
+    if template is None:
+        return events(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
+    return template.fill(answer), template.events

@@ -27,7 +27,7 @@ from mockserver.pipeline.delivery import (
     dropped,
     json_answer,
 )
-from mockserver.pipeline.json_cache import render_json, render_stream, stream_event_count, stream_order
+from mockserver.pipeline.json_cache import counted_stream, render_json, render_stream, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
 from mockserver.spec import regexes
 from mockserver.spec.faults import FaultPlan, damaged, event_delays, plan_faults
@@ -101,8 +101,7 @@ def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call:
             out.wait = round(sum(plan_delays(seed, answer, stream_order(memo, answer, seed))), 6)
             out.delays = (out.wait,)
     elif not timed and faults is None:  # the common case: the whole stream, in a few sends
-        stream = render_stream(memo, parsed, answer, seed)
-        planned = stream_event_count(memo, answer)
+        stream, planned = counted_stream(memo, parsed, answer, seed)
         out = Batched(stream + DONE_EVENT, planned + 1) if done_event else Batched(stream, planned)
     else:
         out = shaped_stream(context, parsed, answer, faults, timed)

@@ -127,9 +127,16 @@ def is_secret_header(name: str) -> bool:
     return name.lower() in SECRET_HEADERS or is_secret_name(name)
 
 
+_BACKSLASH, _PERCENT, _K, _K_UPPER, _Y, _Y_UPPER = b"\\%kKyY"
+
+
 def might_name_a_secret(data: bytes) -> bool:
     """False only if no secret name can be spelled in `data` (one byte pass for the usual body)."""
-    if b"\\" not in data and b"%" not in data:  # no escapes: the letters must be there, apart only by punctuation
+    # No escapes: the letters must be there, apart only by punctuation. (A byte is looked for as an int:
+    # `memchr`, ten times quicker than a one-byte `bytes` needle.)
+    if _BACKSLASH not in data and _PERCENT not in data:
+        if (_K not in data and _K_UPPER not in data) or (_Y not in data and _Y_UPPER not in data):
+            return False  # a letter of the name is missing (no copy of the body)
         return b"apikey" in data.translate(_FOLD, _NOT_ALNUM)
     return _QUICK.search(data) is not None
 
@@ -229,9 +236,12 @@ def redaction(data: bytes, secrets: list[str] | None = None) -> Generator[None, 
     return (yield from _redaction_utf8(data, secrets))
 
 
+_WIDE_FIRST = frozenset(b"\x00\xfe\xff")
+
+
 def _maybe_wide(data: bytes) -> bool:
     """Whether `data` may be JSON in UTF-16 or UTF-32 (a BOM, or a NUL in its first two bytes)."""
-    return data[:1] in (b"\x00", b"\xfe", b"\xff") or data[1:2] == b"\x00"
+    return bool(data) and (data[0] in _WIDE_FIRST or data[1:2] == b"\x00")
 
 
 def _redaction_utf8(data: bytes, secrets: list[str] | None) -> Generator[None, None, bytes]:

@@ -176,3 +176,16 @@ def test_a_hostile_body_is_redacted_in_steps_each_a_pass_of_c_code(name: str) ->
         assert '"sk"' not in text and "[redacted]" in text
     assert steps <= 4 + provider_keys.MAX_NAMES // 100
     assert longest < 12 * baseline, f"a step took {longest * 1000:.0f} ms, one C pass {baseline * 1000:.0f} ms"
+
+
+@pytest.mark.parametrize(("data", "named"), [
+    (b'{"api_key": "s"}', True), (b'{"APIKEY": "s"}', True), (b"a.p.i.k.e.y", True), (b'{"apiKey":1}', True),
+    (b'{"api_ke\\u0079": "s"}', True), (b"api%4Bey=s", True), (b'{"api_kez": "s", "y": 1}', False),
+    (b'{"api_ey": "s"}', False), (b'{"apike": "s"}', False), (b'{"kind": "say"}', False), (b"", False),
+])
+def test_a_body_that_cannot_spell_a_secret_name_is_passed_over(data: bytes, named: bool) -> None:
+    """The quick test before the scan: a body missing a letter of the name (and with no escape) cannot
+    name a secret; any body that spells one is looked into."""
+    assert provider_keys.might_name_a_secret(data) is named
+    if b"\\" not in data:  # (`\\U` is no escape)
+        assert provider_keys.might_name_a_secret(data.upper()) is named

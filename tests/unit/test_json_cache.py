@@ -10,7 +10,14 @@ import pytest
 from mockserver import jsonio
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.chat import answer_chat, parse_chat
-from mockserver.pipeline.json_cache import build_template, json_bytes, render_json, render_stream
+from mockserver.pipeline.json_cache import (
+    _picker,
+    build_template,
+    counted_stream,
+    json_bytes,
+    render_json,
+    render_stream,
+)
 from mockserver.pipeline.respond import chat_response
 from mockserver.settings import MockSettings
 from mockserver.world.context import MockContext
@@ -79,3 +86,25 @@ def test_a_body_that_carries_the_slot_marker_is_not_templated(kind: str) -> None
     assert templated(context, parsed, answer) == plain(context, answer)
     assert templated(context, parsed, answer) == plain(context, answer)  # remembered as "not templated"
     assert [size for name, size in context.memo.sizes().items() if name.endswith("-template")] == [1]
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_a_stream_template_keeps_its_event_count(body: dict[str, Any]) -> None:
+    """The count kept with a stream's template is the number of events written, built or filled."""
+    spec = spec_with_configs({"id": "config_a", "model": "a", "tools": [TOOL]},
+                             {"id": "config_b", "model": "b", "tools": [TOOL]})
+    context = MockContext(MockSettings(seed=4, spec=spec))
+    raw = json.dumps({"experiment_id": "exp_test", "stream": True, **body}).encode()
+    for _ in range(3):
+        parsed = parse_chat(context.memo, raw, "application/json")
+        answer = answer_chat(context, parsed)
+        stream, count = counted_stream(context.memo, parsed, answer, context.seed)
+        assert stream == plain_stream(context, answer)
+        assert count == stream.count(b"data: ") >= 1
+
+
+@pytest.mark.parametrize("positions", [[0, 1], [1, 1, 0] * 5, [2] * 7, [1, 2, 0, 1, 2], [0, 1, 0, 1, 1],
+                                       [1, 0] * 3 + [1]])
+def test_picker_repeats_only_what_repeats(positions: list[int]) -> None:
+    values = [b"created", b"id0", b"id1"]
+    assert _picker(positions)(values) == tuple(values[p] for p in positions)
