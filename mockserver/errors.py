@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from mockserver import jsonio
-from mockserver.pipeline.delivery import Whole, json_head
 
 
 class ApiError(Exception):
@@ -139,10 +138,3 @@ def error_body(detail: Any) -> bytes:
     """The JSON body of an error answer, in the upstream shape."""
     return jsonio.dumps({"detail": detail})
 
-
-def error_answer(failure: ApiError) -> Whole:
-    """The answer to an error, in the upstream shape, as a `Whole` delivery; the journal notes its detail."""
-    body = error_body(failure.detail)
-    head = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in failure.headers.items()]
-    head += json_head(len(body))
-    return Whole(failure.status, head, body, error=failure.detail)

@@ -20,9 +20,9 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from mockserver.errors import UNEXPECTED, error_answer
+from mockserver.errors import UNEXPECTED
 from mockserver.http.request import Request
-from mockserver.pipeline.delivery import Batched, Delivery, Paced, Relayed, Whole
+from mockserver.pipeline.delivery import Batched, Delivery, Paced, Relayed, Whole, error_answer
 from mockserver.world.journal import JournalEntry
 
 log = logging.getLogger("humanloop_mock")

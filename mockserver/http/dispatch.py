@@ -15,10 +15,10 @@ from starlette.datastructures import URL
 from starlette.responses import RedirectResponse
 from starlette.types import Scope
 
-from mockserver.errors import UNEXPECTED, ApiError, answer_for, error_answer
+from mockserver.errors import UNEXPECTED, ApiError, answer_for
 from mockserver.http.request import Request
 from mockserver.http.router import Found, Key, Missed
-from mockserver.pipeline.delivery import Delivery, Whole
+from mockserver.pipeline.delivery import Delivery, Whole, error_answer
 from mockserver.settings import MockSettings
 from mockserver.world.auth import check_api_key
 from mockserver.world.heavy import HEAVY_BODY_BYTES

@@ -13,9 +13,10 @@ from collections.abc import Callable, Iterable
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mockserver.errors import ApiError, error_answer
+from mockserver.errors import ApiError
 from mockserver.http.deliver import deliver
 from mockserver.http.request import request_of
+from mockserver.pipeline.delivery import error_answer
 
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "localhost", "::1"})
 ANY_HOST = "*"

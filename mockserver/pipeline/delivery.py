@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from mockserver import jsonio
+from mockserver.errors import ApiError, error_body
 
 JSON_TYPE = b"application/json"
 EVENT_STREAM_HEADERS = (
@@ -131,6 +132,14 @@ def typed(body: bytes, content_type: str, headers: Mapping[str, str] | None = No
     head = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in (headers or {}).items()]
     head += [(b"content-length", b"%d" % len(body)), (b"content-type", content_type.encode("latin-1"))]
     return Whole(status, head, body)
+
+
+def error_answer(failure: ApiError) -> Whole:
+    """The answer to an error, in the upstream shape; the journal notes its detail."""
+    body = error_body(failure.detail)
+    head = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in failure.headers.items()]
+    head += json_head(len(body))
+    return Whole(failure.status, head, body, error=failure.detail)
 
 
 def dropped(wait: float = 0.0) -> Delivery:

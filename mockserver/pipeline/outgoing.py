@@ -17,7 +17,6 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mockserver.errors import error_answer
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.delivery import (
     EVENT_STREAM_HEADERS,
@@ -25,6 +24,7 @@ from mockserver.pipeline.delivery import (
     Delivery,
     Paced,
     dropped,
+    error_answer,
     json_answer,
 )
 from mockserver.pipeline.json_cache import counted_stream, render_json, render_stream, stream_order
