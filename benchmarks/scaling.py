@@ -36,7 +36,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.scaling import free_port, running
+from tests.support.scaling import backend_stats, free_port, running
 
 CHAT_BODY = {"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Summarise our Q3 results."}]}
 SERVE_ARGS = ("--max-tenants", "4096", "--log-level", "warning")  # every key keeps its world: no evictions
@@ -181,14 +181,7 @@ def proxy_alone(body: bytes) -> Iterator[Running]:
 
 def requests_per_backend(state_dir: Path) -> list[int]:
     """How many requests HAProxy has sent to each backend server so far (`lbtot` in `show stat`)."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(state_dir / "haproxy.sock"))
-        sock.sendall(b"show stat\n")
-        data = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
-    header, *rows = [line for line in data.splitlines() if line]
-    names = header.lstrip("# ").split(",")
-    return [int(row["lbtot"] or 0) for row in (dict(zip(names, r.split(","), strict=False)) for r in rows)
-            if row["pxname"] == "mocks" and row["svname"] not in ("BACKEND", "FRONTEND")]
+    return [int(row["lbtot"] or 0) for row in backend_stats(state_dir).values()]
 
 
 def shares(before: list[int], after: list[int]) -> list[float]:

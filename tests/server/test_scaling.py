@@ -33,6 +33,7 @@ from tests.support.scaling import (
     SEARCH_PATH,
     Deployment,
     alive,
+    backend_stats,
     free_port,
     launch,
     parse_started,
@@ -103,24 +104,12 @@ def keys_on_each_backend(deployment: Deployment) -> dict[str, str]:
     raise AssertionError(f"64 keys all hashed to {sorted(found)}")
 
 
-def show_stat(state_dir: Path) -> dict[str, dict[str, str]]:
-    """HAProxy's `show stat` for the backend servers, by server name (via the stats socket run.sh sets up)."""
-    with socket.socket(socket.AF_UNIX) as sock:
-        sock.connect(str(state_dir / "haproxy.sock"))
-        sock.sendall(b"show stat\n")
-        data = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
-    header, *rows = [line for line in data.splitlines() if line]
-    names = header.lstrip("# ").split(",")
-    table = [dict(zip(names, row.split(","), strict=False)) for row in rows]
-    return {row["svname"]: row for row in table if row["pxname"] == "mocks" and row["svname"] != "BACKEND"}
-
-
 def servers_where(state_dir: Path, holds: Callable[[dict[str, str]], bool], names: list[str],
                   timeout: float = 15) -> list[str]:
     """The servers whose `show stat` row `holds`, as soon as all of `names` do (or when the time is up)."""
     deadline = time.monotonic() + timeout
     while True:
-        matching = [name for name, row in show_stat(state_dir).items() if holds(row)]
+        matching = [name for name, row in backend_stats(state_dir).items() if holds(row)]
         if set(names) <= set(matching) or time.monotonic() > deadline:
             return matching
         time.sleep(0.2)
@@ -439,7 +428,7 @@ def test_a_catastrophic_regex_leaves_a_neighbour_on_the_same_backend_fast_and_th
                 assert answer.status_code == 200
                 listed = admin("GET", root, hostile, "requests", params={"message_regex": "(a+)+$"})
                 assert listed.status_code == 200
-                statuses.append(show_stat(tmp_path)[backend]["status"])
+                statuses.append(backend_stats(tmp_path)[backend]["status"])
         probe = seen[0]
         probe.assert_counted(50)
         assert not probe.failures, probe.summary()

@@ -166,3 +166,17 @@ def _ours(pid: int) -> bool:
     except OSError:
         return False
     return b"humanloop-mock" in command or b"haproxy" in command
+
+
+def backend_stats(state_dir: Path) -> dict[str, dict[str, str]]:
+    """HAProxy's `show stat` for the mock servers behind it, by server name, in HAProxy's order (via the
+    stats socket run.sh sets up)."""
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(state_dir / "haproxy.sock"))
+        sock.sendall(b"show stat\n")
+        data = b"".join(iter(lambda: sock.recv(65536), b"")).decode()
+    header, *rows = [line for line in data.splitlines() if line]
+    names = header.lstrip("# ").split(",")
+    table = [dict(zip(names, row.split(","), strict=False)) for row in rows]
+    return {row["svname"]: row for row in table
+            if row["pxname"] == "mocks" and row["svname"] not in ("BACKEND", "FRONTEND")}
