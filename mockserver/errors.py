@@ -137,4 +137,3 @@ def from_pydantic(error: ValidationError, prefix: Sequence[str | int] = ("body",
 def error_body(detail: Any) -> bytes:
     """The JSON body of an error answer, in the upstream shape."""
     return jsonio.dumps({"detail": detail})
-

@@ -63,8 +63,7 @@ class AccessLog:
         line = f"INFO:     {client[0]}:{client[1]}" if client else "INFO:     -"
         line += self._line(scope, status)
         if error is not None:
-            detail = _detail_text(error)
-            line += " - " + printable(detail)
+            line += " - " + printable(_detail_text(error))
         if not self._pending:
             try:
                 asyncio.get_running_loop().call_later(FLUSH_EVERY, self.flush)

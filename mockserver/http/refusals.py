@@ -91,7 +91,7 @@ class RefusalJournal:
         keeps one from being the next dropped, so a hostile page cannot push out a test's world."""
         if key is None:
             key = request_of(scope).key
-        journal = self.tenants.existing(key).journal
+        journal = self.tenants.for_key(key, create=False).journal
         entry = journal.open(scope, b"", False)
         if status is not None:
             entry.note_error_answer(status, detail)

@@ -109,10 +109,6 @@ class Tenants:
             dropped.release()
         return context
 
-    def existing(self, key: str | None) -> MockContext:
-        """`for_key` without creating or touching a world."""
-        return self.for_key(key, create=False)
-
     def count(self) -> int:
         with self._lock:
             return len(self._by_key)
