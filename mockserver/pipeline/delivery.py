@@ -68,17 +68,18 @@ class Whole(Delivery):
 
 
 class Batched(Delivery):
-    """Whole events, no pauses: cut into pieces of at most `SEND_LIMIT` bytes (whole events each)."""
+    """Whole events, no pauses, already cut into pieces of at most `SEND_LIMIT` bytes, whole events each
+    (`whole_event_batches`, or a stream template's own cuts: `json_cache.batched_stream`)."""
 
-    __slots__ = ("body",)
+    __slots__ = ("cut",)
 
-    def __init__(self, body: bytes, events_planned: int | None = None) -> None:
+    def __init__(self, pieces: list[bytes], events_planned: int | None = None) -> None:
         super().__init__(200, list(EVENT_STREAM_HEADERS))
-        self.body = body
+        self.cut = pieces
         self.events_planned = events_planned
 
     def pieces(self) -> list[bytes]:
-        return whole_event_batches(self.body)
+        return self.cut
 
 
 class Paced(Delivery):

@@ -13,12 +13,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from itertools import accumulate, chain, pairwise
 from operator import itemgetter
 from typing import Any
 
 from mockserver import jsonio
 from mockserver.determinism import logical_unix
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
+from mockserver.pipeline.delivery import SEND_LIMIT, whole_event_batches
 from mockserver.pipeline.respond import chat_response
 from mockserver.pipeline.stream import encode_events, in_order, interleave_order, sample_deltas
 from mockserver.world.memo import Memo
@@ -34,15 +36,49 @@ Render = Callable[[ChatAnswer, "int | str"], bytes]
 
 
 @dataclass(slots=True)
+class StreamCuts:
+    """A stream template in the pieces `whole_event_batches` cuts its bytes into (at most `limit` each)
+    when `tail` follows them (the tail goes at the end of the last piece): each piece's text and the range
+    of slots it holds. The cut points hold for slot values of these `widths` (they move with them: `created`
+    can gain a digit); the pieces, joined, are the template's text whatever the widths."""
+
+    tail: bytes
+    limit: int
+    widths: tuple[int, ...]
+    pieces: tuple[tuple[bytes, int, int], ...]
+
+
+@dataclass(slots=True)
 class ResponseTemplate:
-    text: bytes  # the bytes with every `%` doubled and `%s` where a value goes
+    text: bytes  # the bytes with every `%` doubled and `%s` where a value goes (b"" once cut in pieces)
     pick: Callable[[list[bytes]], tuple[bytes, ...]]  # the slots' values from [created, id of sample 0, ...]
     events: int = 0  # a stream's: how many events it holds (fixed by the shape, as the text is)
+    cuts: StreamCuts | None = None  # a stream's: its text in pieces, for a batched send (`stream_cuts`)
 
     def fill(self, answer: ChatAnswer) -> bytes:
-        values = [str(logical_unix(answer.tick)).encode()]
-        values += [sample.log_id.removeprefix("data_").encode() for sample in answer.samples]
-        return self.text % self.pick(values)
+        slots = self.pick(_values(answer))
+        if self.cuts is None:
+            return self.text % slots
+        return b"".join([text % slots[first:end] for text, first, end in self.cuts.pieces])
+
+    def pieces(self, answer: ChatAnswer, tail: bytes) -> list[bytes]:
+        """`whole_event_batches(self.fill(answer) + tail)`, filled piece by piece where the template was
+        cut for this tail and these widths (no scan of the bytes, no copy of the whole)."""
+        cuts, values = self.cuts, _values(answer)
+        if cuts is None or cuts.tail != tail or tuple(map(len, values)) != cuts.widths:
+            return whole_event_batches(self.fill(answer) + tail, cuts.limit if cuts is not None else SEND_LIMIT)
+        slots = self.pick(values)
+        pieces = [text % slots[first:end] for text, first, end in cuts.pieces]
+        if tail:
+            pieces[-1] += tail
+        return pieces
+
+
+def _values(answer: ChatAnswer) -> list[bytes]:
+    """What fills a template's slots, by the picker's positions: `created`, then each sample's id."""
+    values = [str(logical_unix(answer.tick)).encode()]
+    values += [sample.log_id.removeprefix("data_").encode() for sample in answer.samples]
+    return values
 
 
 def _picker(positions: list[int]) -> Callable[[list[bytes]], tuple[bytes, ...]]:
@@ -96,6 +132,8 @@ _NO_TEMPLATE = ResponseTemplate(b"", _picker([0]))
 
 def _template_size(template: ResponseTemplate) -> int:
     """Bytes a memoised template keeps (for the byte budget)."""
+    if template.cuts is not None:
+        return sum(len(text) for text, _, _ in template.cuts.pieces)
     return len(template.text)
 
 
@@ -160,16 +198,37 @@ def stream_event_count(memo: Memo, answer: ChatAnswer) -> int:
 
 
 def render_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
-                  order: tuple[int, ...] | None = None) -> bytes:
+                  order: tuple[int, ...] | None = None, batch_tail: bytes = b"") -> bytes:
     """Every event of the stream of `answer`, as one body: from a template when the same shape (and
-    the same interleaving of samples) was streamed before. `order`: from `stream_order`, if known."""
-    return counted_stream(memo, parsed, answer, seed, order)[0]
+    the same interleaving of samples) was streamed before. `order`: from `stream_order`, if known;
+    `batch_tail`: what this world's batched streams end with (`batched_stream`; a template is cut for it)."""
+    return counted_stream(memo, parsed, answer, seed, order, batch_tail)[0]
 
 
 def counted_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
-                   order: tuple[int, ...] | None = None) -> tuple[bytes, int]:
+                   order: tuple[int, ...] | None = None, batch_tail: bytes = b"") -> tuple[bytes, int]:
     """`render_stream`, and how many events it holds (`stream_event_count`), kept with the template:
     the shape that fixes the bytes fixes their number."""
+    template, events = _stream_template(memo, parsed, answer, seed, order, batch_tail)
+    if template is None:
+        return events(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
+    return template.fill(answer), template.events
+
+
+def batched_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int,
+                   tail: bytes) -> tuple[list[bytes], int]:
+    """The stream of `answer` then `tail`, in the pieces `whole_event_batches` cuts it into (from the
+    template's own cuts when it has them), and how many events the stream holds (`tail` not counted)."""
+    template, events = _stream_template(memo, parsed, answer, seed, None, tail)
+    if template is None:
+        stream, count = events(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
+        return whole_event_batches(stream + tail), count
+    return template.pieces(answer, tail), template.events
+
+
+def _stream_template(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int, order: tuple[int, ...] | None,
+                     batch_tail: bytes) -> tuple[ResponseTemplate | None, Render]:
+    """The memoised template of this stream's shape (None: not templated), and its plain rendering."""
     if len(answer.samples) == 1:
         order = None  # one sample: its events in order, however many (the shape key fixes the text)
     elif order is None:
@@ -183,9 +242,48 @@ def counted_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int
         template = build_template(answer, events)
         if template is not None:
             template.events = stream_event_count(memo, answer)
+            template.cuts = stream_cuts(template, answer, batch_tail)
+            if template.cuts is not None:
+                template.text = b""  # (kept once: in its pieces)
         return template
 
-    template = _template(memo, "stream-template", (*_shape_key(parsed, answer), order, seed), answer, events, build)
-    if template is None:
-        return events(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
-    return template.fill(answer), template.events
+    key = (*_shape_key(parsed, answer), order, seed)
+    return _template(memo, "stream-template", key, answer, events, build), events
+
+
+# In a template's text: a doubled `%` (one byte when filled) or a slot.
+_FORMAT = re.compile(rb"%[%s]")
+
+
+def stream_cuts(template: ResponseTemplate, answer: ChatAnswer, tail: bytes,
+                limit: int = SEND_LIMIT) -> StreamCuts | None:
+    """Where `whole_event_batches` cuts `template` filled for `answer`, then `tail`, as pieces of its text
+    (checked: filled, they give those batches; None if a cut falls inside a slot or a doubled `%`)."""
+    values = _values(answer)
+    slots = template.pick(values)
+    text = template.text
+    batches = whole_event_batches(text % slots + tail, limit)
+    ends = list(accumulate(map(len, batches)))[:-1]  # where each piece but the last ends, in filled bytes
+    bounds = [(0, 0)]  # where each piece starts: offset in the text, slots before it
+    at = filled = slot = 0
+    for match in chain(_FORMAT.finditer(text), (None,)):
+        stop = len(text) if match is None else match.start()
+        run_end = filled + stop - at  # plain text[at:stop] fills the bytes filled..run_end
+        while ends and ends[0] <= run_end:
+            bounds.append((stop - (run_end - ends.pop(0)), slot))
+        if match is None:
+            break
+        if match[0] == b"%s":
+            run_end, slot = run_end + len(slots[slot]), slot + 1
+        else:
+            run_end += 1
+        filled, at = run_end, match.end()
+    bounds.append((len(text), len(slots)))
+    cuts = StreamCuts(tail, limit, tuple(map(len, values)),
+                      tuple((text[start:stop], first, end) for (start, first), (stop, end) in pairwise(bounds)))
+    try:
+        filled_pieces = [piece % slots[first:end] for piece, first, end in cuts.pieces]
+    except (TypeError, ValueError):  # a piece's text ends in half a `%%`
+        return None
+    filled_pieces[-1] += tail
+    return cuts if filled_pieces == batches else None

@@ -26,8 +26,9 @@ from mockserver.pipeline.delivery import (
     dropped,
     error_answer,
     json_answer,
+    whole_event_batches,
 )
-from mockserver.pipeline.json_cache import counted_stream, render_json, render_stream, stream_order
+from mockserver.pipeline.json_cache import batched_stream, render_json, render_stream, stream_order
 from mockserver.pipeline.stream import DONE_EVENT, split_events
 from mockserver.spec import regexes
 from mockserver.spec.faults import FaultPlan, damaged, event_delays, plan_faults
@@ -101,8 +102,8 @@ def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call:
             out.wait = round(sum(plan_delays(seed, answer, stream_order(memo, answer, seed))), 6)
             out.delays = (out.wait,)
     elif not timed and faults is None:  # the common case: the whole stream, in a few sends
-        stream, planned = counted_stream(memo, parsed, answer, seed)
-        out = Batched(stream + DONE_EVENT, planned + 1) if done_event else Batched(stream, planned)
+        pieces, planned = batched_stream(memo, parsed, answer, seed, DONE_EVENT if done_event else b"")
+        out = Batched(pieces, planned + done_event)
     else:
         out = shaped_stream(context, parsed, answer, faults, timed)
     out.notes = notes
@@ -116,15 +117,16 @@ def shaped_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, 
     events in a few sends."""
     memo, seed = context.memo, context.seed
     order = stream_order(memo, answer, seed)
-    events = split_events(render_stream(memo, parsed, answer, seed, order))
+    done_event = context.settings.stream_done_event
+    events = split_events(render_stream(memo, parsed, answer, seed, order, DONE_EVENT if done_event else b""))
     profile = plan_delays(seed, answer, order) if timed else None
-    if context.settings.stream_done_event:
+    if done_event:
         events.append(DONE_EVENT)
         profile = [*profile, 0.0] if profile is not None else None
     delays = event_delays(len(events), faults, profile)
     shaped = damaged(events, faults)
     if delays is None:  # only damage (a cut or a broken event)
-        return Batched(b"".join(shaped), len(shaped))
+        return Batched(whole_event_batches(b"".join(shaped)), len(shaped))
     paced = Paced(200, list(EVENT_STREAM_HEADERS), shaped, delays[:len(shaped)])
     if timed:
         paced.delays = tuple(delays)

@@ -3,22 +3,29 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from mockserver import jsonio
+from mockserver.determinism import logical_unix
 from mockserver.pipeline.answer import ChatAnswer, ParsedChat
 from mockserver.pipeline.chat import answer_chat, parse_chat
+from mockserver.pipeline.delivery import SEND_LIMIT, whole_event_batches
 from mockserver.pipeline.json_cache import (
     _picker,
+    _stream_template,
+    batched_stream,
     build_template,
     counted_stream,
     json_bytes,
     render_json,
     render_stream,
+    stream_cuts,
 )
 from mockserver.pipeline.respond import chat_response
+from mockserver.pipeline.stream import DONE_EVENT
 from mockserver.settings import MockSettings
 from mockserver.world.context import MockContext
 from tests.conftest import spec_with_configs
@@ -108,3 +115,55 @@ def test_a_stream_template_keeps_its_event_count(body: dict[str, Any]) -> None:
 def test_picker_repeats_only_what_repeats(positions: list[int]) -> None:
     values = [b"created", b"id0", b"id1"]
     assert _picker(positions)(values) == tuple(values[p] for p in positions)
+
+
+@pytest.mark.parametrize("tail", [b"", DONE_EVENT])
+@pytest.mark.parametrize("limit", [700, 1500, 2600, SEND_LIMIT])
+@pytest.mark.parametrize("body", BODIES)
+def test_a_stream_template_cut_in_pieces_fills_to_the_batches_of_its_bytes(body: dict[str, Any], limit: int,
+                                                                            tail: bytes) -> None:
+    """Cut once where `whole_event_batches` cuts the bytes, the template gives those pieces for other calls
+    of its shape (other ids, a later `created`), and still when `created` gains digits (the cut points
+    move: then it cuts the bytes). The first call's stream is held to the oracle, the others to plain
+    rendering in the same order of samples."""
+    spec = spec_with_configs({"id": "config_a", "model": "a", "tools": [TOOL], "max_tokens": 400},
+                             {"id": "config_b", "model": "b", "tools": [TOOL]})
+    context = MockContext(MockSettings(seed=4, spec=spec))
+    raw = json.dumps({"experiment_id": "exp_test", "stream": True, **body}).encode()
+    for _ in range(3):
+        parsed = parse_chat(context.memo, raw, "application/json")
+        answer = answer_chat(context, parsed)
+        _, render = _stream_template(context.memo, parsed, answer, context.seed, None, tail)
+        template = build_template(answer, render)
+        assert template is not None
+        template.cuts = stream_cuts(template, answer, tail, limit)
+        assert template.cuts is not None
+        template.text = b""  # (as the memo keeps it: the text only in its pieces)
+        assert render(answer, logical_unix(answer.tick)) == plain_stream(context, answer)
+        other_ids = [replace(s, log_id=s.log_id[:5] + s.log_id[:4:-1]) for s in answer.samples]
+        for other in (answer, replace(answer, samples=other_ids, tick=answer.tick + 7),
+                      replace(answer, tick=answer.tick + 10 ** 12)):  # `created` three digits wider
+            stream = render(other, logical_unix(other.tick))  # (in the shape's order of samples)
+            assert template.pieces(other, tail) == whole_event_batches(stream + tail, limit)
+            assert template.fill(other) == stream
+            assert template.pieces(other, b"other\n\n") == whole_event_batches(stream + b"other\n\n", limit)
+
+
+@pytest.mark.parametrize("done_event", [False, True])
+def test_the_demo_stream_goes_in_the_pieces_of_its_bytes(done_event: bool) -> None:
+    context = MockContext(MockSettings(seed=2))
+    raw = json.dumps({"experiment_id": "exp_demo", "stream": True, "messages": [
+        {"role": "user", "content": "Hello"}]}).encode()
+    tail = DONE_EVENT if done_event else b""
+    sizes = set()
+    for _ in range(12):
+        parsed = parse_chat(context.memo, raw, "application/json")
+        answer = answer_chat(context, parsed)
+        pieces, count = batched_stream(context.memo, parsed, answer, context.seed, tail)
+        stream = plain_stream(context, answer)
+        assert pieces == whole_event_batches(stream + tail)
+        assert count == stream.count(b"data: ")
+        sizes.add(len(pieces))
+    template, _ = _stream_template(context.memo, parsed, answer, context.seed, None, tail)
+    assert template is not None and template.cuts is not None and template.cuts.tail == tail
+    assert max(sizes) >= 2  # some of these streams were cut in more than one piece
