@@ -145,20 +145,23 @@ def scripted_sample(
     return generation, prompt, usage
 
 
-def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> ChatAnswer:
-    """Everything the response says: resolve and draw (one state transaction), then each sample's
-    answer (a script's if one matches, else generated), then its log id and the logical time.
+def answer_chat(context: MockContext, parsed: ParsedChat,
+                numbered: tuple[int, int | None] | None = (0, None)) -> ChatAnswer:
+    """Everything the response says: number the call, resolve and draw, give its samples log ids (one
+    state transaction), then each sample's answer (a script's if one matches, else generated) and the
+    logical time. `numbered`: the call's numbers when `next_call` already gave them (a fault could
+    refuse it first); None numbers it here.
 
     A prompt or a JSON answer over the context's size limits is refused (413) before it is produced."""
     request = parsed.request
     state, memo, seed = context.state, context.memo, context.settings.seed
     max_prompt = context.settings.max_prompt_bytes
-    target = state.resolve_chat(  # (`NotFound` under strict, `Conflict` with nothing to draw)
+    target = state.start_chat(  # (`NotFound` under strict, `Conflict` with nothing to draw)
         experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
-        strict=context.settings.strict, num_samples=request.num_samples,
+        strict=context.settings.strict, num_samples=request.num_samples, numbered=numbered,
     )
+    call, log_ids = target.call, target.log_ids
     rules = context.rules
-    log_ids = state.new_logs(target.experiment_id, [config.id for config in target.configs])
     samples = []
     prompt_bytes = []
     for index, config in enumerate(target.configs):
@@ -188,4 +191,6 @@ def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> Chat
         samples=samples,
         tick=state.next_tick(),
         timings=target.timings,
+        call=call,
+        experiment_call=target.experiment_call,
     )

@@ -88,11 +88,10 @@ def refusal(call: int, experiment_call: int | None, faults: FaultPlan) -> Delive
     return answer
 
 
-def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call: int, experiment_call: int | None,
-             faults: FaultPlan | None) -> Delivery:
+def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, faults: FaultPlan | None) -> Delivery:
     """How `answer` goes out (see the module doc), with the call's notes. Plain work, as long as the answer
     (a heavy request's runs in a turn)."""
-    notes = ChatNotes(call, faults.names if faults is not None else (), experiment_call, answer)
+    notes = ChatNotes(answer.call, faults.names if faults is not None else (), answer.experiment_call, answer)
     memo, seed, done_event = context.memo, context.seed, context.settings.stream_done_event
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     out: Delivery

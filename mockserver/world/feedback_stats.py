@@ -29,15 +29,19 @@ class FeedbackStats(Store):
         The oldest logs are forgotten past `log_limit`, or when the byte budget needs their room; what
         their feedback added to the statistics stays."""
         with self._lock:
-            experiment = self.experiments.get(experiment_id)
-            if experiment is not None:
-                experiment.logs += len(config_ids)
-            new_id = self.streams.new_id
-            ids = [new_id("data") for _ in config_ids]
-            blocks = self.logs.remember(ids, experiment_id, config_ids)
+            ids, blocks = self._new_logs(experiment_id, config_ids)
         if blocks:
             self.logs.charge(blocks)  # without the lock: the budget may make room in any world
         return ids
+
+    def _new_logs(self, experiment_id: str, config_ids: list[str]) -> tuple[list[str], int]:
+        """`new_logs`' ids, and the blocks of logs the caller charges once it has let go of the lock."""
+        experiment = self.experiments.get(experiment_id)
+        if experiment is not None:
+            experiment.logs += len(config_ids)
+        new_id = self.streams.new_id
+        ids = [new_id("data") for _ in config_ids]
+        return ids, self.logs.remember(ids, experiment_id, config_ids)
 
     def submit_feedback(self, items: list[FeedbackRequest]) -> list[FeedbackApplied]:
         """`POST /feedback`: apply every item, or none when one names a log the mock does not know.

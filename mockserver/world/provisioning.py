@@ -40,29 +40,33 @@ class Provisioning(Experiments):
                            ) -> Experiment:
         """The experiment a request samples from; unknown ids are provisioned unless `strict`."""
         with self._lock:
-            if experiment_id in self.experiments:
-                experiment = self.experiments[experiment_id]
-                if experiment.provisioned:
-                    self._touch_provisioned(self._provisioned, experiment_id)
-                return experiment
-            if strict or experiment_id in self.deleted_experiments:
-                raise NotFound(f"Experiment {experiment_id} not found.")
-            project = project_hint or self._ensure_project(name=PROVISIONED_PROJECT_NAME)
-            experiment = self._add_experiment(
-                project.id, experiment_id, [], experiment_id=experiment_id, provisioned=True
-            )
-            for index, spec in enumerate(provisioned_configs()):
-                config_id = make_id("config", 0, "provisioned", experiment_id, index)
-                config = self._register_config(spec, project.id, config_id=config_id)
-                self._attach_config(experiment_id, config.id)
-            self._hold_provisioned(experiment_id)
-            self._touch_provisioned(self._provisioned, experiment_id)
-            log.warning(
-                "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
-                printable(experiment_id),
-                ", ".join(experiment.configs),
-            )
+            return self._experiment_for_use(experiment_id, strict=strict, project_hint=project_hint)
+
+    def _experiment_for_use(self, experiment_id: str, *, strict: bool, project_hint: Project | None = None
+                            ) -> Experiment:
+        experiment = self.experiments.get(experiment_id)
+        if experiment is not None:
+            if experiment.provisioned:
+                self._touch_provisioned(self._provisioned, experiment_id)
             return experiment
+        if strict or experiment_id in self.deleted_experiments:
+            raise NotFound(f"Experiment {experiment_id} not found.")
+        project = project_hint or self._ensure_project(name=PROVISIONED_PROJECT_NAME)
+        experiment = self._add_experiment(
+            project.id, experiment_id, [], experiment_id=experiment_id, provisioned=True
+        )
+        for index, spec in enumerate(provisioned_configs()):
+            config_id = make_id("config", 0, "provisioned", experiment_id, index)
+            config = self._register_config(spec, project.id, config_id=config_id)
+            self._attach_config(experiment_id, config.id)
+        self._hold_provisioned(experiment_id)
+        self._touch_provisioned(self._provisioned, experiment_id)
+        log.warning(
+            "Unknown experiment %s: provisioned it with built-in configs %s (use --strict to get 404).",
+            printable(experiment_id),
+            ", ".join(experiment.configs),
+        )
+        return experiment
 
     def _hold_provisioned(self, experiment_id: str) -> None:
         """Hold what a just provisioned experiment keeps; past the world's share, the least recently used
@@ -172,18 +176,22 @@ class Provisioning(Experiments):
 
         Raises `NotFound` for unknown ids under `strict`, and `Conflict` when there is nothing to draw."""
         with self._lock:
-            project: Project | None = None
-            if project_id is not None:
-                project = self._project(project_id) if strict else self._project_for_use(project_id=project_id)
-            elif project_name is not None:
-                project = self._project_for_use(name=project_name)
-            experiment = self.experiment_for_use(experiment_id, strict=strict, project_hint=project)
-            configs, timings = [], []
-            for _ in range(num_samples):
-                entry = self._draw_from(experiment)
-                if entry is None:
-                    raise Conflict(f"Experiment {experiment.id} has no active model configs to sample from.")
-                configs.append(self.configs[entry.config_id])
-                timings.append(entry.timing)
-            return ChatTarget(project.id if project is not None else experiment.project_id, experiment.id,
-                              tuple(configs), tuple(timings))
+            return self._resolve_chat(experiment_id, project_id, project_name, strict, num_samples)
+
+    def _resolve_chat(self, experiment_id: str, project_id: str | None, project_name: str | None, strict: bool,
+                      num_samples: int) -> ChatTarget:
+        project: Project | None = None
+        if project_id is not None:
+            project = self._project(project_id) if strict else self._project_for_use(project_id=project_id)
+        elif project_name is not None:
+            project = self._project_for_use(name=project_name)
+        experiment = self._experiment_for_use(experiment_id, strict=strict, project_hint=project)
+        configs, timings = [], []
+        for _ in range(num_samples):
+            entry = self._draw_from(experiment)
+            if entry is None:
+                raise Conflict(f"Experiment {experiment.id} has no active model configs to sample from.")
+            configs.append(self.configs[entry.config_id])
+            timings.append(entry.timing)
+        return ChatTarget(project.id if project is not None else experiment.project_id, experiment.id,
+                          tuple(configs), tuple(timings))

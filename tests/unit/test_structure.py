@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-STATE_PARTS = ("store", "experiments", "provisioning", "feedback_stats", "summaries")
+STATE_PARTS = ("store", "experiments", "provisioning", "feedback_stats", "summaries", "state")
 
 
 def _sources(*folders: str) -> list[Path]:
