@@ -343,23 +343,18 @@ class Journal:
         if query:
             secrets = [] if secrets is None else secrets
             query_text = provider_keys.redact_query(query.decode("latin-1"), secrets)
-        with self._lock:
-            entry = JournalEntry(
-                seq=self._next_seq,
-                method=scope["method"],
-                path=scope["path"],
-                query=query_text if query else "",
-                header_lines=header_block(scope.get("headers", ())),
-                raw_body=kept_body,
-                body_truncated=truncated,
-                _echoes=provider_keys.echoes(secrets) or None if secrets else None,
-            )
+        header_lines = header_block(scope.get("headers", ()))
+        with self._lock:  # (by position: seq, method, path, query, header_lines, raw_body, response headers, ...)
+            entry = JournalEntry(self._next_seq, scope["method"], scope["path"], query_text if query else "",
+                                 header_lines, kept_body, b"", truncated)
             self._next_seq += 1
             if self._limit and len(self._entries) >= self._limit:
                 oldest = self._entries.popleft()
                 oldest._dropped = True
                 self.dropped += 1
             self._entries.append(entry)
+        if secrets:
+            entry._echoes = provider_keys.echoes(secrets) or None
         if oldest is not None and self._budget is not None:
             self._budget.release(oldest._budget_token)
         return entry
