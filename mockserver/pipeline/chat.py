@@ -109,13 +109,17 @@ def prepared_sample(memo: Memo, seed: int, faker: SeededFaker, parsed: ParsedCha
     """A generated sample's prompt, answer, usage and wire pieces, memoised as one (a repeated request
     finds them with one lookup; the prompt size check ran when they were first made)."""
 
+    key = (seed, parsed.body, config.id, config.fingerprint, index)
+    known = memo.known("sample", key)
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+
     def prepare() -> PreparedSample:
         generation, prompt, usage = answer_sample(memo, seed, faker, parsed, config, index, max_prompt_bytes)
         wire = sample_wire(parsed.request, config.fields, prompt.messages, generation, usage)
         return PreparedSample(prompt, generation, usage, wire)
 
-    return memo.get("sample", (seed, parsed.body, config.id, config.fingerprint, index), prepare,
-                    _prepared_size)
+    return memo.get("sample", key, prepare, _prepared_size)
 
 
 def scripted_sample(
@@ -183,14 +187,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat,
         prompt_bytes.append(len(prompt.key))
     if not request.stream:
         check_answer(prompt_bytes, context.settings.max_answer_bytes)
-    return ChatAnswer(
-        request=request,
-        project_id=target.project_id,
-        experiment_id=target.experiment_id,
-        session_id=resolve_session(seed, target.project_id, request),
-        samples=samples,
-        tick=state.next_tick(),
-        timings=target.timings,
-        call=call,
-        experiment_call=target.experiment_call,
+    return ChatAnswer(  # (by position: request, project, experiment, session, samples, tick, timings, numbers)
+        request, target.project_id, target.experiment_id, resolve_session(seed, target.project_id, request), samples,
+        state.next_tick(), target.timings, call, target.experiment_call,
     )

@@ -141,12 +141,18 @@ def _template(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Rend
               build: Callable[[], ResponseTemplate | None] | None = None) -> ResponseTemplate | None:
     """The memoised template of this shape (None: scripted answers are not memoised, and a shape that
     cannot be templated is rendered each time). `build`: instead of `build_template(answer, render)`."""
-    for sample in answer.samples:
-        if sample.script is not None:
-            return None
-    make = build or (lambda: build_template(answer, render))
-    template = memo.get(table, key, lambda: make() or _NO_TEMPLATE, _template_size)
+    if _scripted(answer):
+        return None
+    template = memo.known(table, key)
+    if template is None:
+        make = build or (lambda: build_template(answer, render))
+        template = memo.get(table, key, lambda: make() or _NO_TEMPLATE, _template_size)
     return None if template is _NO_TEMPLATE else template
+
+
+def _scripted(answer: ChatAnswer) -> bool:
+    """Whether a script answered a sample (a scripted answer is never templated)."""
+    return any([sample.script is not None for sample in answer.samples])
 
 
 def _templated(memo: Memo, table: str, key: Any, answer: ChatAnswer, render: Render) -> bytes:
@@ -209,9 +215,9 @@ def counted_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int
                    order: tuple[int, ...] | None = None, batch_tail: bytes = b"") -> tuple[bytes, int]:
     """`render_stream`, and how many events it holds (`stream_event_count`), kept with the template:
     the shape that fixes the bytes fixes their number."""
-    template, events = _stream_template(memo, parsed, answer, seed, order, batch_tail)
+    template, order = _stream_template(memo, parsed, answer, seed, order, batch_tail)
     if template is None:
-        return events(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
+        return stream_bytes(order)(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
     return template.fill(answer), template.events
 
 
@@ -219,24 +225,36 @@ def batched_stream(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int
                    tail: bytes) -> tuple[list[bytes], int]:
     """The stream of `answer` then `tail`, in the pieces `whole_event_batches` cuts it into (from the
     template's own cuts when it has them), and how many events the stream holds (`tail` not counted)."""
-    template, events = _stream_template(memo, parsed, answer, seed, None, tail)
+    template, order = _stream_template(memo, parsed, answer, seed, None, tail)
     if template is None:
-        stream, count = events(answer, logical_unix(answer.tick)), stream_event_count(memo, answer)
-        return whole_event_batches(stream + tail), count
+        stream = stream_bytes(order)(answer, logical_unix(answer.tick))
+        return whole_event_batches(stream + tail), stream_event_count(memo, answer)
     return template.pieces(answer, tail), template.events
 
 
-def _stream_template(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int, order: tuple[int, ...] | None,
-                     batch_tail: bytes) -> tuple[ResponseTemplate | None, Render]:
-    """The memoised template of this stream's shape (None: not templated), and its plain rendering."""
-    if len(answer.samples) == 1:
-        order = None  # one sample: its events in order, however many (the shape key fixes the text)
-    elif order is None:
-        order = stream_order(memo, answer, seed)
+def stream_bytes(order: tuple[int, ...] | None) -> Render:
+    """Plain rendering of a stream whose samples' events come in `order` (None: one sample's, in order)."""
 
     def events(answer: ChatAnswer, created: int | str) -> bytes:
         indices = order if order is not None else (answer.samples[0].index,) * len(sample_deltas(answer.samples[0]))
         return b"".join(encode_events(answer, in_order(answer, indices), created))
+
+    return events
+
+
+def _stream_template(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: int, order: tuple[int, ...] | None,
+                     batch_tail: bytes) -> tuple[ResponseTemplate | None, tuple[int, ...] | None]:
+    """The memoised template of this stream's shape (None: not templated), and the order of its samples'
+    events (`stream_bytes`). Nothing is made for a shape templated before but the key."""
+    if len(answer.samples) == 1:
+        order = None  # one sample: its events in order, however many (the shape key fixes the text)
+    elif order is None:
+        order = stream_order(memo, answer, seed)
+    key = (*_shape_key(parsed, answer), order, seed)
+    known = memo.known("stream-template", key)
+    if known is not None and not _scripted(answer):
+        return (None if known is _NO_TEMPLATE else known), order
+    events = stream_bytes(order)
 
     def build() -> ResponseTemplate | None:
         template = build_template(answer, events)
@@ -247,8 +265,7 @@ def _stream_template(memo: Memo, parsed: ParsedChat, answer: ChatAnswer, seed: i
                 template.text = b""  # (kept once: in its pieces)
         return template
 
-    key = (*_shape_key(parsed, answer), order, seed)
-    return _template(memo, "stream-template", key, answer, events, build), events
+    return _template(memo, "stream-template", key, answer, events, build), order
 
 
 # In a template's text: a doubled `%` (one byte when filled) or a slot.

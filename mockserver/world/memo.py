@@ -33,6 +33,12 @@ class Memo:
         self._tokens: dict[str, dict[Any, int]] = {}  # table -> key -> budget token
         self._lock = threading.Lock()
 
+    def known(self, table: str, key: Any) -> Any:
+        """What `get` would return for `key` without computing it; None when there is nothing yet. (A caller
+        that would make a closure for `get` looks here first: a hit, the usual case, then makes none.)"""
+        memo = self._tables.get(table)
+        return memo.get(key) if memo is not None else None
+
     def get(self, table: str, key: Any, compute: Callable[[], Any],
             size: Callable[[Any], int] | None = None) -> Any:
         """`compute()` once per key (until the table fills up and is cleared, or the budget drops it).

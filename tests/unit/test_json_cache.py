@@ -22,6 +22,7 @@ from mockserver.pipeline.json_cache import (
     json_bytes,
     render_json,
     render_stream,
+    stream_bytes,
     stream_cuts,
 )
 from mockserver.pipeline.respond import chat_response
@@ -133,7 +134,8 @@ def test_a_stream_template_cut_in_pieces_fills_to_the_batches_of_its_bytes(body:
     for _ in range(3):
         parsed = parse_chat(context.memo, raw, "application/json")
         answer = answer_chat(context, parsed)
-        _, render = _stream_template(context.memo, parsed, answer, context.seed, None, tail)
+        _, order = _stream_template(context.memo, parsed, answer, context.seed, None, tail)
+        render = stream_bytes(order)
         template = build_template(answer, render)
         assert template is not None
         template.cuts = stream_cuts(template, answer, tail, limit)
