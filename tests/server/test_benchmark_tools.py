@@ -1,11 +1,14 @@
 """The benchmark's own parts: the stream checker catches broken streams, the concurrent client counts
-what it read, and the npm comparison is skipped with a reason when node is missing."""
+what it read, the npm comparison is skipped with a reason when node is missing, and the in-process cost's
+instruction count reads valgrind's figure and leaves start-up out."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
-from benchmarks import npm_mocks
+from benchmarks import app_cost, npm_mocks
 from benchmarks.concurrent_streams import StreamProblem, check_events, concurrent_streams
 from benchmarks.throughput import ratios
 from mockserver import MockSettings, create_app
@@ -57,3 +60,26 @@ def test_the_headline_ratio_pairs_each_round_with_its_own_baseline() -> None:
     assert result["median"] == 0.625
     assert result["of_medians"] == round(15_000 / 18_000, 3)
     assert (result["min"], result["max"]) == (0.5, 0.944)
+
+
+def test_instruction_count_is_read_from_cachegrind_output() -> None:
+    output = ("==14138== Cachegrind, a high-precision tracing profiler\n==14138== \n"
+              "==14138== I   refs:      2,942,187,460\n")
+    assert app_cost.instructions(output) == 2_942_187_460
+    with pytest.raises(RuntimeError, match="no instruction count"):
+        app_cost.instructions("valgrind: command not found")
+
+
+def test_instructions_per_call_leave_start_up_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    per_call = {"bare": 100, "json": 250, "sse": 400}
+    start_up = 7_000_000  # the same in both runs of a case: it cancels out
+    monkeypatch.setattr(app_cost, "_counted", lambda case, calls: start_up + per_call[case] * calls)
+    result = app_cost.count(1000)
+    assert result["instructions_per_call"] == per_call
+    assert result["json_ratio_to_bare"] == 0.4 and result["sse_ratio_to_bare"] == 0.25
+
+
+@pytest.mark.parametrize("case", app_cost.CASES)
+def test_the_counted_loop_answers_every_call(case: str) -> None:
+    # `_call` raises on any status but 200: a loop of refused calls would count the wrong work.
+    assert asyncio.run(app_cost.only(case, 3)) > 3 * 40
