@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -96,16 +97,22 @@ def test_a_body_that_carries_the_slot_marker_is_not_templated(kind: str) -> None
     assert [size for name, size in context.memo.sizes().items() if name.endswith("-template")] == [1]
 
 
-@pytest.mark.parametrize("body", BODIES)
-def test_a_stream_template_keeps_its_event_count(body: dict[str, Any]) -> None:
-    """The count kept with a stream's template is the number of events written, built or filled."""
-    spec = spec_with_configs({"id": "config_a", "model": "a", "tools": [TOOL]},
+def stream_calls(body: dict[str, Any], calls: int,
+                 **config_a: Any) -> Iterator[tuple[MockContext, ParsedChat, ChatAnswer]]:
+    """`calls` streamed calls of `body` to two configs with a tool (the first with `config_a` besides)."""
+    spec = spec_with_configs({"id": "config_a", "model": "a", "tools": [TOOL], **config_a},
                              {"id": "config_b", "model": "b", "tools": [TOOL]})
     context = MockContext(MockSettings(seed=4, spec=spec))
     raw = json.dumps({"experiment_id": "exp_test", "stream": True, **body}).encode()
-    for _ in range(3):
+    for _ in range(calls):
         parsed = parse_chat(context.memo, raw, "application/json")
-        answer = answer_chat(context, parsed)
+        yield context, parsed, answer_chat(context, parsed)
+
+
+@pytest.mark.parametrize("body", BODIES)
+def test_a_stream_template_keeps_its_event_count(body: dict[str, Any]) -> None:
+    """The count kept with a stream's template is the number of events written, built or filled."""
+    for context, parsed, answer in stream_calls(body, 3):
         stream, count = counted_stream(context.memo, parsed, answer, context.seed)
         assert stream == plain_stream(context, answer)
         assert count == stream.count(b"data: ") >= 1
@@ -127,13 +134,7 @@ def test_a_stream_template_cut_in_pieces_fills_to_the_batches_of_its_bytes(body:
     of its shape (other ids, a later `created`), and still when `created` gains digits (the cut points
     move: then it cuts the bytes). The first call's stream is held to the oracle, the others to plain
     rendering in the same order of samples."""
-    spec = spec_with_configs({"id": "config_a", "model": "a", "tools": [TOOL], "max_tokens": 400},
-                             {"id": "config_b", "model": "b", "tools": [TOOL]})
-    context = MockContext(MockSettings(seed=4, spec=spec))
-    raw = json.dumps({"experiment_id": "exp_test", "stream": True, **body}).encode()
-    for _ in range(3):
-        parsed = parse_chat(context.memo, raw, "application/json")
-        answer = answer_chat(context, parsed)
+    for context, parsed, answer in stream_calls(body, 3, max_tokens=400):
         _, order = _stream_template(context.memo, parsed, answer, context.seed, None, tail)
         render = stream_bytes(order)
         template = build_template(answer, render)
