@@ -1,10 +1,11 @@
 """Cassettes on the answer path: `--record FILE` captures each exchange as it goes out (answered by the
 mock, by the upstream, or by a recording), and `--replay FILE` answers from a cassette.
 
-`Recorder` wraps one `CassetteWriter`: `start` when the request's body is in, then the sender tells the
-capture the head and every piece of body it sends (`ExchangeCapture.response_head`/`response_bytes`), and
-`finish` appends the exchange, keys replaced (the recording package redacts). Recording never fails an
-answer: an exchange that cannot be written is counted and logged, and the client still gets its answer.
+`Recorder` wraps one `CassetteWriter`: `start` when the request's body is in, then the door's
+`http.sent.NotingSend` tells the capture the head and every piece of body sent
+(`ExchangeCapture.response_head`/`response_bytes`), and `finish` appends the exchange, keys replaced (the
+recording package redacts). Recording never fails an answer: an exchange that cannot be written is counted
+and logged, and the client still gets its answer.
 
 `ReplaySource` answers from a cassette through `Replayer` (matching, repeats in order, the miss error)
 and `replay_plan` (the recorded pace at `speed`), as a `ReplayAnswer`: plain data the server turns into
