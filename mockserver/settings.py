@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mockserver.recording.matching import DEFAULT_IGNORE
 from mockserver.spec.models import MockSpec, default_spec
 
 DEFAULT_SEED = 0
+DEFAULT_REPLAY_IGNORE = ("user", "metadata")  # body fields a replay leaves out (`recording.matching`)
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 8 * MIB
 DEFAULT_JOURNAL_LIMIT = 10_000
@@ -68,5 +68,5 @@ class MockSettings:
     record: str | None = None
     replay: str | None = None
     replay_speed: float = 1.0
-    replay_ignore: tuple[str, ...] = DEFAULT_IGNORE
+    replay_ignore: tuple[str, ...] = DEFAULT_REPLAY_IGNORE
     record_on_miss: bool = False

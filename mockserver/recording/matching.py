@@ -34,8 +34,9 @@ from mockserver.recording.bodydiff import ABSENT, Difference, differences
 from mockserver.recording.har import Cassette, Exchange
 from mockserver.recording.pacing import ReplayPlan, replay_plan
 from mockserver.recording.redact import redact_request_body
+from mockserver.settings import DEFAULT_REPLAY_IGNORE
 
-DEFAULT_IGNORE = ("user", "metadata")
+DEFAULT_IGNORE = DEFAULT_REPLAY_IGNORE  # (`serve --replay-ignore`'s default)
 NEAREST = 3  # recordings a miss names
 SHOWN_DIFFERENCES = 4  # differences a miss lists for each
 
