@@ -29,26 +29,26 @@ class NotingSend:
 
     def __call__(self, message: Message) -> Awaitable[None]:
         request = self.request
-        entry = request.entry
-        if message["type"] == "http.response.start":
+        entry, capture = request.entry, request.capture
+        if message["type"] == "http.response.body":
+            if entry is not None:
+                chunk = message.get("body", b"")
+                if chunk and capture is not None:
+                    capture.response_bytes(chunk)
+                if request.client_gone:  # the server drops what is sent now: it is not noted as sent
+                    entry.client_left = True
+                    return _not_passed_on()
+                if chunk:
+                    entry.add_response_chunk(chunk)
+                if not message.get("more_body", False):
+                    entry.completed = True
+        elif message["type"] == "http.response.start":
             status, headers = message["status"], message["headers"]
             if entry is not None:
                 entry.note_response_start(status, headers)
-            if request.capture is not None:
-                request.capture.response_head(status, [(n.decode("latin-1"), v.decode("latin-1"))
-                                                       for n, v in headers])
+            if capture is not None:
+                capture.response_head(status, [(n.decode("latin-1"), v.decode("latin-1")) for n, v in headers])
             request.sent = (status, entry.error if entry is not None else None)
-        elif message["type"] == "http.response.body" and entry is not None:
-            chunk = message.get("body", b"")
-            if chunk and request.capture is not None:
-                request.capture.response_bytes(chunk)
-            if request.client_gone:  # the server drops what is sent now: it is not noted as sent
-                entry.client_left = True
-                return _not_passed_on()
-            if chunk:
-                entry.add_response_chunk(chunk)
-            if not message.get("more_body", False):
-                entry.completed = True
         return self.send(message)
 
 
