@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from mockserver.spec.models import MockSpec, default_spec
 
 DEFAULT_SEED = 0
-DEFAULT_REPLAY_IGNORE = ("user", "metadata")  # body fields a replay leaves out (`recording.matching`)
 MIB = 1024 * 1024
 DEFAULT_MAX_BODY_BYTES = 8 * MIB
 DEFAULT_JOURNAL_LIMIT = 10_000
@@ -68,5 +67,5 @@ class MockSettings:
     record: str | None = None
     replay: str | None = None
     replay_speed: float = 1.0
-    replay_ignore: tuple[str, ...] = DEFAULT_REPLAY_IGNORE
+    replay_ignore: tuple[str, ...] = ("user", "metadata")  # `recording.DEFAULT_IGNORE` (the package stands alone)
     record_on_miss: bool = False

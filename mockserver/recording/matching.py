@@ -34,9 +34,8 @@ from mockserver.recording.bodydiff import ABSENT, Difference, differences
 from mockserver.recording.har import Cassette, Exchange
 from mockserver.recording.pacing import ReplayPlan, replay_plan
 from mockserver.recording.redact import redact_request_body
-from mockserver.settings import DEFAULT_REPLAY_IGNORE
 
-DEFAULT_IGNORE = DEFAULT_REPLAY_IGNORE  # (`serve --replay-ignore`'s default)
+DEFAULT_IGNORE = ("user", "metadata")
 NEAREST = 3  # recordings a miss names
 SHOWN_DIFFERENCES = 4  # differences a miss lists for each
 

@@ -30,7 +30,12 @@ async def chat_experiment(request: Request) -> Delivery:
         if refused is not None:
             return refused
         await outgoing.pause(faults, call, experiment_call, request.entry)
-    if heavy:
-        answer = await world.turns.run(world, answer_chat, world, parsed, call)
-        return await world.turns.run(world, outgoing.delivery, world, parsed, answer, call, experiment_call, faults)
-    return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, experiment_call, faults)
+    try:
+        if heavy:
+            answer = await world.turns.run(world, answer_chat, world, parsed, call)
+            return await world.turns.run(world, outgoing.delivery, world, parsed, answer, call, experiment_call,
+                                         faults)
+        return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, experiment_call, faults)
+    except BaseException:  # (the call was counted: its entry shows its numbers, whatever ended it)
+        outgoing.note_call(request.entry, call, experiment_call, faults)
+        raise
