@@ -1,11 +1,12 @@
 """`create_app`, and the door every request comes through: `MockApp`, a plain ASGI app.
 
 One way through for every HTTP request, in `MockApp._serve`: its `Request` (`http.request`), its route
-(`http.router`), the world it belongs to (`world.tenants`), its body, read once and journaled (`http.intake`),
-the route's handler or the error it ran into as an answer (`http.dispatch`: `routes/` for the API, `control/`
-for `/__admin`, `errors.answer_for` for errors), the sender (`http.deliver`), which writes the answer and
-journals it, and the access-log line. The API's paths are journaled, known or not; `/__admin` and the root
-`/healthz` are not (they are the mock's own, not part of what a client sent to the API).
+(`http.router`), its key's verdict (`world.auth`) and the world it belongs to (`world.tenants`), its body,
+read once and journaled (`http.intake`), the route's handler or the error it ran into as an answer
+(`http.dispatch`: `routes/` for the API, `control/` for `/__admin`, `errors.answer_for` for errors), the
+sender (`http.deliver`), which writes the answer through a `send` that journals it as it goes
+(`http.sent`), and the access-log line. The API's paths are journaled, known or not; `/__admin` and the
+root `/healthz` are not (they are the mock's own, not part of what a client sent to the API).
 docs/architecture.md draws the whole path.
 """
 
@@ -26,9 +27,11 @@ from mockserver.http.dispatch import answer
 from mockserver.http.intake import take_in
 from mockserver.http.request import Request, request_of
 from mockserver.http.router import Found, Handler, Router
+from mockserver.http.sent import NotingSend
 from mockserver.proxy.traffic import Traffic
 from mockserver.routes.api import api_routes
 from mockserver.settings import MockSettings
+from mockserver.world.auth import key_problem
 from mockserver.world.tenants import Tenants, TenantsFull
 
 PROBE = "/healthz"  # never journaled, never makes a world
@@ -69,8 +72,10 @@ class MockApp:
             found = self.router.find(scope["method"], path)
             refusal: Exception | None = None
             journaled = path != PROBE and not path.startswith(CONTROL_PREFIX)
+            request.key_problem = key_problem(request.key, self.settings.api_keys)
             try:  # (`/healthz` makes no world, and moves none in the least-recently-used order)
-                request.world = self.tenants.for_key(request.key, create=path != PROBE)
+                key = request.key if request.key_problem is None else None  # (a refused key has no world)
+                request.world = self.tenants.for_key(key, create=path != PROBE)
             except TenantsFull as full:  # journaled in the shared world, whatever the path
                 request.world, refusal, journaled = self.tenants.shared, full, True
             reads_body = journaled or (isinstance(found, Found) and found.method in found.route.reads_body)
@@ -82,21 +87,20 @@ class MockApp:
             if entry is not None and traffic.records:
                 request.capture = traffic.capture(request, scope["path"])
             refusal = refusal or refused
+            send = NotingSend(request, send)  # (what goes out is noted in the journal entry as it goes)
             if watched and refusal is None:  # a cassette or the upstream may answer instead of the generator
                 taken = await traffic.take(request, scope["path"])
-            if taken is not None:
-                await deliver(taken.delivery, request, scope, receive, send)
-            else:
-                await deliver(await answer(found, request, scope, self.settings, refusal), request, scope, receive,
-                              send)
+            delivery = taken.delivery if taken is not None else await answer(found, request, scope, self.settings,
+                                                                             refusal)
+            await deliver(delivery, request, scope, receive, send)
         except asyncio.CancelledError:  # the server or an in-process client stopped the answer
             if entry is not None and not entry.completed:
                 entry.client_left = True
             raise
         finally:
             if entry is not None:
-                if not entry.completed and request.client_gone:
-                    entry.client_left = True
+                if not entry.completed and (request.client_gone or request.closed_by is not None):
+                    entry.client_left = True  # (it left, or the connection was dropped before the end)
                 if entry.client_left and entry.error is None:
                     entry.error = request.closed_by
                 if watched:

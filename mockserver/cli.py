@@ -236,6 +236,10 @@ def main() -> None:
 @click.option("--upstream", metavar="URL", envvar=f"{ENV_PREFIX}UPSTREAM", show_envvar=True,
               help="Proxy mode: forward every /v4 request to this base URL (as an SDK's host takes it, e.g. "
                    "http://127.0.0.1:9000/v4), relay its answers as they arrive and check each one.")
+@click.option("--upstream-ca-bundle", metavar="FILE", envvar=f"{ENV_PREFIX}UPSTREAM_CA_BUNDLE", show_envvar=True,
+              type=click.Path(exists=True, dir_okay=False),
+              help="With --upstream: trust only these CA certificates (PEM) for an https:// upstream, e.g. a "
+                   "private deployment's own CA (default: the certifi bundle).")
 @click.option("--record", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write every exchange (proxied, replayed or mocked) to this cassette (HAR; keys replaced).")
 @click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
@@ -286,6 +290,8 @@ class ServeSettings:
         report, junit = flags.pop("report"), flags.pop("junit")
         if (report or junit) and not flags["upstream"]:
             raise click.UsageError("--report and --junit write the passive checks of --upstream: give --upstream URL")
+        if flags["upstream_ca_bundle"] and not flags["upstream"]:
+            raise click.UsageError("--upstream-ca-bundle is the CA of --upstream: give --upstream URL")
         flags["access_log"] = flags["access_log"] and log_level in ("debug", "info")  # (lines go out at info)
         mock_fields = {f.name for f in fields(MockSettings)}
         server_fields = {f.name for f in fields(ServerOptions)}

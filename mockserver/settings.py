@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mockserver.recording.matching import DEFAULT_IGNORE
 from mockserver.spec.models import MockSpec, default_spec
 
 DEFAULT_SEED = 0
@@ -41,8 +40,9 @@ class MockSettings:
     log_limit: the most answer log ids a world remembers for feedback (0 = no count limit); the oldest
     go first. max_body_values: the most JSON values (and keys) a request body may hold (413 past it).
     access_log: print one line per request to stdout (`serve` turns it on; tests have the journal).
-    upstream / record / replay / replay_speed / replay_ignore / record_on_miss: proxy mode, recording and
-    replay (`mockserver.proxy.traffic`, docs/recording.md): forward API requests to this base URL, write
+    upstream / upstream_ca_bundle / record / replay / replay_speed / replay_ignore / record_on_miss: proxy mode,
+    recording and replay (`mockserver.proxy.traffic`, docs/recording.md): forward API requests to this base
+    URL (an https:// one's certificate checked against this PEM bundle, if given, else certifi's), write
     every exchange to this cassette, answer from this cassette at this pace (0 = no waiting) ignoring these
     top-level body fields, fetch and append what the cassette lacks.
     """
@@ -65,8 +65,9 @@ class MockSettings:
     tenant_idle_timeout: float = DEFAULT_TENANT_IDLE_TIMEOUT
     max_body_values: int = DEFAULT_MAX_BODY_VALUES
     upstream: str | None = None
+    upstream_ca_bundle: str | None = None
     record: str | None = None
     replay: str | None = None
     replay_speed: float = 1.0
-    replay_ignore: tuple[str, ...] = DEFAULT_IGNORE
+    replay_ignore: tuple[str, ...] = ("user", "metadata")  # `recording.DEFAULT_IGNORE` (the package stands alone)
     record_on_miss: bool = False

@@ -33,7 +33,7 @@ from mockserver.control.reports import (
 )
 from mockserver.errors import DomainError
 from mockserver.proxy.checking import ViolationBook
-from mockserver.proxy.taping import ReplaySource
+from mockserver.proxy.taping import ReplaySource, loaded_cassette_bytes
 from mockserver.recording import CassetteError, MatchRules
 from mockserver.recording.store import side_path
 from mockserver.spec import regexes
@@ -153,7 +153,7 @@ class MockControl:
     def reset(self) -> dict[str, list[str]]:
         """Journal, counters, draws, scripts and faults back to the base spec; a cassette loaded for this
         world is let go, and the server's `--replay` cassette starts over."""
-        self.context.replay = None
+        self.context.let_go_of_cassette()
         traffic = self._traffic
         if traffic is not None:
             traffic.rewind()
@@ -176,6 +176,7 @@ class MockControl:
         """Answer this world's API requests from a cassette (a path on the server's machine)."""
         load = self._validate(CassetteLoad, data, "")
         rules = MatchRules(ignore=tuple(load.ignore)) if load.ignore is not None else MatchRules()
+        file_bytes = 0
         for path in (load.path, str(side_path(load.path))):
             with contextlib.suppress(OSError):  # (a missing file is the loader's to name)
                 found = os.stat(path)
@@ -184,10 +185,15 @@ class MockControl:
                 if found.st_size > MAX_CASSETTE_BYTES:
                     raise ControlError(413, [f"{path}: over {MAX_CASSETTE_BYTES} bytes, more than a cassette loaded "
                                              "over the admin API may hold (serve --replay has no such limit)"])
-        try:
-            self.context.replay = ReplaySource.load(load.path, speed=load.speed, rules=rules)
+                file_bytes += found.st_size
+        try:  # what it keeps is held by the world: checked before a byte is read, held once it is loaded
+            self.context.check_cassette(loaded_cassette_bytes(file_bytes))
+            source = ReplaySource.load(load.path, speed=load.speed, rules=rules)
+            self.context.use_cassette(source, source.held_bytes(file_bytes))
         except CassetteError as bad:
             raise ControlError(422, [str(bad)]) from None
+        except OverShare as full:
+            raise ControlError(413, [f"Cassette not loaded: {full.reason}."]) from None
         return self.cassette()
 
     def cassette(self) -> dict[str, Any]:
@@ -201,7 +207,7 @@ class MockControl:
 
     def unload_cassette(self) -> None:
         """Let go of this world's own cassette (the server's `--replay` stays)."""
-        self.context.replay = None
+        self.context.let_go_of_cassette()
 
     # --- experiments -----------------------------------------------------------------------------
 

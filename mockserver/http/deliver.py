@@ -1,7 +1,6 @@
-"""The sender: writes a `Delivery` to the server, and notes in the request's journal entry what went out
-(status, headers, every byte the client was still there to get, whether it all went) and what the plan
-said (`events_planned`, `delays`, the error's detail); and on the request, what it answered (for the
-door's access-log line).
+"""The sender: writes a `Delivery` to the server, after noting in the request's journal entry what the plan
+said (`events_planned`, `delays`, the error's detail, a route's own notes). What goes out is noted by the
+`send` it is given (`http.sent.NotingSend`), so its ways of cutting an answer only send.
 
 Every answer the app gives goes out here, whatever made it (a route, the error mapping, the router), and
 however it is cut (`Whole`, `Batched`, `Paced`, `Relayed`); a dropped connection too.
@@ -49,53 +48,19 @@ async def _send_delivery(delivery: Delivery, request: Request, receive: Receive,
     if delivery.drop:
         await _drop(request, receive)
         return
-    if entry is not None:
-        entry.note_response_start(delivery.status, delivery.headers)
-    if request.capture is not None:  # `--record`: the capture sees the head and every piece as it goes
-        request.capture.response_head(delivery.status, [(n.decode("latin-1"), v.decode("latin-1"))
-                                                        for n, v in delivery.headers])
-    request.sent = (delivery.status, entry.error if entry is not None else None)
     await send({"type": "http.response.start", "status": delivery.status, "headers": delivery.headers})
-    if type(delivery) is Whole:  # (the usual answer: one send, noted without a wrapper)
-        _note_chunk(request, entry, delivery.body, True)
+    if type(delivery) is Whole:  # (the usual answer: one send)
         await send({"type": "http.response.body", "body": delivery.body})
-    elif type(delivery) is Batched:
-        pieces = delivery.pieces()
-        last = len(pieces) - 1
-        for number, piece in enumerate(pieces):
-            _note_chunk(request, entry, piece, number == last)
-            await send({"type": "http.response.body", "body": piece, "more_body": number < last})
-        if last < 0:
-            _note_chunk(request, entry, b"", True)
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
     elif isinstance(delivery, Paced):
-        await _paced(delivery, request, entry, receive, send)
+        await _paced(delivery, receive, send)
     elif isinstance(delivery, Relayed):
-        await _relayed(delivery, request, entry, receive, send)
-
-
-async def _relayed(delivery: Relayed, request: Request, entry: JournalEntry | None, receive: Receive,
-                   send: Send) -> None:
-    """Each chunk as it comes; a client that left stops the reading (the source is closed at once)."""
-    try:
-        async for chunk in delivery.chunks:
-            _note_chunk(request, entry, chunk, False)
-            if request.client_gone:
-                return
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    finally:
-        close = getattr(delivery.chunks, "aclose", None)
-        if close is not None:
-            await close()
-    if delivery.cut is not None and delivery.cut():  # the source broke off: so does the answer
-        await _cut(delivery.cut() or "", request, receive)
-        return
-    _note_chunk(request, entry, b"", True)
-    await send({"type": "http.response.body", "body": b"", "more_body": False})
+        await _relayed(delivery, request, receive, send)
+    else:
+        await _batched(delivery, send)
 
 
 def note_plan(entry: JournalEntry, delivery: Delivery) -> None:
-    """What the journal notes of the plan before anything is sent."""
+    """What the journal notes of the plan before anything is sent (what is sent, `http.sent` notes)."""
     if delivery.notes is not None:
         delivery.notes.write(entry)
     if delivery.error is not None:
@@ -106,22 +71,24 @@ def note_plan(entry: JournalEntry, delivery: Delivery) -> None:
         entry.delays = delivery.delays
 
 
-def _note_chunk(request: Request, entry: JournalEntry | None, chunk: bytes, last: bool) -> None:
-    if entry is None:
+async def _relayed(delivery: Relayed, request: Request, receive: Receive, send: Send) -> None:
+    """Each chunk as it comes; a client that left stops the reading (the source is closed at once)."""
+    try:
+        async for chunk in delivery.chunks:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if request.client_gone:
+                return
+    finally:
+        close = getattr(delivery.chunks, "aclose", None)
+        if close is not None:
+            await close()
+    if delivery.cut is not None and delivery.cut():  # the source broke off: so does the answer
+        await _cut(delivery.cut() or "", request, receive)
         return
-    if chunk and request.capture is not None:
-        request.capture.response_bytes(chunk)
-    if request.client_gone:  # the server drops what is sent now: it is not recorded as sent
-        entry.client_left = True
-        return
-    if chunk:
-        entry.add_response_chunk(chunk)
-    if last:
-        entry.completed = True
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _paced(delivery: Paced, request: Request, entry: JournalEntry | None, receive: Receive,
-                 send: Send) -> None:
+async def _paced(delivery: Paced, receive: Receive, send: Send) -> None:
     """One send per event after its pause; a client that leaves during a pause ends the stream there.
     Each event is due when the pauses before it add up (from the head), so a late wake-up or a slow send
     shortens the next pause instead of delaying every later event (no drift over a long stream)."""
@@ -136,15 +103,23 @@ async def _paced(delivery: Paced, request: Request, entry: JournalEntry | None, 
                 done, _ = await asyncio.wait((gone,), timeout=left)
                 if done:
                     return
-            _note_chunk(request, entry, event, False)
             await send({"type": "http.response.body", "body": event, "more_body": True})
-        _note_chunk(request, entry, b"", True)
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         if gone is not None and not gone.done():
             gone.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await gone
+
+
+async def _batched(delivery: Batched, send: Send) -> None:
+    """A few sends of whole events (an empty body: one empty send)."""
+    pieces = delivery.pieces()
+    last = len(pieces) - 1
+    for number, piece in enumerate(pieces):
+        await send({"type": "http.response.body", "body": piece, "more_body": number < last})
+    if last < 0:
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _until_disconnect(receive: Receive) -> None:
@@ -155,7 +130,7 @@ async def _until_disconnect(receive: Receive) -> None:
 async def _cut(reason: str, request: Request, receive: Receive) -> None:
     """End an answer whose source broke off in the middle: the connection is dropped (the client sees an
     incomplete answer, as from the source itself), or, where it cannot be, the answer just ends."""
-    request.dropped(reason)
+    request.closed_by = reason  # (the door notes it in the journal entry, which is not complete)
     if request.abort is not None or transport_abort(getattr(request.connection, "transport", None)) is not None:
         await _drop(request, receive)
 

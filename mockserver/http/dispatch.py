@@ -20,7 +20,6 @@ from mockserver.http.request import Request
 from mockserver.http.router import Found, Key, Missed
 from mockserver.pipeline.delivery import Delivery, Whole, error_answer
 from mockserver.settings import MockSettings
-from mockserver.world.auth import check_api_key
 from mockserver.world.heavy import HEAVY_BODY_BYTES
 
 log = logging.getLogger("humanloop_mock")
@@ -36,8 +35,9 @@ async def answer(found: Found | Missed, request: Request, scope: Scope, settings
     route, world = found.route, request.world
     request.path_params = found.path_params
     try:
-        if route.key is Key.REQUIRED or (route.key is Key.CONFIGURED and settings.api_keys):
-            check_api_key(request.key, settings.api_keys)
+        needs_key = route.key is Key.REQUIRED or (route.key is Key.CONFIGURED and settings.api_keys)
+        if needs_key and request.key_problem is not None:  # (`world.auth.key_problem`, asked at the door)
+            raise ApiError(401, request.key_problem)
         if len(request.body) > HEAVY_BODY_BYTES and found.method not in route.takes_turns:
             async with world.turns.turn(world):  # a large body's parse and registration (`heavy`)
                 return await found.handler(request)

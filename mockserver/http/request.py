@@ -35,7 +35,7 @@ class Request:
     longer than the request."""
 
     __slots__ = ("abort", "answered_by", "api_key", "body", "capture", "closed_by", "connection", "content_length",
-                 "content_type", "entry", "host", "method", "path_params", "query_string", "raw_headers",
+                 "content_type", "entry", "host", "key_problem", "method", "path_params", "query_string", "raw_headers",
                  "repeated_host", "sent", "world")
 
     def __init__(self, scope: Scope) -> None:
@@ -48,6 +48,7 @@ class Request:
         self.body: bytes = b""
         self.entry: JournalEntry | None = None
         self.path_params: dict[str, str] = {}
+        self.key_problem: str | None = None  # why its key would be refused (`world.auth.key_problem`), if it would
         # The server's request cycle while the request runs (uvicorn's: its `disconnected` flag, its transport).
         self.connection: Any = None
         # How to drop the connection without uvicorn (the plugin's in-process transport sets it).
@@ -55,7 +56,7 @@ class Request:
         self.closed_by: str | None = None  # why the connection layer ended the request, if it did
         self.answered_by: tuple[int, str] | None = None  # (status, detail) it answered itself, if it did
         self.sent: tuple[int, Any] | None = None  # (status, error detail) of the answer the app began to send
-        # `--record`: the exchange's capture, told the answer's head and every piece sent (`http.deliver`).
+        # `--record`: the exchange's capture, told the answer's head and every piece sent (`http.sent`).
         self.capture: ExchangeCapture | None = None
 
     def read_headers(self, headers: Iterable[tuple[bytes, bytes]]) -> None:

@@ -78,5 +78,3 @@ class ChatAnswer:
     samples: list[SampleAnswer]
     tick: int
     timings: tuple[TimingSpec | None, ...] = ()  # per sample: its config's timing profile, if any
-    call: int = 0  # its number among the world's chat calls (`next_call`)
-    experiment_call: int | None = None  # and among its experiment's (None when never counted)

@@ -149,12 +149,9 @@ def scripted_sample(
     return generation, prompt, usage
 
 
-def answer_chat(context: MockContext, parsed: ParsedChat,
-                numbered: tuple[int, int | None] | None = (0, None)) -> ChatAnswer:
-    """Everything the response says: number the call, resolve and draw, give its samples log ids (one
-    state transaction), then each sample's answer (a script's if one matches, else generated) and the
-    logical time. `numbered`: the call's numbers when `next_call` already gave them (a fault could
-    refuse it first); None numbers it here.
+def answer_chat(context: MockContext, parsed: ParsedChat, call: int = 0) -> ChatAnswer:
+    """Everything the response says: resolve and draw, and give its samples log ids (one state transaction),
+    then each sample's answer (a script's if one matches, else generated), then the logical time.
 
     A prompt or a JSON answer over the context's size limits is refused (413) before it is produced."""
     request = parsed.request
@@ -162,9 +159,9 @@ def answer_chat(context: MockContext, parsed: ParsedChat,
     max_prompt = context.settings.max_prompt_bytes
     target = state.start_chat(  # (`NotFound` under strict, `Conflict` with nothing to draw)
         experiment_id=request.experiment_id, project_id=request.project_id, project_name=request.project,
-        strict=context.settings.strict, num_samples=request.num_samples, numbered=numbered,
+        strict=context.settings.strict, num_samples=request.num_samples,
     )
-    call, log_ids = target.call, target.log_ids
+    log_ids = target.log_ids
     rules = context.rules
     samples = []
     prompt_bytes = []
@@ -187,7 +184,7 @@ def answer_chat(context: MockContext, parsed: ParsedChat,
         prompt_bytes.append(len(prompt.key))
     if not request.stream:
         check_answer(prompt_bytes, context.settings.max_answer_bytes)
-    return ChatAnswer(  # (by position: request, project, experiment, session, samples, tick, timings, numbers)
+    return ChatAnswer(  # (by position: request, project, experiment, session, samples, tick, timings)
         request, target.project_id, target.experiment_id, resolve_session(seed, target.project_id, request), samples,
-        state.next_tick(), target.timings, call, target.experiment_call,
+        state.next_tick(), target.timings,
     )

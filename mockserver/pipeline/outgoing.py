@@ -88,10 +88,11 @@ def refusal(call: int, experiment_call: int | None, faults: FaultPlan) -> Delive
     return answer
 
 
-def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, faults: FaultPlan | None) -> Delivery:
+def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call: int, experiment_call: int | None,
+             faults: FaultPlan | None) -> Delivery:
     """How `answer` goes out (see the module doc), with the call's notes. Plain work, as long as the answer
     (a heavy request's runs in a turn)."""
-    notes = ChatNotes(answer.call, faults.names if faults is not None else (), answer.experiment_call, answer)
+    notes = ChatNotes(call, faults.names if faults is not None else (), experiment_call, answer)
     memo, seed, done_event = context.memo, context.seed, context.settings.stream_done_event
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     out: Delivery
@@ -132,10 +133,16 @@ def shaped_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, 
     return paced
 
 
+def note_call(entry: JournalEntry | None, call: int, experiment_call: int | None, faults: FaultPlan | None) -> None:
+    """The call's numbers and faults in the journal before its answer is made: a call in flight, or one whose
+    answer failed (a 404 under `--strict`, a 413 over a size limit, a client gone), still shows them."""
+    if entry is not None:
+        ChatNotes(call, faults.names if faults is not None else (), experiment_call).write(entry)
+
+
 async def pause(faults: FaultPlan, call: int, experiment_call: int | None, entry: JournalEntry | None) -> None:
     """A fault's latency before a call that is answered (the answer is made after it). Meanwhile the journal
     already shows the call, with its number and faults (a test can see it is in flight)."""
-    if entry is not None:
-        ChatNotes(call, faults.names, experiment_call).write(entry)
+    note_call(entry, call, experiment_call, faults)
     if faults.latency:
         await asyncio.sleep(faults.latency)

@@ -91,12 +91,13 @@ class ViolationBook:
 
     def record(self, observed: Observed, verdict: Verdict) -> list[dict[str, Any]]:
         """Keep one exchange's verdict; returns its violations as the journal shows them."""
-        secrets, kept_body = _secrets_of(observed)
+        secrets, kept_body, kept_query = _secrets_of(observed)
         shown = [_violation_json(v, secrets) for v in verdict.violations]
         request = None
         if verdict.violations:
             body = None if kept_body is None else scrub_literals(kept_body, secrets)
-            request = observed_request(observed.method, observed.path, body, has_key=observed.api_key is not None,
+            path = f"{observed.path}?{kept_query}" if kept_query else observed.path  # (a curl sends it all)
+            request = observed_request(observed.method, path, body, has_key=observed.api_key is not None,
                                        origin=f"exchange {observed.number} ({observed.source})")
         with self._lock:
             self.judged += 1
@@ -157,16 +158,15 @@ class ViolationBook:
                     "checks": [t.to_json() for t in tallies]}
 
 
-def _secrets_of(observed: Observed) -> tuple[list[str], bytes | None]:
-    """Every secret the request carried, and its body with them redacted (one pass over the body)."""
+def _secrets_of(observed: Observed) -> tuple[list[str], bytes | None, str]:
+    """Every secret the request carried, and its body and query with them redacted (one pass over the body)."""
     secrets: list[str] = []
     provider_keys.header_secrets(observed.request_headers, secrets)
-    if observed.query:
-        provider_keys.redact_query(observed.query.decode("latin-1"), secrets)
+    query = provider_keys.redact_query(observed.query.decode("latin-1"), secrets) if observed.query else ""
     if observed.api_key:
         redact_headers([("x-api-key", observed.api_key)], secrets)
     body = None if observed.request_body is None else redact_body(observed.request_body, secrets)
-    return secrets, body
+    return secrets, body, query
 
 
 def _violation_json(violation: Violation, secrets: list[str]) -> dict[str, Any]:

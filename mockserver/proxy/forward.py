@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
@@ -211,7 +212,9 @@ class Upstream:
     """The upstream one `serve --upstream URL` forwards to: one pooled httpx client, its limits."""
 
     def __init__(self, base_url: str, limits: UpstreamLimits | None = None, *,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, ca_bundle: str | None = None) -> None:
+        """`ca_bundle`: the CA certificates (a PEM file) an https:// upstream's certificate must chain to,
+        instead of certifi's (a private deployment's own CA); ValueError if it holds none."""
         self.base_url = parse_base_url(base_url)
         self.origin = origin_of(self.base_url)
         self.limits = limits or UpstreamLimits()
@@ -219,7 +222,13 @@ class Upstream:
                                 write=self.limits.head_seconds, pool=self.limits.connect_seconds)
         # No idle connections are kept: the server's event loop may end at any time (a test's server stops),
         # and a pooled connection would outlive it. A loopback connect costs well under a millisecond.
-        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False,
+        verify: ssl.SSLContext | bool = True
+        if ca_bundle is not None:
+            try:
+                verify = ssl.create_default_context(cafile=ca_bundle)
+            except (OSError, ssl.SSLError) as bad:
+                raise ValueError(f"--upstream-ca-bundle {ca_bundle}: no CA certificate could be read ({bad})") from None
+        self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
                                          limits=httpx.Limits(max_connections=100, max_keepalive_connections=0),
                                          transport=transport)
         for default in ("accept", "user-agent", "accept-encoding"):  # only what the client sent goes on

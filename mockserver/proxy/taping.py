@@ -1,10 +1,11 @@
 """Cassettes on the answer path: `--record FILE` captures each exchange as it goes out (answered by the
 mock, by the upstream, or by a recording), and `--replay FILE` answers from a cassette.
 
-`Recorder` wraps one `CassetteWriter`: `start` when the request's body is in, then the sender tells the
-capture the head and every piece of body it sends (`ExchangeCapture.response_head`/`response_bytes`), and
-`finish` appends the exchange, keys replaced (the recording package redacts). Recording never fails an
-answer: an exchange that cannot be written is counted and logged, and the client still gets its answer.
+`Recorder` wraps one `CassetteWriter`: `start` when the request's body is in, then the door's
+`http.sent.NotingSend` tells the capture the head and every piece of body sent
+(`ExchangeCapture.response_head`/`response_bytes`), and `finish` appends the exchange, keys replaced (the
+recording package redacts). Recording never fails an answer: an exchange that cannot be written is counted
+and logged, and the client still gets its answer.
 
 `ReplaySource` answers from a cassette through `Replayer` (matching, repeats in order, the miss error)
 and `replay_plan` (the recorded pace at `speed`), as a `ReplayAnswer`: plain data the server turns into
@@ -130,6 +131,21 @@ def hit_answer(hit: Hit, speed: float) -> ReplayAnswer:
     return ReplayAnswer(plan.status, headers, plan.head_delay + delay, [body], [0.0], False, hit.label, hit.index)
 
 
+# What a loaded cassette keeps in memory, at most (tracemalloc, cassettes of 100 to 2,000 exchanges, JSON and
+# streams: 1.2 to 7.4 times the file's bytes, with about 8 KB more per exchange and 0.9 KB per stream event;
+# `tests/recording/test_cassette_memory.py` holds the estimate above what loading keeps).
+CASSETTE_BYTES_PER_FILE_BYTE = 2
+CASSETTE_BYTES_PER_EXCHANGE = 8 * 1024
+CASSETTE_BYTES_PER_EVENT = 1024
+
+
+def loaded_cassette_bytes(file_bytes: int, exchanges: int = 0, events: int = 0) -> int:
+    """What a cassette of `file_bytes` (its file and any side file) keeps once loaded: with no exchanges or
+    events counted yet, the least it can keep (a tenant's share is checked with it before a byte is read)."""
+    return (CASSETTE_BYTES_PER_FILE_BYTE * file_bytes + CASSETTE_BYTES_PER_EXCHANGE * exchanges
+            + CASSETTE_BYTES_PER_EVENT * events)
+
+
 @dataclass
 class ReplaySource:
     """`--replay FILE` (or a cassette loaded by the fixture or over `/__admin`): answers in recorded order."""
@@ -153,6 +169,10 @@ class ReplaySource:
     def of(cls, cassette: Cassette | Iterable[Exchange], *, speed: float = 1.0, rules: MatchRules | None = None,
            path: str | None = None) -> ReplaySource:
         return cls(Replayer(cassette, rules or MatchRules()), speed, path)
+
+    def held_bytes(self, file_bytes: int) -> int:
+        """What this source keeps in memory, loaded from `file_bytes` of cassette (`loaded_cassette_bytes`)."""
+        return loaded_cassette_bytes(file_bytes, len(self.replayer), self.replayer.events())
 
     def answer(self, method: str, path: str, body: bytes, headers: AsgiHeaders = (), url: str = "") -> ReplayAnswer:
         """The recorded answer to this request, or the miss (404 naming the nearest recordings)."""

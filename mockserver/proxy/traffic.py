@@ -91,7 +91,8 @@ class Traffic:
         rules = MatchRules(ignore=settings.replay_ignore)
         replay = ReplaySource.load(settings.replay, speed=settings.replay_speed, rules=rules) if settings.replay \
             else None
-        upstream = Upstream(settings.upstream) if settings.upstream else None  # (nothing to close before it)
+        upstream = Upstream(settings.upstream, ca_bundle=settings.upstream_ca_bundle) if settings.upstream \
+            else None  # (nothing to close before it)
         traffic = cls(upstream=upstream, replay=replay,
                       checker=PassiveChecker().start() if upstream is not None else None)
         try:

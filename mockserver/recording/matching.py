@@ -233,6 +233,11 @@ class Replayer:
     def __len__(self) -> int:
         return len(self._exchanges)
 
+    def events(self) -> int:
+        """How many stream events the recordings hold (a loaded cassette's cost grows with them)."""
+        with self._lock:
+            return sum(len(exchange.response.content.events or ()) for exchange in self._exchanges)
+
 
 def _nearest(shape: RequestShape, recorded: list[tuple[int, RequestShape]]) -> list[NearMiss]:
     scored = []

@@ -23,17 +23,19 @@ async def chat_experiment(request: Request) -> Delivery:
         parsed = parse_chat(world.memo, body, request.content_type)
     if world.rules.scripts or world.rules.faults:  # costly regex matching runs in a thread, or is refused
         await outgoing.match_ahead(world, parsed)
-    numbered = None  # (numbered with its answer, in one state transaction, when nothing can come between)
-    faults = None
-    if heavy or world.rules.faults:
-        numbered = world.state.next_call(parsed.request.experiment_id, strict=world.settings.strict)
-        faults = outgoing.faults_for(world, parsed, numbered[0])
-        if faults is not None:
-            refused = outgoing.refusal(*numbered, faults)
-            if refused is not None:
-                return refused
-            await outgoing.pause(faults, *numbered, request.entry)
-    if heavy:
-        answer = await world.turns.run(world, answer_chat, world, parsed, numbered)
-        return await world.turns.run(world, outgoing.delivery, world, parsed, answer, faults)
-    return outgoing.delivery(world, parsed, answer_chat(world, parsed, numbered), faults)
+    call, experiment_call = world.state.next_call(parsed.request.experiment_id, strict=world.settings.strict)
+    faults = outgoing.faults_for(world, parsed, call)
+    if faults is not None:
+        refused = outgoing.refusal(call, experiment_call, faults)
+        if refused is not None:
+            return refused
+        await outgoing.pause(faults, call, experiment_call, request.entry)
+    try:
+        if heavy:
+            answer = await world.turns.run(world, answer_chat, world, parsed, call)
+            return await world.turns.run(world, outgoing.delivery, world, parsed, answer, call, experiment_call,
+                                         faults)
+        return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, experiment_call, faults)
+    except BaseException:  # (the call was counted: its entry shows its numbers, whatever ended it)
+        outgoing.note_call(request.entry, call, experiment_call, faults)
+        raise

@@ -7,8 +7,6 @@ import hmac
 from collections.abc import Collection
 from functools import lru_cache
 
-from mockserver.errors import ApiError
-
 MISSING_KEY = (
     "Missing X-API-KEY header. Any non-empty key is accepted unless the mock was started with --api-key."
 )
@@ -34,9 +32,12 @@ def key_matches(sent: str, allowed: Collection[str]) -> bool:
     return found
 
 
-def check_api_key(key: str | None, allowed: Collection[str]) -> None:
-    """401 without a key, or with one that `allowed` (when not empty) does not hold."""
+def key_problem(key: str | None, allowed: Collection[str]) -> str | None:
+    """Why `key` would be refused (a 401's detail) on a route that needs one: none sent, or one that
+    `allowed` (when not empty) does not hold. None for a key that is accepted. The door asks once per request:
+    a refused key has no world of its own, and a route that needs a key answers 401 with this detail."""
     if not key:
-        raise ApiError(401, MISSING_KEY)
+        return MISSING_KEY
     if allowed and not key_matches(key, allowed):
-        raise ApiError(401, WRONG_KEY)
+        return WRONG_KEY
+    return None

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from mockserver.errors import DomainError
 
 KEPT_KINDS = ("journal", "memo", "logs")
-HELD_KINDS = ("world", "spec", "rules", "state")
+HELD_KINDS = ("world", "spec", "rules", "state", "cassette")
 KINDS = KEPT_KINDS + HELD_KINDS
 
 
@@ -133,7 +133,7 @@ class ByteBudget:
         """`OverShare` if the world would hold more than `held_cap` with `size` more bytes."""
         if size > 0 and account.held + size > self.held_cap:
             raise OverShare(f"this would make the tenant hold {account.held + size} bytes of specs, scripts, "
-                            f"faults, experiments and configs, over its share of {self.held_cap} bytes "
+                            f"faults, experiments, configs and cassettes, over its share of {self.held_cap} bytes "
                             "(--max-kept-bytes / (--max-tenants + 1) / 2); reset it, remove some, or start the "
                             "server with a larger --max-kept-bytes")
 

@@ -140,6 +140,22 @@ class MockContext:
         self.journal.clear()
         return self._load(self.spec)
 
+    def check_cassette(self, size: int) -> None:
+        """`OverShare` if a cassette keeping `size` bytes could not be held, this world's own cassette let go."""
+        assert self.budget is not None
+        self.budget.check(self.account, size - self.account.by_kind["cassette"])
+
+    def use_cassette(self, replay: Any, size: int) -> None:
+        """`replay` answers this world's API requests, held as `size` bytes in place of its cassette before
+        (`OverShare` past the world's share: nothing changes)."""
+        self._hold("cassette", size - self.account.by_kind["cassette"])
+        self.replay = replay
+
+    def let_go_of_cassette(self) -> None:
+        """This world's own cassette no longer answers, and what it held is given back."""
+        self._hold("cassette", -self.account.by_kind["cassette"], force=True)
+        self.replay = None
+
     def _hold(self, kind: str, size: int, *, force: bool = False) -> None:
         """Hold `size` more bytes of `kind` (`OverShare` past the world's share, unless `force`)."""
         assert self.budget is not None

@@ -128,16 +128,13 @@ class FeedbackApplied:
 @dataclass(slots=True)
 class ChatTarget:
     """What a chat call resolved to: its project, experiment and one drawn config per sample; and, given
-    in the same transaction (`MockState.start_chat`), its samples' log ids and its numbers (the world's
-    and its experiment's, when numbered there)."""
+    in the same transaction (`MockState.start_chat`), its samples' log ids."""
 
     project_id: str
     experiment_id: str
     configs: tuple[ModelConfig, ...]
     timings: tuple[TimingSpec | None, ...] = ()
     log_ids: list[str] = field(default_factory=list)
-    call: int = 0
-    experiment_call: int | None = None
 
 
 def config_fingerprint(fields: ModelConfigFields) -> str:

@@ -40,15 +40,12 @@ class MockState(Provisioning, FeedbackStats, Summaries):
     """The domain state of one tenant (see the module doc)."""
 
     def start_chat(self, *, experiment_id: str, project_id: str | None, project_name: str | None, strict: bool,
-                   num_samples: int, numbered: tuple[int, int | None] | None) -> ChatTarget:
-        """A chat call's state, in one transaction: its numbers (`next_call`; `numbered`: already given),
-        its target (`resolve_chat`, whose `NotFound` and `Conflict` it raises) and its samples' log ids
-        (`new_logs`)."""
+                   num_samples: int) -> ChatTarget:
+        """A chat call's state, in one transaction: its target (`resolve_chat`, whose `NotFound` and
+        `Conflict` it raises) and its samples' log ids (`new_logs`)."""
         with self._lock:
-            call, experiment_call = numbered if numbered is not None else self._next_call(experiment_id, strict)
             target = self._resolve_chat(experiment_id, project_id, project_name, strict, num_samples)
             target.log_ids, blocks = self._new_logs(target.experiment_id, [config.id for config in target.configs])
         if blocks:
             self.logs.charge(blocks)  # without the lock: the budget may make room in any world
-        target.call, target.experiment_call = call, experiment_call
         return target

@@ -115,15 +115,12 @@ class Store:
         calls naming `experiment_id` (None when that experiment cannot answer: deleted, or unknown under
         `strict`). The per-experiment count outlives a provisioned experiment the LRU forgets."""
         with self._lock:
-            return self._next_call(experiment_id, strict)
-
-    def _next_call(self, experiment_id: str | None, strict: bool) -> tuple[int, int | None]:
-        value = self.counters.get("chat-call", 0) + 1
-        self.counters["chat-call"] = value
-        if experiment_id is None or (experiment_id not in self.experiments and (
-                strict or experiment_id in self.deleted_experiments)):
-            return value, None
-        return value, self._count_call(experiment_id)
+            value = self.counters.get("chat-call", 0) + 1
+            self.counters["chat-call"] = value
+            if experiment_id is None or (experiment_id not in self.experiments and (
+                    strict or experiment_id in self.deleted_experiments)):
+                return value, None
+            return value, self._count_call(experiment_id)
 
     def _count_call(self, experiment_id: str) -> int:
         counts = self._call_counts

@@ -25,7 +25,6 @@ from mockserver.determinism import SeededFaker
 from mockserver.errors import DomainError
 from mockserver.settings import MockSettings
 from mockserver.sizes import estimate
-from mockserver.world.auth import key_matches
 from mockserver.world.budget import ByteBudget
 from mockserver.world.context import WORLD_BYTES, MockContext
 from mockserver.world.heavy import Turns
@@ -81,9 +80,11 @@ class Tenants:
     def for_key(self, key: str | None, create: bool = True) -> MockContext:
         """The world of this key (created from the spec on first use); `TenantsFull` when no slot is free.
         With `create` false, the world only if it exists already, else the shared one: nothing is created,
-        and no world's place in the least-recently-used order changes (`/healthz`, refused requests)."""
+        and no world's place in the least-recently-used order changes (`/healthz`, refused requests).
+        `key`: one the door accepted (`auth.key_problem`), or None (the shared world): a refused key never
+        gets a world (without `create`, only keys that made a world can find one)."""
         settings = self.settings  # (this runs on every request)
-        if not settings.isolate_keys or not key or (settings.api_keys and not key_matches(key, settings.api_keys)):
+        if not settings.isolate_keys or not key:
             return self.shared  # (never dropped: its last use is not noted)
         if not create:
             with self._lock:

@@ -123,3 +123,19 @@ def test_an_experiment_forgotten_by_the_provisioning_lru_keeps_counting_its_call
     assert provisioned == ["exp_a:", "exp_b:", "exp_a:"]  # exp_a really was forgotten in between
     assert [(r["experiment_id"], r["call"], r["experiment_call"]) for r in records] == [
         ("exp_a", 1, 1), ("exp_b", 2, 1), ("exp_a", 3, 2), ("exp_a", 4, 3)]
+
+
+def test_a_call_whose_answer_fails_still_shows_its_numbers() -> None:
+    """A call counted and then refused by its answer (a prompt over `--max-prompt-bytes`: 413; an unknown
+    experiment under `--strict`: 404) keeps its place in both counts, so the numbers in the journal have no
+    gaps: the next call is the one after it."""
+    with TestClient(create_app(MockSettings(seed=1, max_prompt_bytes=2048, strict=True))) as client:
+        statuses = [chat(client).status_code,
+                    chat(client, messages=[{"role": "user", "content": "x" * 4096}]).status_code,
+                    chat(client, experiment_id="exp_nowhere").status_code,
+                    chat(client).status_code]
+        records = journal(client)
+    assert statuses == [200, 413, 404, 200]
+    assert [r["call"] for r in records] == [1, 2, 3, 4]
+    assert [r["experiment_call"] for r in records] == [1, 2, None, 3]
+    assert records[1]["error"] and records[1]["samples"] == []

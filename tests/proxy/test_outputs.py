@@ -78,3 +78,18 @@ def test_summary_line_names_checks_and_what_was_not_judged() -> None:
     line = summary_line(checker.book)
     assert line.startswith("passive checks: 2 exchanges judged, 2 with violations: ")
     assert "not_a_server_error x2" in line and line.endswith("; 1 not judged (1 queue_full)")
+
+
+def test_a_curl_keeps_the_query_it_was_sent_with_and_no_key_in_it(tmp_path: Path) -> None:
+    """The request behind a finding is re-sent as it was, its query included (provider keys in it replaced):
+    without the query, the curl would ask the upstream something else."""
+    checker = PassiveChecker()
+    checker.judge_now(Observed(1, "GET", "/experiments/exp_demo/model-config", None, 500,
+                               {"content-type": "application/json"}, b'{"detail": "boom"}', api_key=KEY,
+                               query=b"verbose=1&openai_api_key=sk-provider-secret-99&tag=a%20b"))
+    path = tmp_path / "report.json"
+    write_report(checker.book, FACTS, path)
+    text = path.read_text()
+    curl = {v["check"]: v for v in json.loads(text)["violations"]}["not_a_server_error"]["curl"]
+    assert "/v4/experiments/exp_demo/model-config?verbose=1&openai_api_key=" in curl and "tag=a%20b" in curl
+    assert "sk-provider-secret-99" not in text and KEY not in text

@@ -138,7 +138,7 @@ def test_every_serve_flag_sets_one_settings_field_with_that_fields_default() -> 
         else:
             assert flag_default == default, name
         checked += 1
-    assert checked == 30
+    assert checked == 31
     assert ServerOptions().limits() == ConnectionLimits() and ConnectionLimits().max_connections == 16_384
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import io
 import json
 import socket
 from collections.abc import AsyncIterator
@@ -192,3 +193,70 @@ def test_another_source_can_answer_an_operation_and_is_journaled_like_the_genera
     assert entry.completed and entry.stream_chunks == chunks and entry.status == 200
     with pytest.raises(ValueError, match="no such operation"):
         create_app(MockSettings(), sources={"Chats_create": relay})
+
+
+class _Cycle:
+    """A server's request cycle as the door sees it: a `send` bound to an object with `disconnected`."""
+
+    def __init__(self) -> None:
+        self.disconnected = False
+        self.messages: list[dict[str, Any]] = []
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+
+def test_what_goes_out_is_journaled_as_it_passes_and_nothing_after_the_client_left() -> None:
+    """`http.sent.NotingSend`: the journal holds exactly what was handed to the server. A piece handed over
+    after the client left is neither passed on nor noted as sent; the entry says the client left, and the
+    access-log line has the status that went out."""
+    cycle = _Cycle()
+    chunks = [b'data: {"a": 1}\n\n', b'data: {"b": 2}\n\n', b'data: {"c": 3}\n\n']
+
+    async def relay(request: Request) -> Relayed:
+        async def pieces() -> AsyncIterator[bytes]:
+            for number, chunk in enumerate(chunks):
+                if number == 2:
+                    cycle.disconnected = True  # the client leaves before the third piece
+                yield chunk
+
+        return Relayed(200, [(b"content-type", b"text/event-stream")], pieces())
+
+    app = create_app(MockSettings(seed=3, access_log=True), sources={"Chats_createExperiment": relay})
+    app.state.access_log.stream = io.StringIO()
+    body = json.dumps(chat_body(stream=True)).encode()
+    scope = {"type": "http", "method": "POST", "path": CHAT, "raw_path": CHAT.encode(), "query_string": b"",
+             "root_path": "", "http_version": "1.1", "scheme": "http", "server": ("127.0.0.1", 1),
+             "client": ("127.0.0.1", 2), "headers": [(b"x-api-key", b"k"), (b"content-type", b"application/json"),
+                                                     (b"content-length", str(len(body)).encode())]}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    asyncio.run(app(scope, receive, cycle.send))
+    passed_on = [m.get("body") for m in cycle.messages if m["type"] == "http.response.body"]
+    assert cycle.messages[0]["status"] == 200 and passed_on == chunks[:2]
+    entry = app.state.mock.journal.entries()[0]
+    assert entry.stream_chunks == chunks[:2] and entry.client_left and not entry.completed
+    assert scope[SCOPE_KEY].sent == (200, None)
+
+
+@pytest.mark.parametrize("key", [None, "wrong", "secret"])
+def test_the_key_is_judged_once_and_a_refused_key_never_gets_a_world(key: str | None) -> None:
+    """With `--api-key` and `--isolate-keys`, a request without a key or with a wrong one is answered 401 and
+    journaled in the shared world, on an API route and on `/healthz` alike; only an accepted key makes (and
+    finds) its own world."""
+    app = create_app(MockSettings(api_keys=("secret",), isolate_keys=True))
+    headers = {"Content-Type": "application/json", **({"X-API-KEY": key} if key else {})}
+    with TestClient(app) as client:
+        chat = client.post(CHAT, headers=headers, content=json.dumps(chat_body()).encode())
+        health = client.get("/v4/healthz", headers=headers)
+    tenants = app.state.tenants
+    shared = [entry.status for entry in tenants.shared.journal.entries()]
+    assert health.status_code == 200  # (the API's health check needs no key)
+    if key == "secret":
+        assert chat.status_code == 200 and shared == [] and tenants.count() == 1
+        assert [entry.status for entry in tenants.for_key(key, create=False).journal.entries()] == [200, 200]
+    else:
+        assert chat.status_code == 401 and shared == [401, 200] and tenants.count() == 0

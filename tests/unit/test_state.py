@@ -117,28 +117,22 @@ def test_resolve_chat_draws_one_config_per_sample_and_refuses_an_empty_experimen
                            num_samples=1)
 
 
-def test_start_chat_is_next_call_resolve_chat_and_new_logs_in_one() -> None:
-    """The chat call's one transaction gives what its three steps give apart, in the same order."""
+def test_start_chat_is_resolve_chat_and_new_logs_in_one() -> None:
+    """The chat call's one transaction gives what its two steps give apart, in the same order."""
     apart, together = (loaded(3, {"id": "config_a"}, {"id": "config_b"}) for _ in range(2))
     for experiment_id, strict in [("exp_unit", True), ("exp_unit", False), ("exp_new", False)]:
-        numbers = apart.next_call(experiment_id, strict=strict)
         target = apart.resolve_chat(experiment_id=experiment_id, project_id=None, project_name=None, strict=strict,
                                     num_samples=3)
         log_ids = apart.new_logs(target.experiment_id, [config.id for config in target.configs])
         started = together.start_chat(experiment_id=experiment_id, project_id=None, project_name=None,
-                                      strict=strict, num_samples=3, numbered=None)
-        assert (started.call, started.experiment_call) == numbers
+                                      strict=strict, num_samples=3)
         assert started.configs == target.configs and started.log_ids == log_ids
         assert [together.logs[log_id] for log_id in log_ids] == [apart.logs[log_id] for log_id in log_ids]
     assert together.experiment("exp_new").logs == apart.experiment("exp_new").logs == 3
-    given = together.start_chat(experiment_id="exp_unit", project_id=None, project_name=None, strict=True,
-                                num_samples=1, numbered=(41, 7))
-    assert (given.call, given.experiment_call) == (41, 7)
-    assert together.next_call("exp_unit") == apart.next_call("exp_unit")  # the given numbers were not counted
-    with pytest.raises(NotFound):  # numbered, then refused: the call still counts, as with `next_call` first
+    with pytest.raises(NotFound):  # refused before any log id is given
         together.start_chat(experiment_id="exp_gone", project_id=None, project_name=None, strict=True,
-                            num_samples=1, numbered=None)
-    assert together.next_call("exp_unit")[0] == apart.next_call("exp_unit")[0] + 1
+                            num_samples=1)
+    assert together.new_id("data") == apart.new_id("data")
 
 
 def test_update_checks_everything_before_changing_anything() -> None:
