@@ -173,7 +173,8 @@ class BudgetUse(BaseModel):
     used: int
     items: int = Field(description="Journal, memo and log entries charged (what may be dropped).")
     by_kind: dict[str, int] = Field(description="`journal`, `memo`, `logs` (kept, dropped oldest-first from the "
-                                                "world using the most) and `world`, `spec`, `rules`, `state` (held).")
+                                                "world using the most) and `world`, `spec`, `rules`, `state`, "
+                                                "`cassette` (held).")
 
 
 class ServerBudget(BudgetUse):

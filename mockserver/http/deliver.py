@@ -28,8 +28,9 @@ log = logging.getLogger("humanloop_mock")
 
 
 async def deliver(delivery: Delivery, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
-    """Send `delivery` (see the module doc); a failure before its first byte is answered as a 500, one after
-    it drops the connection (all that is left to do)."""
+    """Send `delivery` (see the module doc) with `send`, a `NotingSend` (it sets `request.sent` at the head);
+    a failure before its first byte is answered as a 500, one after it drops the connection (all that is
+    left to do)."""
     try:
         await _send_delivery(delivery, request, receive, send)
     except Exception:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mockserver.errors import ApiError
 from mockserver.http.deliver import deliver
 from mockserver.http.request import request_of
+from mockserver.http.sent import NotingSend
 from mockserver.pipeline.delivery import error_answer
 
 ALWAYS_ALLOWED = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -74,7 +75,8 @@ class HostCheck:
         error = ApiError(400, detail, {"Connection": "close"})
         if self.on_refused is not None:
             self.on_refused(scope, error.status, error.detail)
-        await deliver(error_answer(error), request_of(scope), scope, receive, send)
+        request = request_of(scope)
+        await deliver(error_answer(error), request, scope, receive, NotingSend(request, send))
 
 
 def with_host_check(app: ASGIApp, bind_host: str, allowed: Iterable[str],

@@ -53,7 +53,7 @@ class Request:
         self.connection: Any = None
         # How to drop the connection without uvicorn (the plugin's in-process transport sets it).
         self.abort: Callable[[], None] | None = None
-        self.closed_by: str | None = None  # why the connection layer ended the request, if it did
+        self.closed_by: str | None = None  # why the connection was ended early (by its layer, or a cut relay)
         self.answered_by: tuple[int, str] | None = None  # (status, detail) it answered itself, if it did
         self.sent: tuple[int, Any] | None = None  # (status, error detail) of the answer the app began to send
         # `--record`: the exchange's capture, told the answer's head and every piece sent (`http.sent`).

@@ -166,7 +166,7 @@ def _secrets_of(observed: Observed) -> tuple[list[str], bytes | None, str]:
     if observed.api_key:
         redact_headers([("x-api-key", observed.api_key)], secrets)
     body = None if observed.request_body is None else redact_body(observed.request_body, secrets)
-    return secrets, body, query
+    return secrets, body, provider_keys.hide_in_query(query, secrets)  # (a key sent again under another name)
 
 
 def _violation_json(violation: Violation, secrets: list[str]) -> dict[str, Any]:

@@ -34,6 +34,7 @@ from mockserver.recording import (
     check_speed,
     load_cassette,
 )
+from mockserver.sizes import estimate
 
 log = logging.getLogger("humanloop_mock.recording")
 
@@ -131,9 +132,10 @@ def hit_answer(hit: Hit, speed: float) -> ReplayAnswer:
     return ReplayAnswer(plan.status, headers, plan.head_delay + delay, [body], [0.0], False, hit.label, hit.index)
 
 
-# What a loaded cassette keeps in memory, at most (tracemalloc, cassettes of 100 to 2,000 exchanges, JSON and
-# streams: 1.2 to 7.4 times the file's bytes, with about 8 KB more per exchange and 0.9 KB per stream event;
-# `tests/recording/test_cassette_memory.py` holds the estimate above what loading keeps).
+# What a loaded cassette keeps in memory, at most, for cassettes as recorders write them (tracemalloc, 100 to
+# 2,000 exchanges, JSON and streams: 1.2 to 7.4 times the file's bytes, with about 8 KB more per exchange and
+# 0.9 KB per stream event; `tests/recording/test_cassette_memory.py` holds the estimate above what loading
+# keeps, and `ReplaySource.held_bytes(walk=True)` above it for files written to cost more).
 CASSETTE_BYTES_PER_FILE_BYTE = 2
 CASSETTE_BYTES_PER_EXCHANGE = 8 * 1024
 CASSETTE_BYTES_PER_EVENT = 1024
@@ -170,9 +172,14 @@ class ReplaySource:
            path: str | None = None) -> ReplaySource:
         return cls(Replayer(cassette, rules or MatchRules()), speed, path)
 
-    def held_bytes(self, file_bytes: int) -> int:
-        """What this source keeps in memory, loaded from `file_bytes` of cassette (`loaded_cassette_bytes`)."""
-        return loaded_cassette_bytes(file_bytes, len(self.replayer), self.replayer.events())
+    def held_bytes(self, file_bytes: int, walk: bool = False) -> int:
+        """What this source keeps in memory, loaded from `file_bytes` of cassette (`loaded_cassette_bytes`).
+        `walk`: also count what it holds value by value (`sizes.estimate`), and take the larger: a file
+        written to cost little to read can hold values that cost much more in memory (`[[],[],...]` is 3
+        bytes a list in the file, about 60 in memory). It walks every value, so only for a file whose
+        size a tenant's share bounds already."""
+        counted = loaded_cassette_bytes(file_bytes, len(self.replayer), self.replayer.events())
+        return max(counted, estimate(self.replayer.held_values())) if walk else counted
 
     def answer(self, method: str, path: str, body: bytes, headers: AsgiHeaders = (), url: str = "") -> ReplayAnswer:
         """The recorded answer to this request, or the miss (404 naming the nearest recordings)."""

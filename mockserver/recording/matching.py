@@ -233,6 +233,12 @@ class Replayer:
     def __len__(self) -> int:
         return len(self._exchanges)
 
+    def held_values(self) -> list[Any]:
+        """What the replayer keeps, for a size estimate: each recording, and what matching compares of it
+        (a request body is kept parsed: its size in memory is not its size in the file)."""
+        with self._lock:
+            return [*self._exchanges, *[(shape.body, shape.key) for shape in self._shapes]]
+
     def events(self) -> int:
         """How many stream events the recordings hold (a loaded cassette's cost grows with them)."""
         with self._lock:

@@ -95,6 +95,8 @@ class ByteBudget:
         self.used = 0
         self.dropped = 0  # items forgotten to make room, since start
         self.held_cap = max(1, limit // max(1, slots) // 2)
+        # How the cap is reckoned, as the 413 says it: worlds share the budget only with `--isolate-keys`.
+        self._share_formula = "--max-kept-bytes / (--max-tenants + 1) / 2" if slots > 1 else "--max-kept-bytes / 2"
         self._items: dict[int, tuple[int, Keeper, Any, Account]] = {}
         self._accounts: list[Account] = []
         self.common = self.account()  # for keepers charged without an account of their own
@@ -134,14 +136,17 @@ class ByteBudget:
         if size > 0 and account.held + size > self.held_cap:
             raise OverShare(f"this would make the tenant hold {account.held + size} bytes of specs, scripts, "
                             f"faults, experiments, configs and cassettes, over its share of {self.held_cap} bytes "
-                            "(--max-kept-bytes / (--max-tenants + 1) / 2); reset it, remove some, or start the "
+                            f"({self._share_formula}); reset it, remove some, or start the "
                             "server with a larger --max-kept-bytes")
 
     def hold(self, account: Account, kind: str, size: int, *, force: bool = False) -> None:
         """Count `size` more bytes the world holds (negative: gives them back). Past `held_cap`, raises
         `OverShare` and counts nothing, unless `force` (what the server's own spec makes a world hold).
-        Never drops anything itself (the caller may hold a world's lock): the next `charge` makes room."""
+        Never drops anything itself (the caller may hold a world's lock): the next `charge` makes room. A
+        closed account (its world was dropped while a request for it waited) holds nothing more."""
         with self._lock:
+            if account.closed:
+                return
             if not force:
                 self.check(account, size)
             account.held += size

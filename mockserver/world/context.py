@@ -145,10 +145,10 @@ class MockContext:
         assert self.budget is not None
         self.budget.check(self.account, size - self.account.by_kind["cassette"])
 
-    def use_cassette(self, replay: Any, size: int) -> None:
+    def use_cassette(self, replay: Any, size: int, *, force: bool = False) -> None:
         """`replay` answers this world's API requests, held as `size` bytes in place of its cassette before
-        (`OverShare` past the world's share: nothing changes)."""
-        self._hold("cassette", size - self.account.by_kind["cassette"])
+        (`OverShare` past the world's share: nothing changes; with `force`, counted all the same)."""
+        self._hold("cassette", size - self.account.by_kind["cassette"], force=force)
         self.replay = replay
 
     def let_go_of_cassette(self) -> None:

@@ -174,21 +174,39 @@ def redact_header_pairs(headers: Iterable[tuple[str, str]], secrets: list[str] |
     return redacted
 
 
+_QUERY_SEPARATORS = re.compile("([&;])")
+
+
 def redact_query(query: str, secrets: list[str] | None = None) -> str:
     """A query string (`a=1&provider_api_keys[openai]=sk-1`) with the value of each parameter whose name
-    is a secret name replaced; everything else as it was."""
+    is a secret name replaced; everything else as it was. `;` separates parameters too (some servers read
+    `a=1;api_key=sk-1` as two)."""
     if not query or not might_name_a_secret(query.encode("utf-8", "surrogateescape")):
         return query
-    parts = query.split("&")
+    parts = _QUERY_SEPARATORS.split(query)  # (the separators kept, at the odd places)
     changed = False
-    for index, part in enumerate(parts):
-        name, equals, value = part.partition("=")
+    for index in range(0, len(parts), 2):
+        name, equals, value = parts[index].partition("=")
         if equals and value != PLACEHOLDER and is_secret_name(unquote_plus(name)):
             if secrets is not None:
                 secrets.append(unquote_plus(value))
             parts[index] = f"{name}={PLACEHOLDER}"
             changed = True
-    return "&".join(parts) if changed else query
+    return "".join(parts) if changed else query
+
+
+def hide_in_query(query: str, secrets: list[str]) -> str:
+    """`query` with the value of each parameter that holds one of `secrets` (8 characters or longer; as
+    sent or percent-encoded, under any name) replaced: a key the request carried elsewhere, sent again."""
+    secrets = [secret for secret in secrets if len(secret) >= 8]
+    if not query or not secrets:
+        return query
+    parts = _QUERY_SEPARATORS.split(query)
+    for index in range(0, len(parts), 2):
+        name, equals, value = parts[index].partition("=")
+        if equals and any(secret in unquote_plus(value) or secret in value for secret in secrets):
+            parts[index] = f"{name}={PLACEHOLDER}"
+    return "".join(parts)
 
 
 def header_secrets(raw_headers: Iterable[tuple[bytes, bytes]], secrets: list[str]) -> None:

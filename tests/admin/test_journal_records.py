@@ -139,3 +139,5 @@ def test_a_call_whose_answer_fails_still_shows_its_numbers() -> None:
     assert [r["call"] for r in records] == [1, 2, 3, 4]
     assert [r["experiment_call"] for r in records] == [1, 2, None, 3]
     assert records[1]["error"] and records[1]["samples"] == []
+    # ... and the experiment its number counts: the one it named.
+    assert [r["experiment_id"] for r in records] == ["exp_demo", "exp_demo", "exp_nowhere", "exp_demo"]

@@ -93,3 +93,22 @@ def test_a_curl_keeps_the_query_it_was_sent_with_and_no_key_in_it(tmp_path: Path
     curl = {v["check"]: v for v in json.loads(text)["violations"]}["not_a_server_error"]["curl"]
     assert "/v4/experiments/exp_demo/model-config?verbose=1&openai_api_key=" in curl and "tag=a%20b" in curl
     assert "sk-provider-secret-99" not in text and KEY not in text
+
+
+def test_a_key_sent_again_in_the_query_under_another_name_is_not_in_the_curl(tmp_path: Path) -> None:
+    """The query of a finding's request is scrubbed of every key the request carried, whatever the parameter
+    is called, as is or percent-encoded; `;` separates parameters as `&` does."""
+    cases = [(f"state={KEY}", "?state=[redacted]"), ("trace=sk-provider-secret-99", "?trace=[redacted]"),
+             ("trace=sk%2Dprovider%2Dsecret%2D99", "?trace=[redacted]"),
+             ("a=1;api_key=sk-other-secret-0123456789", "?a=1;api_key=[redacted]")]
+    for number, (query, shown) in enumerate(cases):
+        checker = PassiveChecker()
+        checker.judge_now(Observed(1, "POST", "/chat-experiment", REQUEST, 500, {"content-type": "application/json"},
+                                   b'{"detail": "boom"}', api_key=KEY, query=query.encode()))
+        path = tmp_path / f"report-{number}.json"
+        write_report(checker.book, FACTS, path)
+        text = path.read_text()
+        curl = {v["check"]: v for v in json.loads(text)["violations"]}["not_a_server_error"]["curl"]
+        assert shown in curl, (query, curl)
+        for secret in (KEY, "sk-provider-secret-99", "sk%2Dprovider%2Dsecret%2D99", "sk-other-secret-0123456789"):
+            assert secret not in text, (query, secret)

@@ -260,3 +260,29 @@ def test_the_key_is_judged_once_and_a_refused_key_never_gets_a_world(key: str | 
         assert [entry.status for entry in tenants.for_key(key, create=False).journal.entries()] == [200, 200]
     else:
         assert chat.status_code == 401 and shared == [401, 200] and tenants.count() == 0
+
+
+def test_a_host_refusal_whose_body_cannot_be_sent_starts_no_second_answer() -> None:
+    """The Host check sends its 400 through the same noting send as the door: once its head went out, a send
+    that fails is not answered again with a 500 (a second head the server would refuse)."""
+    from mockserver.http.hostcheck import HostCheck
+
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+        if message["type"] == "http.response.body":
+            raise OSError("connection lost")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def never(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("a refused request reaches no app")
+
+    scope = {"type": "http", "method": "GET", "path": "/v4/healthz", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"evil.example")]}
+    with pytest.raises(OSError):
+        asyncio.run(HostCheck(never, ("127.0.0.1",))(scope, receive, send))
+    assert [m["status"] for m in messages if m["type"] == "http.response.start"] == [400]
+    assert scope[SCOPE_KEY].sent == (400, None)
