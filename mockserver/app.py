@@ -68,13 +68,15 @@ class MockApp:
             request.connection = cycle
         entry, watched, taken = None, False, None
         try:
-            path = get_route_path(scope)
+            path = get_route_path(scope) if scope.get("root_path") else scope["path"]  # (as Starlette reads it)
             found = self.router.find(scope["method"], path)
             refusal: Exception | None = None
             journaled = path != PROBE and not path.startswith(CONTROL_PREFIX)
-            request.key_problem = key_problem(request.key, self.settings.api_keys)
+            key = request.api_key or None
+            request.key_problem = key_problem(key, self.settings.api_keys)
+            if request.key_problem is not None:
+                key = None  # (a refused key has no world of its own)
             try:  # (`/healthz` makes no world, and moves none in the least-recently-used order)
-                key = request.key if request.key_problem is None else None  # (a refused key has no world)
                 request.world = self.tenants.for_key(key, create=path != PROBE)
             except TenantsFull as full:  # journaled in the shared world, whatever the path
                 request.world, refusal, journaled = self.tenants.shared, full, True
@@ -84,7 +86,7 @@ class MockApp:
                 return  # the client left before its body ended (journaled as such; nothing to answer)
             traffic = self.traffic
             watched = entry is not None and (traffic.active or request.world.replay is not None)
-            if entry is not None and traffic.records:
+            if watched and traffic.records:
                 request.capture = traffic.capture(request, scope["path"])
             refusal = refusal or refused
             send = NotingSend(request, send)  # (what goes out is noted in the journal entry as it goes)

@@ -81,7 +81,9 @@ class Router:
 
     def find(self, method: str, path: str) -> Found | Missed:
         verb = "GET" if method == "HEAD" else method
-        route, params = self._match(path)
+        route, params = self._fixed.get(path), {}  # (the API's own paths are fixed: one lookup)
+        if route is None:
+            route, params = self._match(path)
         if route is not None:
             handler = route.handlers.get(verb)
             if handler is None:

@@ -71,9 +71,8 @@ async def match_ahead(context: MockContext, parsed: ParsedChat) -> None:
 
 
 def faults_for(context: MockContext, parsed: ParsedChat, call: int) -> FaultPlan | None:
-    """The faults that fire on this call, as one plan (None when none does)."""
-    rules = context.rules
-    return plan_faults(rules.take_faults(parsed.request, call)) if rules.faults else None
+    """The faults of the world's rules that fire on this call, as one plan (None when none does)."""
+    return plan_faults(context.rules.take_faults(parsed.request, call))
 
 
 def refusal(call: int, experiment_call: int | None, faults: FaultPlan) -> Delivery | None:
@@ -93,7 +92,7 @@ def delivery(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, call:
     """How `answer` goes out (see the module doc), with the call's notes. Plain work, as long as the answer
     (a heavy request's runs in a turn)."""
     notes = ChatNotes(call, faults.names if faults is not None else (), experiment_call, answer)
-    memo, seed, done_event = context.memo, context.seed, context.settings.stream_done_event
+    memo, seed, done_event = context.memo, context.settings.seed, context.settings.stream_done_event
     timed = has_timing(answer)  # a config with a timing profile: its answer waits, event by event
     out: Delivery
     if not parsed.request.stream:
@@ -115,7 +114,7 @@ def shaped_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, 
     """A stream a fault damages or delays, or a timing profile paces: event by event where anything pauses
     (each written after its own pause, which is what a client under test observes), else still whole
     events in a few sends."""
-    memo, seed = context.memo, context.seed
+    memo, seed = context.memo, context.settings.seed
     order = stream_order(memo, answer, seed)
     done_event = context.settings.stream_done_event
     events = split_events(render_stream(memo, parsed, answer, seed, order, DONE_EVENT if done_event else b""))

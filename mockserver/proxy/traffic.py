@@ -76,7 +76,8 @@ class Traffic:
     @property
     def active(self) -> bool:
         """Whether anything server-wide answers or watches (a world's own cassette is asked separately)."""
-        return self.upstream is not None or self.replay is not None or self.records
+        return (self.upstream is not None or self.replay is not None or self.recorder is not None
+                or self.miss_recorder is not None)  # (`records` spelled out: this is asked on every request)
 
     @classmethod
     def from_settings(cls, settings: MockSettings, version: str | None = None) -> Traffic:

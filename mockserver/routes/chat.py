@@ -24,7 +24,7 @@ async def chat_experiment(request: Request) -> Delivery:
     if world.rules.scripts or world.rules.faults:  # costly regex matching runs in a thread, or is refused
         await outgoing.match_ahead(world, parsed)
     call, experiment_call = world.state.next_call(parsed.request.experiment_id, strict=world.settings.strict)
-    faults = outgoing.faults_for(world, parsed, call)
+    faults = outgoing.faults_for(world, parsed, call) if world.rules.faults else None
     if faults is not None:
         refused = outgoing.refusal(call, experiment_call, faults)
         if refused is not None:
