@@ -132,15 +132,13 @@ def shaped_stream(context: MockContext, parsed: ParsedChat, answer: ChatAnswer, 
     return paced
 
 
-def note_call(entry: JournalEntry | None, call: int, experiment_call: int | None, faults: FaultPlan | None,
-              experiment_id: str | None = None) -> None:
+def note_call(entry: JournalEntry | None, call: int, experiment_call: int | None, faults: FaultPlan | None) -> None:
     """The call's numbers and faults in the journal before its answer is made: a call in flight, or one whose
-    answer failed (a 404 under `--strict`, a 413 over a size limit, a client gone), still shows them, with
-    the experiment `experiment_call` counts (the one it named) until an answer says which it drew from."""
+    answer failed (a 404 under `--strict`, a 413 over a size limit, a client gone), still shows them. The
+    experiment it named is in its body: `experiment_id` stays the answer's (a refused id is not copied into
+    the entry: it may be megabytes, and the entry's charge counts its body once)."""
     if entry is not None:
         ChatNotes(call, faults.names if faults is not None else (), experiment_call).write(entry)
-        if entry.experiment_id is None:
-            entry.experiment_id = experiment_id
 
 
 async def pause(faults: FaultPlan, call: int, experiment_call: int | None, entry: JournalEntry | None) -> None:

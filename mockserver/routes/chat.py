@@ -37,5 +37,5 @@ async def chat_experiment(request: Request) -> Delivery:
                                          faults)
         return outgoing.delivery(world, parsed, answer_chat(world, parsed, call), call, experiment_call, faults)
     except BaseException:  # (the call was counted: its entry shows its numbers, whatever ended it)
-        outgoing.note_call(request.entry, call, experiment_call, faults, parsed.request.experiment_id)
+        outgoing.note_call(request.entry, call, experiment_call, faults)
         raise
