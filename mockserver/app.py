@@ -68,7 +68,7 @@ class MockApp:
             request.connection = cycle
         entry, watched, taken = None, False, None
         try:
-            path = get_route_path(scope) if scope.get("root_path") else scope["path"]  # (as Starlette reads it)
+            path = get_route_path(scope)
             found = self.router.find(scope["method"], path)
             refusal: Exception | None = None
             journaled = path != PROBE and not path.startswith(CONTROL_PREFIX)

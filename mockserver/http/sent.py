@@ -35,9 +35,8 @@ class NotingSend:
                 chunk = message.get("body", b"")
                 if chunk and capture is not None:
                     capture.response_bytes(chunk)
-                connection = request.connection  # (`request.client_gone`, read without a call: every piece asks)
-                if connection is not None and connection.disconnected:  # the server drops what is sent now:
-                    entry.client_left = True  # it is not noted as sent
+                if request.client_gone:  # the server drops what is sent now: it is not noted as sent
+                    entry.client_left = True
                     return _not_passed_on()
                 if chunk:
                     entry.add_response_chunk(chunk)

@@ -30,7 +30,7 @@ import codecs
 import json
 import re
 import time
-from collections.abc import Generator, Iterable
+from collections.abc import Callable, Generator, Iterable
 from functools import lru_cache
 from typing import Any, TypeVar
 from urllib.parse import unquote, unquote_plus
@@ -177,22 +177,33 @@ def redact_header_pairs(headers: Iterable[tuple[str, str]], secrets: list[str] |
 _QUERY_SEPARATORS = re.compile("([&;])")
 
 
-def redact_query(query: str, secrets: list[str] | None = None) -> str:
-    """A query string (`a=1&provider_api_keys[openai]=sk-1`) with the value of each parameter whose name
-    is a secret name replaced; everything else as it was. `;` separates parameters too (some servers read
-    `a=1;api_key=sk-1` as two)."""
-    if not query or not might_name_a_secret(query.encode("utf-8", "surrogateescape")):
-        return query
+def _hide_query_values(query: str, hides: Callable[[str, str], bool]) -> str:
+    """`query` with the value of each `name=value` parameter for which `hides(name, value)` holds replaced;
+    everything else as it was. `;` separates parameters too (some servers read `a=1;api_key=sk-1` as two)."""
     parts = _QUERY_SEPARATORS.split(query)  # (the separators kept, at the odd places)
     changed = False
     for index in range(0, len(parts), 2):
         name, equals, value = parts[index].partition("=")
-        if equals and value != PLACEHOLDER and is_secret_name(unquote_plus(name)):
-            if secrets is not None:
-                secrets.append(unquote_plus(value))
+        if equals and hides(name, value):
             parts[index] = f"{name}={PLACEHOLDER}"
             changed = True
     return "".join(parts) if changed else query
+
+
+def redact_query(query: str, secrets: list[str] | None = None) -> str:
+    """A query string (`a=1&provider_api_keys[openai]=sk-1`) with the value of each parameter whose name
+    is a secret name replaced (added to `secrets`)."""
+    if not query or not might_name_a_secret(query.encode("utf-8", "surrogateescape")):
+        return query
+
+    def secret_named(name: str, value: str) -> bool:
+        if value == PLACEHOLDER or not is_secret_name(unquote_plus(name)):
+            return False
+        if secrets is not None:
+            secrets.append(unquote_plus(value))
+        return True
+
+    return _hide_query_values(query, secret_named)
 
 
 def hide_in_query(query: str, secrets: list[str]) -> str:
@@ -201,12 +212,8 @@ def hide_in_query(query: str, secrets: list[str]) -> str:
     secrets = [secret for secret in secrets if len(secret) >= 8]
     if not query or not secrets:
         return query
-    parts = _QUERY_SEPARATORS.split(query)
-    for index in range(0, len(parts), 2):
-        name, equals, value = parts[index].partition("=")
-        if equals and any(secret in unquote_plus(value) or secret in value for secret in secrets):
-            parts[index] = f"{name}={PLACEHOLDER}"
-    return "".join(parts)
+    return _hide_query_values(query, lambda _, value: any(secret in unquote_plus(value) or secret in value
+                                                           for secret in secrets))
 
 
 def header_secrets(raw_headers: Iterable[tuple[bytes, bytes]], secrets: list[str]) -> None:
