@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 
 class LoadedIds(BaseModel):
@@ -145,6 +146,14 @@ class CassetteLoad(BaseModel):
     speed: float = Field(default=0.0, ge=0, description="Replay pace: 1 = as recorded, 0 = no waiting.")
     ignore: list[str] | None = Field(default=None, description="Top-level body fields matching ignores "
                                                                "(default: user, metadata).")
+
+    @field_validator("path")
+    @classmethod
+    def _names_a_file(cls, path: str) -> str:
+        """A path no file can have (empty, `.`, a NUL byte) would fail deep in the loader."""
+        if "\x00" in path or not PurePath(path).name:
+            raise ValueError(f"{path!r} is not a file's path")
+        return path
 
 
 class UnexpectedRequest(BaseModel):

@@ -117,6 +117,11 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
+        if self._awaiting_headers and not self._refused and self._head.strip() and self.on_refused is not None:
+            # A client gone mid-head was refused nothing, but it sent a request: journal what arrived.
+            head, self._head = bytes(self._head), b""
+            self.on_refused(Refusal(None, "The client disconnected before its headers were complete.", head,
+                                    self.client))
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:

@@ -101,10 +101,14 @@ def load_cassette(path: str | Path) -> Cassette:
     (`cassette.recovered` counts them). Raises CassetteError saying what is wrong and where."""
     path = Path(path)
     side = side_path(path)
-    if not path.exists() and not side.exists():
+    try:  # exists() raises for a name over the system's limit, or a folder it may not search
+        here, side_here = path.exists(), side.exists()
+    except OSError as error:
+        raise CassetteError(f"{path}: cannot read: {error.strerror}") from None
+    if not here and not side_here:
         raise CassetteError(f"{path}: no such cassette")
-    cassette = parse_cassette(path, _read_json(path)) if path.exists() else new_cassette()
-    if side.exists():
+    cassette = parse_cassette(path, _read_json(path)) if here else new_cassette()
+    if side_here:
         recovered = _read_side(side)
         entries = cassette.log.entries
         # A close interrupted between its rename and removing the side file: already in the cassette.

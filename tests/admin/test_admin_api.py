@@ -286,3 +286,13 @@ def test_a_large_body_takes_its_turns_without_waiting_on_itself(method: str, pat
     app = create_app(MockSettings())
     raw = json.dumps(body).encode()
     assert asyncio.run(asyncio.wait_for(_call(app, method, path, raw), timeout=20)) in (200, 201)
+
+
+@pytest.mark.parametrize("path", ["", ".", "x" * 300, "a\x00b", "/" + "d/" * 3000 + "calls.har"])
+def test_a_cassette_path_no_file_can_have_is_422_not_500(path: str) -> None:
+    """An empty name, a NUL byte or a name over the system's limit once raised out of the loader (500)."""
+    client = TestClient(create_app(MockSettings()))
+    answer = client.post("/__admin/cassette", headers={"X-API-KEY": "k"}, json={"path": path})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body"]
+    assert client.get("/__admin/cassette", headers={"X-API-KEY": "k"}).status_code == 404

@@ -218,3 +218,27 @@ def test_project_session_and_passthrough_fields(client: TestClient) -> None:
     assert explicit["session_id"] == "sesh_mine"
     kept = client.app.state.mock.journal.entries()[0].body
     assert kept["parent_reference_id"] == "p" and kept["source"] == "tests" and kept["save"] is False
+
+
+def test_a_hostile_tool_schema_registered_by_a_client_gives_a_bounded_answer_not_a_500() -> None:
+    """`POST /v4/model-configs` takes any object as a tool's `parameters`; a chat call drawing that config
+    once answered 500 (a keyword of the wrong type) or held the server for seconds (`minItems: 1e6`)."""
+    client = TestClient(create_app(MockSettings(seed=1)))
+    hostile = {"type": "object", "required": ["a", "b", "c", 7], "properties": {
+        "a": {"type": "array", "minItems": 10**9, "items": {"type": "string", "minLength": 10**9}},
+        "b": {"type": "object", "properties": "x", "required": True},
+        "c": {"$ref": "#", "format": [], "enum": 1}}}
+    registered = client.post("/v4/model-configs", headers=KEY, json={
+        "project_id": "pr_demo", "model": "gpt-4o", "endpoint": "chat",
+        "tools": [{"name": "hostile", "parameters": hostile}]})
+    assert registered.status_code == 200, registered.text
+    experiment = client.post("/v4/projects/pr_demo/experiments", headers=KEY, json={
+        "name": "hostile", "config_ids": [registered.json()["config"]["id"]], "positive_labels": []})
+    assert experiment.status_code == 200, experiment.text
+    answer = client.post("/v4/chat-experiment", headers=KEY, json=chat_body(
+        experiment_id=experiment.json()["id"], tool_choice="required"))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    arguments = json.loads(body["data"][0]["tool_calls"][0]["function"]["arguments"])
+    assert len(arguments["a"]) == 64 and all(len(item) == 4096 for item in arguments["a"])
+    assert arguments["b"] == {}

@@ -104,6 +104,28 @@ def test_a_request_line_that_is_not_http_is_journaled_with_what_could_be_read(se
     assert entry.status == 400 and (entry.method, entry.path) == ("", "")
 
 
+@pytest.mark.parametrize("cut", [HEAD + b"Content-Type: applica", HEAD[:20]])
+def test_a_client_that_leaves_before_its_headers_end_is_journaled(server: BackgroundServer, cut: bytes) -> None:
+    """Not refused, but gone: what arrived of its head is journaled, as for a header timeout."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(cut)
+        time.sleep(0.1)
+    (entry,) = journaled(server)
+    if b"\r\n" in cut:  # (a request line cut short is not read: parse_head takes complete lines)
+        assert (entry.method, entry.path, entry.query) == ("POST", "/v4/chat-experiment", "x=1")
+        assert entry.headers["x-api-key"] == REDACTED
+    assert entry.status is None and entry.client_left and not entry.completed
+    assert "before its headers were complete" in entry.error
+    assert "secret-key" not in json.dumps(entry.as_dict())
+
+
+def test_a_keep_alive_connection_closed_between_requests_adds_nothing(server: BackgroundServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /v4/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    assert [entry.path for entry in journaled(server)] == ["/v4/healthz"]
+
+
 def test_a_connection_that_sends_nothing_leaves_the_journal_empty(server: BackgroundServer) -> None:
     assert exchange(server, b"").startswith(b"HTTP/1.1 408 ")
     assert journaled(server) == []
