@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import lru_cache
 from typing import Any, TypeVar
 
@@ -41,7 +42,10 @@ def parse_json(body: bytes, content_type: str | None) -> Any:
     except json.JSONDecodeError as bad:
         raise validation_failed([error_item(["body", bad.pos], bad.msg, "value_error.jsondecode")]) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as bad:
-        raise validation_failed([error_item(["body"], str(bad)[:200], "value_error.jsondecode")]) from None
+        message = str(bad)[:200]
+        if "integer string conversion" in message:  # (Python's own advice names an interpreter setting)
+            message = f"a number has more than {sys.get_int_max_str_digits()} digits"
+        raise validation_failed([error_item(["body"], message, "value_error.jsondecode")]) from None
 
 
 def validate(model: type[Model], data: Any) -> Model:

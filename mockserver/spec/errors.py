@@ -117,6 +117,8 @@ def problems_of(error: ValidationError, prefix: str = "", model: type[BaseModel]
                 text += did_you_mean(loc[-1], keys_at(model, loc[:-1]))
         elif kind == "missing":
             text = "required key missing"
+        elif kind == "model_type":  # pydantic names the model class: say what the file or body needs
+            text = f"expected an object (got {item.get('input')!r})"
         elif kind in ("duplicate_id", "value_error", "assertion_error"):
             text = message
         else:

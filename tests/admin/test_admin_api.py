@@ -65,6 +65,20 @@ def test_a_spec_of_the_wrong_shape_is_a_422_naming_the_field_not_a_500(method: s
         assert answer.json()["detail"] and all("loc" in item for item in answer.json()["detail"])
 
 
+@pytest.mark.parametrize(("path", "body", "message"), [
+    ("/spec", None, "expected an object (got None)"),
+    ("/spec", {"projects": [5]}, "projects[0]: expected an object (got 5)"),
+    ("/scripts", [], "expected an object (got [])"),
+    ("/faults", "x", "expected an object (got 'x')"),
+])
+def test_a_body_that_is_not_an_object_says_so_without_naming_a_class(path: str, body: Any, message: str) -> None:
+    with client_for() as client:
+        answer = admin(client, "PUT" if path == "/spec" else "POST", path, content=json.dumps(body),
+                       headers={"Content-Type": "application/json"})
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["msg"] == message
+
+
 def test_scripts_are_added_used_counted_and_removed() -> None:
     with client_for(isolate_keys=True) as client:
         admin(client, "PUT", "/spec", json=SPEC)

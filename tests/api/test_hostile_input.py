@@ -167,6 +167,16 @@ def test_number_beyond_a_double_is_422_not_null(client: TestClient, number: str)
     assert client.post("/v4/model-configs", content=raw.encode(), headers=JSON_HEADERS).status_code == 422
 
 
+def test_a_number_of_too_many_digits_is_422_in_our_words(client: TestClient) -> None:
+    """Python refuses to read an integer of over 4,300 digits; the client is told that, not how to
+    change the interpreter's setting."""
+    raw = json.dumps({**CHAT, "inputs": {"n": "PLACEHOLDER"}}).replace('"PLACEHOLDER"', "9" * 5000).encode()
+    response = client.post("/v4/chat-experiment", content=raw, headers=JSON_HEADERS)
+    assert response.status_code == 422, response.text
+    item = response.json()["detail"][0]
+    assert item["msg"] == "a number has more than 4300 digits" and item["type"] == "value_error.jsondecode"
+
+
 def test_refused_bodies_are_journaled_as_text(client: TestClient) -> None:
     app = client.app
     app.state.mock.reset()  # type: ignore[attr-defined]
