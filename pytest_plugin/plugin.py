@@ -286,11 +286,14 @@ def humanloop_mock(humanloop_mock_server: MockSession, request: pytest.FixtureRe
                            seed=session.seed)
     handle.reset()
     request.node.stash[HANDLE_KEY] = handle
+    misuse = None
     try:
         handle.strict = _strict(request)
         _apply_markers(handle, request.node)
-    except pytest.UsageError as misuse:
-        pytest.fail(str(misuse), pytrace=False)
+    except pytest.UsageError as problem:
+        misuse = str(problem)  # failed below, outside the handler: one report, not a chained pair
+    if misuse is not None:
+        pytest.fail(misuse, pytrace=False)
     yield handle
     if handle.strict:
         failure = None
