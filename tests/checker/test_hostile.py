@@ -192,6 +192,22 @@ def test_redirects_to_another_host_are_not_followed() -> None:
     assert "status_code_documented" in outcome.failed_checks and "not followed" in printed
 
 
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_body_after_a_status_that_has_none_is_not_blamed_on_the_next_request(status: int) -> None:
+    """HTTP gives a 204 or 304 no body, so bytes sent after one stay on the connection; read as the
+    next request's answer they once gave that request an `illegal status line` it never caused."""
+    def respond(seen: Seen) -> Answer:
+        if seen.path.endswith("/chat-experiment"):
+            return Answer(status, (("Content-Type", "application/json"),), (_good_json(),))  # Content-Length too
+        return json_answer(b'{"detail": "x"}', 404)
+
+    with RawServer(respond) as server:
+        outcome, printed, seconds = run(server.url + "/v4", sdk=False)
+    assert_verdict(outcome, printed, seconds, FAST["deadline"])
+    assert "response_received" not in outcome.failed_checks, printed
+    assert outcome.failed["status_code_documented"] >= 10, printed  # each chat answer judged as what it was
+
+
 def test_a_target_that_hangs_on_some_requests_is_not_called_unresponsive() -> None:
     """Prism's way, and worse: it never answers a body it cannot read (here: no `messages`, or a
     `num_samples` that is not a positive integer, which three scenarios in a row send), and answers
