@@ -26,9 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.check import CHECKS, CheckOptions, Outcome, run_check
+from contracts.check import CHECKS, CheckOptions, Outcome, run_check, scenarios
 from contracts.check.fuzz import generate_cases
 from contracts.check.judge import judge_answer
+from contracts.check.session import KEPT_BODY_BYTES, Session
 from tests.checker.hostile import bodies, content_types, frame, good_answers, statuses, wire_answers
 from tests.checker.raw_server import (
     CLOSE,
@@ -206,6 +207,24 @@ def test_a_body_after_a_status_that_has_none_is_not_blamed_on_the_next_request(s
     assert_verdict(outcome, printed, seconds, FAST["deadline"])
     assert "response_received" not in outcome.failed_checks, printed
     assert outcome.failed["status_code_documented"] >= 10, printed  # each chat answer judged as what it was
+
+
+def test_a_run_keeps_only_the_head_of_each_big_answer_after_judging_all_of_it() -> None:
+    """A 4 KiB gzip that expands to 4 MiB, as every answer: the run's memory once grew by the whole of
+    each (a default run against 32 MiB answers held gigabytes). The checks still see every byte."""
+    line = b"data: " + json.dumps({**good_answers()[1][0], "pad": "x" * (600 * 1024)}).encode() + b"\n\n"
+    big = gzip.compress(line + b": pad\n" * (4 * 1024 * 1024 // 6), mtime=0)
+    answer = Answer(200, (("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")), (big,))
+    with RawServer(lambda seen: answer) as server:
+        session = Session.open(CheckOptions(url=server.url + "/v4", api_key=KEY, **FAST))
+        try:
+            returned = [session.send(scenarios.chat_scenarios("exp_demo", {})[2]) for _ in range(5)]
+        finally:
+            session.transport.close()
+    assert all(len(r.response.body) > 4 * 1024 * 1024 for r in returned if r.response)  # the caller gets it all
+    assert session.failed["event_line_size"] == 5  # judged on the whole: the long line is past what is kept
+    kept = [len(e.response.body) for e in session.exchanges if e.response]
+    assert len(kept) == 5 and max(kept) <= KEPT_BODY_BYTES, kept
 
 
 def test_a_target_that_hangs_on_some_requests_is_not_called_unresponsive() -> None:
