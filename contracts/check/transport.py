@@ -119,6 +119,9 @@ def _decoder_for(headers: httpx.Headers) -> _Decoder | str | None:
     return f"Content-Encoding {', '.join(codings)!r} (the checker asked for identity and reads gzip and deflate only)"
 
 
+_EVENT_ENDS = (b"\n\n", b"\n\r\n", b"\r\r")  # LF, CRLF and lone-CR line ends, as SSE readers split them
+
+
 class _EventCounter:
     """Counts blank-line event ends in a stream read in pieces."""
 
@@ -128,8 +131,7 @@ class _EventCounter:
 
     def feed(self, data: bytes) -> int:
         joined = self._tail + data
-        self.events += joined.count(b"\n\n") + joined.count(b"\n\r\n") - (
-            self._tail.count(b"\n\n") + self._tail.count(b"\n\r\n"))
+        self.events += sum(joined.count(end) - self._tail.count(end) for end in _EVENT_ENDS)
         self._tail = joined[-2:]
         return self.events
 

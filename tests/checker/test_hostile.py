@@ -165,6 +165,10 @@ NAMED_CASES: dict[str, tuple[Callable[[], Answer], str, str, dict[str, Any]]] = 
     "endless stream": (lambda: Answer(200, (("Content-Type", "text/event-stream"), ("Connection", "close")),
                                       (Repeat(_events()[:_events().index(b"\n\n") + 2], FOREVER),), False),
                        "response_received", "past 100 events", {"max_stream_events": 100}),
+    "endless stream, lone CR line ends": (lambda: Answer(
+        200, (("Content-Type", "text/event-stream"), ("Connection", "close")),
+        (Repeat(b'data: {"data": []}\r\r', FOREVER),), False), "response_received", "past 100 events",
+        {"max_stream_events": 100}),
     "slow drip": (lambda: Answer(200, (("Content-Type", "application/json"), ("Connection", "close")),
                                  (Repeat(b" ", FOREVER, 0.2),), False), "response_received", "no whole answer", {}),
     "one huge event": (lambda: stream_answer(frame([{**good_answers()[1][0], "pad": "x" * (600 * 1024)}])),
