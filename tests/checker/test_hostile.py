@@ -231,6 +231,15 @@ def test_a_run_keeps_only_the_head_of_each_big_answer_after_judging_all_of_it() 
     assert len(kept) == 5 and max(kept) <= KEPT_BODY_BYTES, kept
 
 
+def test_a_delete_answered_204_with_a_body_is_named() -> None:
+    """The body of a 204 never reaches the checker (HTTP reads none), but its headers announce it."""
+    for headers in ({"content-length": "17"}, {"transfer-encoding": "chunked"}):
+        verdict = judge_answer("DELETE", "/experiments/exp_x", None, 204, headers, b"")
+        assert [(v.check, v.field) for v in verdict.violations] == [("delete_status", "(body)")], headers
+    assert judge_answer("DELETE", "/experiments/exp_x", None, 204, {"content-length": "0"}, b"").violations == []
+    assert judge_answer("DELETE", "/experiments/exp_x", None, 204, {}, b"").violations == []
+
+
 def test_a_target_that_hangs_on_some_requests_is_not_called_unresponsive() -> None:
     """Prism's way, and worse: it never answers a body it cannot read (here: no `messages`, or a
     `num_samples` that is not a positive integer, which three scenarios in a row send), and answers
