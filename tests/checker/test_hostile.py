@@ -240,6 +240,25 @@ def test_a_delete_answered_204_with_a_body_is_named() -> None:
     assert judge_answer("DELETE", "/experiments/exp_x", None, 204, {}, b"").violations == []
 
 
+def test_an_experiment_created_with_an_empty_id_is_never_renamed_or_deleted() -> None:
+    """With --allow-writes the checker renames and deletes only what it created; a target saying it
+    created `""` once got `PATCH` and `DELETE /v4/experiments/`, the collection, not an experiment."""
+    def respond(seen: Seen) -> Answer:
+        if seen.path.endswith("/model-configs"):
+            return json_answer(b'{"project_id": "pr_x", "config": {"id": "cfg"}}')
+        if seen.method == "POST" and seen.path.endswith("/experiments"):
+            return json_answer(b'{"id": "", "name": "n", "project_id": "pr_x", "configs": []}')
+        return chat_only(json_answer(_good_json()))(seen)
+
+    with RawServer(respond) as server:
+        outcome, printed, seconds = run(server.url + "/v4", allow_writes=True, max_examples=3, sdk=False)
+    assert_verdict(outcome, printed, seconds, FAST["deadline"])
+    assert sum(1 for seen in server.seen if seen.method == "POST" and seen.path.endswith("/experiments")) >= 2
+    assert [seen.path for seen in server.seen if seen.path.rstrip("/").endswith("/experiments")
+            and seen.method in ("PATCH", "DELETE")] == []
+    assert "write scenarios stopped: creating an experiment failed" in outcome.notes, printed
+
+
 def test_a_target_that_hangs_on_some_requests_is_not_called_unresponsive() -> None:
     """Prism's way, and worse: it never answers a body it cannot read (here: no `messages`, or a
     `num_samples` that is not a positive integer, which three scenarios in a row send), and answers
