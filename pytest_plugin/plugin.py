@@ -219,8 +219,11 @@ def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
     from mockserver.spec.errors import SpecError
 
     def replay(path: str | os.PathLike[str], **options: Any) -> None:
-        beside = Path(path) if Path(path).is_absolute() or handle.remote else node.path.parent / path
-        handle.replay(beside, **options)
+        if isinstance(path, (str, os.PathLike)) and not (Path(path).is_absolute() or handle.remote):
+            path = node.path.parent / path
+        handle.replay(path, **options)
+
+    replay.__qualname__ = "humanloop_replay"  # what a wrong call's TypeError names
 
     calls = [("humanloop_spec", None), ("humanloop_experiment", handle.add_experiment),
              ("humanloop_script", handle.script), ("humanloop_fault", handle.fault), ("humanloop_replay", replay)]
@@ -286,11 +289,14 @@ def humanloop_mock(humanloop_mock_server: MockSession, request: pytest.FixtureRe
                            seed=session.seed)
     handle.reset()
     request.node.stash[HANDLE_KEY] = handle
+    misuse = None
     try:
         handle.strict = _strict(request)
         _apply_markers(handle, request.node)
-    except pytest.UsageError as misuse:
-        pytest.fail(str(misuse), pytrace=False)
+    except pytest.UsageError as refused:
+        misuse = str(refused)  # failed below, outside the handler: one report, not a chained pair
+    if misuse is not None:
+        pytest.fail(misuse, pytrace=False)
     yield handle
     if handle.strict:
         failure = None
