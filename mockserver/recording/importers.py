@@ -84,6 +84,8 @@ def import_file(path: str | Path, include: str = DEFAULT_INCLUDE) -> ImportResul
     text = _read(path)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise CassetteError(f"{path}: JSON nested too deeply to read; expected a HAR file") from None
     except ValueError:
         try:
             data = yaml.safe_load(text)

@@ -63,6 +63,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except ValueError as error:
         raise CassetteError(f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise CassetteError(f"{path}: not a HAR file: JSON nested too deeply to read") from None
 
 
 def parse_cassette(path: Path, data: Any) -> Cassette:
