@@ -330,6 +330,11 @@ def delete_status(exchange: Exchange, settings: Settings) -> Problems | None:
         problems.append(("status", f"DELETE answered {response.status}, expected 204"))
     if response.body:
         problems.append(("(body)", f"DELETE answered with a {len(response.body)}-byte body, expected none"))
+    elif response.headers.get("content-length", "0").strip() != "0" or "transfer-encoding" in response.headers:
+        # HTTP reads no body after a 204, so the bytes announced stay on the connection for the next answer
+        announced = response.headers.get("content-length") or response.headers.get("transfer-encoding")
+        problems.append(("(body)", f"DELETE answered {response.status} announcing a body ({_clip(announced)}), "
+                                   "expected none"))
     return problems
 
 

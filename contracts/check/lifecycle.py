@@ -27,6 +27,13 @@ def success_body(exchange: Exchange) -> Any:
         return None
 
 
+def created_id(body: Any) -> str | None:
+    """The id of an experiment the target says it created: a non-empty string, else None. An empty one
+    would make the checker rename and delete `/experiments/`, which is not an experiment of its own."""
+    value = body.get("id") if isinstance(body, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
 def run_read_scenarios(session: Session) -> None:
     for experiment_id in session.options.experiments:
         session.send(scenarios.sample_config_request(experiment_id))
@@ -58,10 +65,10 @@ def run_write_scenarios(session: Session) -> list[str]:
     name = f"humanloop-mock-check-{seed}"
     consistency: list[tuple[str, str]] = []
     created = success_body(session.send(scenarios.create_experiment_request(project_id, config_id, name)))
-    if not isinstance(created, dict) or not isinstance(created.get("id"), str):
+    experiment_id = created_id(created)
+    if not isinstance(created, dict) or experiment_id is None:
         session.note("write scenarios stopped: creating an experiment failed")
         return []
-    experiment_id = created["id"]
     if created.get("name") != name or created.get("project_id") != project_id:
         consistency.append(("name", f"created experiment says name={created.get('name')!r}, "
                                     f"project_id={created.get('project_id')!r}; asked for {name!r} in {project_id}"))
@@ -104,7 +111,8 @@ def run_write_scenarios(session: Session) -> list[str]:
                                                             f"answered {status}, expected 404")]
             session.judge(USE_AFTER_DELETE, problems, exchange.request.operation, exchange)
     target = success_body(session.send(scenarios.create_experiment_request(project_id, config_id, name + "-fuzz")))
-    if isinstance(target, dict) and isinstance(target.get("id"), str):
-        session.known.own_experiment_id = target["id"]
-        return [target["id"]]
+    own = created_id(target)
+    if own is not None:
+        session.known.own_experiment_id = own
+        return [own]
     return []

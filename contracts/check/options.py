@@ -86,6 +86,15 @@ class CheckOptions:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise OptionError(f"URL {self.url!r}: expected http(s)://host[:port]/path, e.g. http://127.0.0.1:8000/v4")
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number in 0-65535
+        except ValueError:
+            raise OptionError(f"URL {self.url!r}: the port is not a number from 1 to 65535") from None
+        if parts.username is not None or parts.password is not None or parts.query or parts.fragment:
+            # a path is appended to the URL (a query or fragment would swallow it), and a password in it
+            # would be printed in every curl: the key goes in --api-key, nothing else is sent
+            raise OptionError("URL: expected no user:password@, ?query or #fragment, only http(s)://host[:port]/path "
+                              "(the URL is not repeated here: it may hold a password)")
         if not self.api_key:
             raise OptionError("--api-key must not be empty")
         if self.max_examples < 0 or self.max_requests < 1:

@@ -22,7 +22,7 @@ from contracts.check.coverage import coverage_lines, judge_coverage, measure
 from contracts.check.exchange import Exchange, Finding, Intent, Request, Violation
 from contracts.check.fuzz import GeneratedCase, generate_cases, to_request
 from contracts.check.hints import add_hints, key_refused, wrong_base_url
-from contracts.check.lifecycle import run_read_scenarios, run_write_scenarios, success_body
+from contracts.check.lifecycle import created_id, run_read_scenarios, run_write_scenarios, success_body
 from contracts.check.operations import (
     CHAT,
     CREATE_EXPERIMENT,
@@ -82,8 +82,8 @@ def run_fuzz(session: Session, cases: tuple[GeneratedCase, ...], created: list[s
         exchange = session.send(to_request(case, session.known))
         sent += 1
         body = success_body(exchange)
-        if case.operation == CREATE_EXPERIMENT and isinstance(body, dict) and isinstance(body.get("id"), str):
-            created.append(body["id"])
+        if case.operation == CREATE_EXPERIMENT and (own := created_id(body)) is not None:
+            created.append(own)
     return sent
 
 

@@ -8,7 +8,7 @@ records `target_unresponsive` and stops the run instead of paying the timeout on
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from contracts.check.checks import TARGET_UNRESPONSIVE, Settings, response_checks
 from contracts.check.exchange import Exchange, Request, Violation
@@ -17,6 +17,7 @@ from contracts.check.options import CheckOptions
 from contracts.check.progress import Progress
 from contracts.check.transport import Deadline, Limits, Transport
 
+KEPT_BODY_BYTES = 256 * 1024  # of each answer, kept for the verdict after its checks have judged all of it
 UNRESPONSIVE_AFTER = 3  # requests in a row without a whole answer before the target is tried again
 
 
@@ -61,6 +62,7 @@ class Session:
         """Send, judge with every per-response check, and keep the verdicts."""
         exchange = self.transport.send(request)
         self.record(exchange)
+        self._keep_small(exchange)
         if exchange.response is not None and exchange.response.status and not exchange.response.timed_out:
             self.last_answered = request
         if self.transport.timeouts_in_a_row >= UNRESPONSIVE_AFTER:
@@ -72,6 +74,15 @@ class Session:
         self.violations.extend(found)
         self.applied.update(applied)
         self.failed.update({violation.check for violation in found})
+
+    def _keep_small(self, exchange: Exchange) -> None:
+        """Keep only the head of a judged answer's body for the rest of the run (coverage, hints): a target
+        answering every request with `--max-answer-bytes` (a small gzip expands to 32 MiB) once made a
+        default run hold them all, gigabytes. The caller still gets the whole answer."""
+        response = exchange.response
+        if response is not None and len(response.body) > KEPT_BODY_BYTES and exchange.number:
+            kept = replace(response, body=response.body[:KEPT_BODY_BYTES])
+            self.exchanges[exchange.number - 1] = replace(exchange, response=kept)
 
     def _still_there(self, last: Exchange) -> None:
         """Re-send the last request that was answered; stop the run if it gets no answer either."""

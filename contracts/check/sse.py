@@ -1,9 +1,11 @@
 """Read a `text/event-stream` body the way the official clients need it, and say where it is not.
 
 The clients parse exactly `data: <one-line JSON>` followed by a blank line per event (`\\n` or, as
-both clients also read it, `\\r\\n` line ends); anything else (`data:{` without the space, a missing
-blank line, several `data` lines, other fields) is a framing problem. Events are still recovered
-leniently, as the SSE specification reads them, so that their content can be checked too.
+both clients also read it, `\\r\\n` line ends), with comment lines and `id:`, `retry:` and `event:`
+fields, which both skip, allowed before it or as blocks of their own; anything else (`data:{` without
+the space, a missing blank line, several `data` lines, lone CR line ends, a byte order mark) is a
+framing problem. Events are still recovered leniently, as the SSE specification reads them, so that
+their content can be checked too.
 """
 
 from __future__ import annotations
@@ -16,7 +18,11 @@ from dataclasses import dataclass, field
 MAX_LINE_BYTES = 512 * 1024
 DONE = "[DONE]"
 
-_STRICT_EVENT = re.compile(rb"data: ([^\r\n]+)(?:\n\n|\r\n\r\n)")
+# Comment lines (`: keepalive`) and `id:`, `retry:`, `event:` fields, before an event's data line or as a
+# block of their own, are skipped by both clients (tests/checker/client_evidence.py shows it).
+_IGNORED_LINE = rb"(?::|id:|retry:|event:)[^\r\n]*(?:\n|\r\n)"
+_STRICT_EVENT = re.compile(rb"(?:%s)*data: ([^\r\n]+)(?:\n\n|\r\n\r\n)" % _IGNORED_LINE)
+_IGNORED_BLOCK = re.compile(rb"(?:%s)+(?:\n|\r\n|\Z)" % _IGNORED_LINE)
 
 
 @dataclass
@@ -29,7 +35,7 @@ class ParsedStream:
 def _first_framing_problem(body: bytes) -> str | None:
     position = 0
     while position < len(body):
-        match = _STRICT_EVENT.match(body, position)
+        match = _STRICT_EVENT.match(body, position) or _IGNORED_BLOCK.match(body, position)
         if match is None:
             snippet = body[position:position + 60]
             line_end = body.find(b"\n", position)

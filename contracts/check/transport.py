@@ -25,6 +25,7 @@ WRONG_KEY = "humanloop-mock-check-wrong-key"
 DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024
 DEFAULT_MAX_STREAM_EVENTS = 20_000
 CONNECT_TIMEOUT = 10.0
+NO_BODY_STATUSES = (204, 304)  # answers HTTP gives no body, whatever their headers say
 
 
 class BudgetExhausted(Exception):
@@ -118,6 +119,9 @@ def _decoder_for(headers: httpx.Headers) -> _Decoder | str | None:
     return f"Content-Encoding {', '.join(codings)!r} (the checker asked for identity and reads gzip and deflate only)"
 
 
+_EVENT_ENDS = (b"\n\n", b"\n\r\n", b"\r\r")  # LF, CRLF and lone-CR line ends, as SSE readers split them
+
+
 class _EventCounter:
     """Counts blank-line event ends in a stream read in pieces."""
 
@@ -127,8 +131,7 @@ class _EventCounter:
 
     def feed(self, data: bytes) -> int:
         joined = self._tail + data
-        self.events += joined.count(b"\n\n") + joined.count(b"\n\r\n") - (
-            self._tail.count(b"\n\n") + self._tail.count(b"\n\r\n"))
+        self.events += sum(joined.count(end) - self._tail.count(end) for end in _EVENT_ENDS)
         self._tail = joined[-2:]
         return self.events
 
@@ -149,9 +152,11 @@ class Transport:
         self.timeouts_in_a_row = 0
         self._reached = False
         self._loop = asyncio.new_event_loop()
+        self._client = self._new_client()
+
+    def _new_client(self) -> httpx.AsyncClient:
         backstop = max(self.limits.timeout, self.limits.stream_timeout) + 5.0
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(backstop, connect=CONNECT_TIMEOUT),
-                                         follow_redirects=False)
+        return httpx.AsyncClient(timeout=httpx.Timeout(backstop, connect=CONNECT_TIMEOUT), follow_redirects=False)
 
     def close(self) -> None:
         if not self._loop.is_closed():
@@ -175,7 +180,7 @@ class Transport:
         """GET an absolute URL without the key (counted, never judged or recorded)."""
         self.take_budget()
         request = Request("GET", "", "probe", "probe", Intent.NO_KEY)
-        response = self._loop.run_until_complete(self._read(request, url, min(timeout, self.limits.timeout)))
+        response = self._fetch(request, url, min(timeout, self.limits.timeout))
         if response.timed_out and self.deadline.passed:
             raise DeadlineReached
         return response
@@ -195,7 +200,7 @@ class Transport:
         """Send one request and read its whole answer, within the limits; never raises for what the
         target does (only for the budget, the deadline, and a target that never answered at all)."""
         self.take_budget()
-        response = self._loop.run_until_complete(self._read(request, self.base_url + request.path, timeout))
+        response = self._fetch(request, self.base_url + request.path, timeout)
         if response.timed_out and self.deadline.passed:
             raise DeadlineReached  # cut by the run's end, not by the target: nothing to judge
         if response.timed_out:
@@ -206,6 +211,15 @@ class Transport:
         if record:
             self.exchanges.append(exchange)
         return exchange
+
+    def _fetch(self, request: Request, url: str, timeout: float | None) -> Response:
+        response = self._loop.run_until_complete(self._read(request, url, timeout))
+        if response.status in NO_BODY_STATUSES:
+            # Drop the kept connection: a body the target sent after a 204 or 304 (which HTTP says have
+            # none) would otherwise be read as the next request's answer, and that request blamed for it.
+            self._loop.run_until_complete(self._client.aclose())
+            self._client = self._new_client()
+        return response
 
     async def _read(self, request: Request, url: str, timeout: float | None) -> Response:
         limits = self.limits

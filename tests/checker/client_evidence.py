@@ -234,6 +234,9 @@ def witnesses() -> list[Witness]:
                 "stream", meant=stream),
         Witness("stream_framing", "CRLF line ends", 200, es, frame(good_answers()[1], end=b"\r\n\r\n"), "stream",
                 meant=stream, fails=False),
+        Witness("stream_framing", "comments and id, retry, event fields", 200, es, stream.replace(
+            b"data: ", b": keepalive\nevent: message\nid: 1\nretry: 5\ndata: ").replace(b"\n\n", b"\n\n: ping\n\n"),
+            "stream", meant=stream, fails=False),
         Witness("event_line_size", "an event line of 600 KiB", 200, es, _edit_events(huge), "stream"),
         Witness("stream_event_shape", "an event without `id`", 200, es, _edit_events(no_id), "stream"),
         Witness("stream_event_shape", "an event with two data items", 200, es, _edit_events(two_items), "stream"),

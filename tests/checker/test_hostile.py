@@ -26,9 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contracts.check import CHECKS, CheckOptions, Outcome, run_check
+from contracts.check import CHECKS, CheckOptions, Outcome, run_check, scenarios
 from contracts.check.fuzz import generate_cases
 from contracts.check.judge import judge_answer
+from contracts.check.session import KEPT_BODY_BYTES, Session
 from tests.checker.hostile import bodies, content_types, frame, good_answers, statuses, wire_answers
 from tests.checker.raw_server import (
     CLOSE,
@@ -164,6 +165,10 @@ NAMED_CASES: dict[str, tuple[Callable[[], Answer], str, str, dict[str, Any]]] = 
     "endless stream": (lambda: Answer(200, (("Content-Type", "text/event-stream"), ("Connection", "close")),
                                       (Repeat(_events()[:_events().index(b"\n\n") + 2], FOREVER),), False),
                        "response_received", "past 100 events", {"max_stream_events": 100}),
+    "endless stream, lone CR line ends": (lambda: Answer(
+        200, (("Content-Type", "text/event-stream"), ("Connection", "close")),
+        (Repeat(b'data: {"data": []}\r\r', FOREVER),), False), "response_received", "past 100 events",
+        {"max_stream_events": 100}),
     "slow drip": (lambda: Answer(200, (("Content-Type", "application/json"), ("Connection", "close")),
                                  (Repeat(b" ", FOREVER, 0.2),), False), "response_received", "no whole answer", {}),
     "one huge event": (lambda: stream_answer(frame([{**good_answers()[1][0], "pad": "x" * (600 * 1024)}])),
@@ -190,6 +195,68 @@ def test_redirects_to_another_host_are_not_followed() -> None:
         assert elsewhere.seen == []  # nothing, not even the key, went to the other host
     assert_verdict(outcome, printed, seconds, FAST["deadline"])
     assert "status_code_documented" in outcome.failed_checks and "not followed" in printed
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_a_body_after_a_status_that_has_none_is_not_blamed_on_the_next_request(status: int) -> None:
+    """HTTP gives a 204 or 304 no body, so bytes sent after one stay on the connection; read as the
+    next request's answer they once gave that request an `illegal status line` it never caused."""
+    def respond(seen: Seen) -> Answer:
+        if seen.path.endswith("/chat-experiment"):
+            return Answer(status, (("Content-Type", "application/json"),), (_good_json(),))  # Content-Length too
+        return json_answer(b'{"detail": "x"}', 404)
+
+    with RawServer(respond) as server:
+        outcome, printed, seconds = run(server.url + "/v4", sdk=False)
+    assert_verdict(outcome, printed, seconds, FAST["deadline"])
+    assert "response_received" not in outcome.failed_checks, printed
+    assert outcome.failed["status_code_documented"] >= 10, printed  # each chat answer judged as what it was
+
+
+def test_a_run_keeps_only_the_head_of_each_big_answer_after_judging_all_of_it() -> None:
+    """A 4 KiB gzip that expands to 4 MiB, as every answer: the run's memory once grew by the whole of
+    each (a default run against 32 MiB answers held gigabytes). The checks still see every byte."""
+    line = b"data: " + json.dumps({**good_answers()[1][0], "pad": "x" * (600 * 1024)}).encode() + b"\n\n"
+    big = gzip.compress(line + b": pad\n" * (4 * 1024 * 1024 // 6), mtime=0)
+    answer = Answer(200, (("Content-Type", "text/event-stream"), ("Content-Encoding", "gzip")), (big,))
+    with RawServer(lambda seen: answer) as server:
+        session = Session.open(CheckOptions(url=server.url + "/v4", api_key=KEY, **FAST))
+        try:
+            returned = [session.send(scenarios.chat_scenarios("exp_demo", {})[2]) for _ in range(5)]
+        finally:
+            session.transport.close()
+    assert all(len(r.response.body) > 4 * 1024 * 1024 for r in returned if r.response)  # the caller gets it all
+    assert session.failed["event_line_size"] == 5  # judged on the whole: the long line is past what is kept
+    kept = [len(e.response.body) for e in session.exchanges if e.response]
+    assert len(kept) == 5 and max(kept) <= KEPT_BODY_BYTES, kept
+
+
+def test_a_delete_answered_204_with_a_body_is_named() -> None:
+    """The body of a 204 never reaches the checker (HTTP reads none), but its headers announce it."""
+    for headers in ({"content-length": "17"}, {"transfer-encoding": "chunked"}):
+        verdict = judge_answer("DELETE", "/experiments/exp_x", None, 204, headers, b"")
+        assert [(v.check, v.field) for v in verdict.violations] == [("delete_status", "(body)")], headers
+    assert judge_answer("DELETE", "/experiments/exp_x", None, 204, {"content-length": "0"}, b"").violations == []
+    assert judge_answer("DELETE", "/experiments/exp_x", None, 204, {}, b"").violations == []
+
+
+def test_an_experiment_created_with_an_empty_id_is_never_renamed_or_deleted() -> None:
+    """With --allow-writes the checker renames and deletes only what it created; a target saying it
+    created `""` once got `PATCH` and `DELETE /v4/experiments/`, the collection, not an experiment."""
+    def respond(seen: Seen) -> Answer:
+        if seen.path.endswith("/model-configs"):
+            return json_answer(b'{"project_id": "pr_x", "config": {"id": "cfg"}}')
+        if seen.method == "POST" and seen.path.endswith("/experiments"):
+            return json_answer(b'{"id": "", "name": "n", "project_id": "pr_x", "configs": []}')
+        return chat_only(json_answer(_good_json()))(seen)
+
+    with RawServer(respond) as server:
+        outcome, printed, seconds = run(server.url + "/v4", allow_writes=True, max_examples=3, sdk=False)
+    assert_verdict(outcome, printed, seconds, FAST["deadline"])
+    assert sum(1 for seen in server.seen if seen.method == "POST" and seen.path.endswith("/experiments")) >= 2
+    assert [seen.path for seen in server.seen if seen.path.rstrip("/").endswith("/experiments")
+            and seen.method in ("PATCH", "DELETE")] == []
+    assert "write scenarios stopped: creating an experiment failed" in outcome.notes, printed
 
 
 def test_a_target_that_hangs_on_some_requests_is_not_called_unresponsive() -> None:

@@ -124,6 +124,20 @@ def test_input_needs_a_name_and_an_equals_sign(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "expected NAME=VALUE" in bad.stderr
 
 
+@pytest.mark.parametrize(("url", "words"), [
+    ("http://127.0.0.1:99999/v4", "the port is not a number from 1 to 65535"),  # was a traceback
+    ("http://127.0.0.1:abc/v4", "the port is not a number from 1 to 65535"),  # was 22 requests, all "broke"
+    ("http://user:secret@127.0.0.1:9/v4", "expected no user:password@"),  # the password was in every curl
+    ("http://127.0.0.1:9/v4?x=1", "?query"),  # every request went to /v4?x=1/chat-experiment
+    ("http://127.0.0.1:9/v4#frag", "#fragment"),  # every request went to /v4
+])
+def test_a_base_url_the_paths_cannot_be_appended_to_is_refused(url: str, words: str, tmp_path: Path) -> None:
+    bad = subprocess.run([sys.executable, "-m", "mockserver.cli", "check", url, "--api-key", "k"],
+                         capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    assert bad.returncode == 2 and words in bad.stderr + bad.stdout, (bad.stdout, bad.stderr)
+    assert "Traceback" not in bad.stderr and "secret" not in bad.stderr + bad.stdout
+
+
 def test_replay_resends_only_the_failing_cases_and_says_which_still_fail(tmp_path: Path) -> None:
     broken = Mutant("no-streams", "stream_flag_content_type",
                     rewrite_request=lambda path, headers, body: {**body, "stream": False})

@@ -68,7 +68,14 @@ def test_remote_targets_get_a_default_rate_limit() -> None:
     (b'data: {"a": 1}\ndata: {"b": 2}\n', "not followed by a blank line"),
     (b'data: {"a": 1}\r\n\r\n', None),  # both clients read CRLF line ends (tests/checker/client_evidence.py)
     (b'data: {"a": 1}\r\n\n', "carriage return"),
-    (b'event: message\ndata: {"a": 1}\n\n', "not exactly"),
+    # comments and the id, retry and event fields: both clients skip them (tests/checker/client_evidence.py);
+    # they were once called framing problems, a false alarm on keepalive comments
+    (b'event: message\nid: 7\nretry: 10\ndata: {"a": 1}\n\n', None),
+    (b': keepalive\ndata: {"a": 1}\n\n: ping\n\n: ping\r\n\r\ndata: {"b": 2}\n\n: bye\n', None),
+    (b'\xef\xbb\xbfdata: {"a": 1}\n\n', "not exactly"),  # a byte order mark: the Python client loses the event
+    (b'data: {"a": 1}\r\r', "carriage return"),  # lone CR line ends: the Python client reads nothing
+    (b'data: {"a": 1}\n: late\n\n', "not followed by a blank line"),
+    (b'bogus: 1\ndata: {"a": 1}\n\n', "not exactly"),
 ])
 def test_stream_framing(body: bytes, problem: str | None) -> None:
     found = parse_stream(body).framing
