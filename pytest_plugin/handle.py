@@ -52,6 +52,14 @@ def _answer(value: str | Mapping[str, Any] | ScriptedAnswer) -> Any:
     return dict(value) if isinstance(value, Mapping) else value
 
 
+def _answers(output: Any, answers: Any) -> Any:
+    """`script(answers=...)`'s list (a string or number is left for the spec to name; never split)."""
+    if output is not None:
+        raise SpecError(["give output or answers, not both"], call_title("script"))
+    listed = _items(answers)
+    return [_answer(a) for a in listed] if isinstance(listed, list) else listed
+
+
 def _items(values: Any, model: type | None = None) -> Any:
     """A list of plain items from any iterable of dicts or models (anything else is left for the
     spec's validation to name, e.g. a single dict where a list belongs)."""
@@ -71,6 +79,11 @@ def _count(call: str, keyword: str, value: Any, *, least: int) -> None:
     the assertion would fail (or pass) for the wrong reason."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise SpecError([f"{keyword}: expected a whole number >= {least} (got {value!r})"], call_title(call))
+
+
+def _expect(call: str, keyword: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind):
+        raise SpecError([f"{keyword}: expected {what}, got {value!r}"], call_title(call))
 
 
 @dataclass(frozen=True)
@@ -145,8 +158,7 @@ class HumanloopMock:
         0 = no waiting); one matching none gets a 404 naming the nearest recordings, listed by
         `unexpected()`. `ignore`: top-level body fields matching skips (default `user`, `metadata`). In
         remote mode the path is read by the server. Until the next reset; returns what is loaded."""
-        if not isinstance(path, (str, os.PathLike)):
-            raise SpecError([f"path: expected a file path (str or Path), got {path!r}"], call_title("replay"))
+        _expect("replay", "path", path, (str, os.PathLike), "a file path (str or Path)")
         location = str(path) if self.remote else str(Path(path).resolve())
         return self._control_call(self.control.load_cassette, {"path": location, "speed": speed,
                                                                "ignore": _items(ignore)})
@@ -210,10 +222,7 @@ class HumanloopMock:
         if name is not None:
             data["name"] = name
         if answers is not None:
-            if output is not None:
-                raise SpecError(["give output or answers, not both"], call_title("script"))
-            listed = _items(answers)
-            data["answers"] = [_answer(a) for a in listed] if isinstance(listed, list) else listed
+            data["answers"] = _answers(output, answers)
         else:
             if output is not None:
                 answer_fields["output"] = output
@@ -244,8 +253,7 @@ class HumanloopMock:
 
     def remove(self, rule: RuleRef) -> None:
         """Take a script or fault out of force."""
-        if not isinstance(rule, RuleRef):
-            raise SpecError([f"rule: expected what script() or fault() returned, got {rule!r}"], call_title("remove"))
+        _expect("remove", "rule", rule, RuleRef, "what script() or fault() returned")
         self._control_call(self.control.remove_rule, rule.kind, rule.id)
 
     # --- reaching it -----------------------------------------------------------------------------
@@ -317,8 +325,7 @@ class HumanloopMock:
 
     def assert_sent(self, call: int | None = None, **expected: Any) -> dict[str, Any]:
         """The body of a chat call (the last, or the `call`-th) holds these top-level values."""
-        if call is not None:
-            _count("assert_sent", "call", call, least=1)
+        _count("assert_sent", "call", call, least=1) if call is not None else None
         chosen = self.last_chat if call is None else next((c for c in self.chat_calls() if c.call == call), None)
         if chosen is None:
             raise MockRequestError(f"there was no chat-experiment call number {call}.\n" + self.summary())
