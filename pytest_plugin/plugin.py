@@ -116,12 +116,16 @@ def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
     from mockserver.spec.config_file import ConfigFileError, load_spec
     from mockserver.spec.models import default_spec
 
-    path = pytestconfig.getoption("--humanloop-config") or pytestconfig.getini("humanloop_config")
+    # A path typed on the command line is read from where pytest was started, as the shell completed
+    # it; one in the ini file from the rootdir, the ini file's folder.
+    option = pytestconfig.getoption("--humanloop-config")
+    if option:
+        path, base = option, pytestconfig.invocation_params.dir
+    else:
+        path, base = pytestconfig.getini("humanloop_config"), pytestconfig.rootpath
     if not path:
         return default_spec()
-    resolved = Path(path)
-    if not resolved.is_absolute():
-        resolved = Path(pytestconfig.rootpath) / resolved
+    resolved = Path(base) / path  # an absolute path stays as it is
     try:
         return load_spec(resolved)
     except ConfigFileError as error:
@@ -293,8 +297,8 @@ def humanloop_mock(humanloop_mock_server: MockSession, request: pytest.FixtureRe
     try:
         handle.strict = _strict(request)
         _apply_markers(handle, request.node)
-    except pytest.UsageError as refused:
-        misuse = str(refused)  # failed below, outside the handler: one report, not a chained pair
+    except pytest.UsageError as problem:
+        misuse = str(problem)  # failed below, outside the handler: one report, not a chained pair
     if misuse is not None:
         pytest.fail(misuse, pytrace=False)
     yield handle

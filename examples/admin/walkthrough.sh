@@ -34,6 +34,7 @@ case "$step" in
     ;;
   count)
     "${admin[@]}" "$root/__admin/requests?path=/v4/chat-experiment&limit=0" | sed -E 's/.*"total":([0-9]+).*/\1/'
+    echo  # the answer has no final newline, so neither has sed's line
     ;;
   journal)
     "${admin[@]}" "$root/__admin/requests?experiment_id=exp_support"

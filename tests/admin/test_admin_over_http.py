@@ -21,6 +21,7 @@ WALKTHROUGH = ROOT / "examples" / "admin" / "walkthrough.sh"
 def curl_step(root: str, key: str, step: str) -> str:
     done = subprocess.run(["bash", str(WALKTHROUGH), root, key, step], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.endswith("\n"), repr(done.stdout)  # a step's output never runs into the next prompt
     return done.stdout.strip()
 
 

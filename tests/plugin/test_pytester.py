@@ -216,6 +216,25 @@ def test_code(humanloop_mock):
     pytester.runpytest("test_file.py").assert_outcomes(passed=1)
 
 
+def test_command_line_config_path_is_read_from_where_pytest_started(pytester: pytest.Pytester,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--humanloop-config FILE` is a path as the shell gave it: relative to the current folder, not the rootdir
+    (run from tests/, `--humanloop-config spec.toml` once looked for ROOTDIR/spec.toml)."""
+    pytester.makeini("[pytest]\n")
+    sub = pytester.mkdir("tests")
+    (sub / "spec.toml").write_text('[[projects]]\nname = "p"\n[[projects.experiments]]\nname = "e"\n'
+                                   'id = "exp_here"\n[[projects.experiments.configs]]\nid = "config_here"\n')
+    (sub / "test_here.py").write_text(CHAT + """
+def test_here(humanloop_mock):
+    assert chat(humanloop_mock, experiment_id="exp_here").json()["data"][0]["model_config_id"] == "config_here"
+""")
+    monkeypatch.chdir(sub)
+    pytester.runpytest("--humanloop-config", "spec.toml", "test_here.py").assert_outcomes(passed=1)
+    absolute = str(sub / "spec.toml")
+    monkeypatch.chdir(pytester.path)
+    pytester.runpytest("--humanloop-config", absolute, "tests/test_here.py").assert_outcomes(passed=1)
+
+
 def test_bad_config_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", bad="[[projects]]\nnam = 'x'\n")
     pytester.makepyfile("def test_it(humanloop_mock):\n    pass\n")
