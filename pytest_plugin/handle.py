@@ -44,11 +44,20 @@ def _split_match(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 
 def _answer(value: str | Mapping[str, Any] | ScriptedAnswer) -> Any:
+    """An answer as the spec takes it (anything else is left for the spec's validation to name)."""
     if isinstance(value, ScriptedAnswer):
         return value.model_dump(mode="json", exclude_unset=True)
     if isinstance(value, str):
         return {"output": value}
-    return dict(value)
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _answers(output: Any, answers: Any) -> Any:
+    """`script(answers=...)`'s list (a string or number is left for the spec to name; never split)."""
+    if output is not None:
+        raise SpecError(["give output or answers, not both"], call_title("script"))
+    listed = _items(answers)
+    return [_answer(a) for a in listed] if isinstance(listed, list) else listed
 
 
 def _items(values: Any, model: type | None = None) -> Any:
@@ -63,6 +72,18 @@ def _items(values: Any, model: type | None = None) -> Any:
 def _plain(value: Any) -> Any:
     dump = getattr(value, "model_dump", None)
     return dump(mode="json", exclude_unset=True) if dump is not None else value
+
+
+def _count(call: str, keyword: str, value: Any, *, least: int) -> None:
+    """A count given to an assertion is a whole number: `"1"` or `True` would never equal a count, so
+    the assertion would fail (or pass) for the wrong reason."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise SpecError([f"{keyword}: expected a whole number >= {least} (got {value!r})"], call_title(call))
+
+
+def _expect(call: str, keyword: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind):
+        raise SpecError([f"{keyword}: expected {what}, got {value!r}"], call_title(call))
 
 
 @dataclass(frozen=True)
@@ -137,9 +158,10 @@ class HumanloopMock:
         0 = no waiting); one matching none gets a 404 naming the nearest recordings, listed by
         `unexpected()`. `ignore`: top-level body fields matching skips (default `user`, `metadata`). In
         remote mode the path is read by the server. Until the next reset; returns what is loaded."""
+        _expect("replay", "path", path, (str, os.PathLike), "a file path (str or Path)")
         location = str(path) if self.remote else str(Path(path).resolve())
         return self._control_call(self.control.load_cassette, {"path": location, "speed": speed,
-                                                               "ignore": None if ignore is None else list(ignore)})
+                                                               "ignore": _items(ignore)})
 
     def violations(self) -> dict[str, Any]:
         """What the passive checker found in the upstream's answers (a server run with `--upstream`)."""
@@ -200,7 +222,7 @@ class HumanloopMock:
         if name is not None:
             data["name"] = name
         if answers is not None:
-            data["answers"] = [_answer(a) for a in answers]
+            data["answers"] = _answers(output, answers)
         else:
             if output is not None:
                 answer_fields["output"] = output
@@ -231,6 +253,7 @@ class HumanloopMock:
 
     def remove(self, rule: RuleRef) -> None:
         """Take a script or fault out of force."""
+        _expect("remove", "rule", rule, RuleRef, "what script() or fault() returned")
         self._control_call(self.control.remove_rule, rule.kind, rule.id)
 
     # --- reaching it -----------------------------------------------------------------------------
@@ -292,6 +315,7 @@ class HumanloopMock:
     @takes_keywords(*MATCH_KEYWORDS)
     def assert_called(self, times: int, **match: Any) -> list[RecordedRequest]:
         """Exactly `times` chat-experiment calls matched (`experiment_id=`, `message=`, ...)."""
+        _count("assert_called", "times", times, least=0)
         calls = self.chat_calls(**match)
         if len(calls) != times:
             what = f" matching {match}" if match else ""
@@ -301,6 +325,7 @@ class HumanloopMock:
 
     def assert_sent(self, call: int | None = None, **expected: Any) -> dict[str, Any]:
         """The body of a chat call (the last, or the `call`-th) holds these top-level values."""
+        _count("assert_sent", "call", call, least=1) if call is not None else None
         chosen = self.last_chat if call is None else next((c for c in self.chat_calls() if c.call == call), None)
         if chosen is None:
             raise MockRequestError(f"there was no chat-experiment call number {call}.\n" + self.summary())

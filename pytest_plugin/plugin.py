@@ -223,8 +223,11 @@ def _apply_markers(handle: HumanloopMock, node: pytest.Item) -> None:
     from mockserver.spec.errors import SpecError
 
     def replay(path: str | os.PathLike[str], **options: Any) -> None:
-        beside = Path(path) if Path(path).is_absolute() or handle.remote else node.path.parent / path
-        handle.replay(beside, **options)
+        if isinstance(path, (str, os.PathLike)) and not (Path(path).is_absolute() or handle.remote):
+            path = node.path.parent / path
+        handle.replay(path, **options)
+
+    replay.__qualname__ = "humanloop_replay"  # what a wrong call's TypeError names
 
     calls = [("humanloop_spec", None), ("humanloop_experiment", handle.add_experiment),
              ("humanloop_script", handle.script), ("humanloop_fault", handle.fault), ("humanloop_replay", replay)]

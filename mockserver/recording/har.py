@@ -19,13 +19,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 FORMAT = 1
+# What HTTP lets a header be (RFC 9110 5.1, 5.5): a name is a token; a value has no CR, LF or NUL.
+HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+BAD_HEADER_VALUE = re.compile(r"[\r\n\x00]")
 MARKER = "_humanloopMock"
 SSE_MEDIA_TYPE = "text/event-stream"
 
@@ -112,7 +116,7 @@ class Content(HarModel):
 
 
 class Response(HarModel):
-    status: int = Field(ge=100, le=599)
+    status: int = Field(ge=200, le=599)  # a final answer: a 1xx is interim, never what a request ends with
     status_text: str = ""
     http_version: str = "HTTP/1.1"
     cookies: list[Any] = Field(default_factory=list)
@@ -121,6 +125,18 @@ class Response(HarModel):
     redirect_url: str = Field(default="", alias="redirectURL")
     headers_size: int = -1
     body_size: int = -1
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable(cls, headers: list[NameValue]) -> list[NameValue]:
+        """Replay sends these headers as they are: one HTTP cannot carry would break the replaying
+        server's answer mid-way, so it is refused when the cassette loads."""
+        for header in headers:
+            if not HEADER_NAME.fullmatch(header.name):
+                raise ValueError(f"header name {header.name!r} is not an HTTP token")
+            if BAD_HEADER_VALUE.search(header.value):
+                raise ValueError(f"header {header.name!r}: a value may not hold CR, LF or NUL")
+        return headers
 
     def header_pairs(self) -> list[tuple[str, str]]:
         return [(h.name, h.value) for h in self.headers]

@@ -20,12 +20,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import yaml
+from pydantic import ValidationError
 
 from mockserver.recording.capture import build_exchange
 from mockserver.recording.events import is_event_stream, split_events
 from mockserver.recording.har import MARKER, Cassette, Exchange, new_cassette, unpack
 from mockserver.recording.redact import redact_exchange
-from mockserver.recording.store import CassetteError, parse_cassette
+from mockserver.recording.store import CassetteError, describe_error, parse_cassette
 
 DEFAULT_INCLUDE = r"/v4/"
 UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # startedDateTime of a call recorded without a time
@@ -84,6 +85,8 @@ def import_file(path: str | Path, include: str = DEFAULT_INCLUDE) -> ImportResul
     text = _read(path)
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise CassetteError(f"{path}: JSON nested too deeply to read; expected a HAR file") from None
     except ValueError:
         try:
             data = yaml.safe_load(text)
@@ -148,8 +151,13 @@ def _from_vcrpy(interactions: list[Any], include: str) -> ImportResult:
                 started=UNKNOWN_TIME, pace="none", comment=f"vcrpy interaction {number}",
             ))
         except ValueError as error:
-            result.skipped.append(f"interaction {number}: {method} {url}: {error}")
+            result.skipped.append(f"interaction {number}: {method} {url}: {_why(error)}")
     return result
+
+
+def _why(error: ValueError) -> str:
+    """Why an exchange could not be built, in the loader's words (`response.status: ...`), not pydantic's."""
+    return describe_error(error) if isinstance(error, ValidationError) else str(error)
 
 
 def _har_request_body(request: dict[str, Any]) -> bytes:
@@ -199,7 +207,7 @@ def _from_har(path: Path, log: dict[str, Any], include: str) -> ImportResult:
                 comment=f"HAR entry {number} of {path.name}",
             ))
         except ValueError as error:
-            result.skipped.append(f"{where}: {error}")
+            result.skipped.append(f"{where}: {_why(error)}")
     return result
 
 

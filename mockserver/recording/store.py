@@ -46,7 +46,7 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return text or "(top)"
 
 
-def _describe(error: ValidationError, limit: int = 5) -> str:
+def describe_error(error: ValidationError, limit: int = 5) -> str:
     problems = [f"{_where(item['loc'])}: {item['msg']}" for item in error.errors(include_url=False)]
     more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
     return "; ".join(problems[:limit]) + more
@@ -63,6 +63,8 @@ def _read_json(path: Path) -> Any:
         return json.loads(text)
     except ValueError as error:
         raise CassetteError(f"{path}: not JSON: {error}") from None
+    except RecursionError:
+        raise CassetteError(f"{path}: not a HAR file: JSON nested too deeply to read") from None
 
 
 def parse_cassette(path: Path, data: Any) -> Cassette:
@@ -74,7 +76,7 @@ def parse_cassette(path: Path, data: Any) -> Cassette:
     try:
         return Cassette.model_validate(data)
     except ValidationError as error:
-        raise CassetteError(f"{path}: not a valid cassette: {_describe(error)}") from None
+        raise CassetteError(f"{path}: not a valid cassette: {describe_error(error)}") from None
 
 
 def _read_side(side: Path) -> list[Exchange]:
@@ -89,7 +91,7 @@ def _read_side(side: Path) -> list[Exchange]:
         try:
             exchanges.append(Exchange.model_validate_json(line))
         except ValidationError as error:
-            raise CassetteError(f"{side}: line {number}: not a valid exchange: {_describe(error)}") from None
+            raise CassetteError(f"{side}: line {number}: not a valid exchange: {describe_error(error)}") from None
     with contextlib.suppress(ValidationError):
         if tail.strip():
             exchanges.append(Exchange.model_validate_json(tail))

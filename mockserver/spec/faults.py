@@ -7,6 +7,7 @@ it. Timing is exactly what the fault says (no jitter), so a test sees the same s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from mockserver.errors import ApiError
@@ -20,6 +21,13 @@ DEFAULT_DETAILS = {
     503: "Service unavailable (injected by humanloop-mock).",
     504: "Gateway timeout (injected by humanloop-mock).",
 }
+
+
+def seconds_text(seconds: float) -> str:
+    """Seconds as HTTP writes them: digits, never an exponent (`:g` turned 1234567 into `1.23457e+06`).
+    A fraction is kept (`0.5`) so a test can make a client wait less than a second."""
+    text = format(Decimal(repr(float(seconds))), "f")
+    return text.removesuffix(".0")
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,7 @@ class FaultPlan:
             return None
         headers = {}
         if self.retry_after is not None:
-            headers["Retry-After"] = f"{self.retry_after:g}"
+            headers["Retry-After"] = seconds_text(self.retry_after)
         detail = self.detail or DEFAULT_DETAILS.get(self.status, f"HTTP {self.status} (injected by humanloop-mock).")
         return ApiError(self.status, detail, headers)
 

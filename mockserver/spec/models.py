@@ -125,7 +125,7 @@ class ScriptSpec(ClosedWireModel):
     @model_validator(mode="before")
     @classmethod
     def _default_times(cls, data: Any) -> Any:
-        if isinstance(data, dict) and data.get("answers") and "times" not in data:
+        if isinstance(data, dict) and isinstance(data.get("answers"), list) and data["answers"] and "times" not in data:
             data = {**data, "times": len(data["answers"])}
         return data
 

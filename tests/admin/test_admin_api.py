@@ -118,6 +118,9 @@ def test_bad_bodies_name_the_key_like_a_config_file() -> None:
         assert not_json.status_code == 422
         bad_filter = admin(client, "GET", "/requests?status=abc")
         assert bad_filter.status_code == 422 and "status" in bad_filter.json()["detail"][0]["msg"]
+        not_a_list = admin(client, "POST", "/scripts", json={"answers": 5})  # was a 500 (len() of an int)
+        assert not_a_list.status_code == 422
+        assert not_a_list.json()["detail"][0]["msg"].startswith("answers: Input should be a valid list")
 
 
 def test_journal_filters_counts_and_clears() -> None:

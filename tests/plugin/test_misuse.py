@@ -157,6 +157,10 @@ def test_it(humanloop_mock):
      ["*@pytest.mark.humanloop_spec(*", "*scripts[[]0[]].match.mesage: unknown key (did you mean 'message'?)*"]),
     ('humanloop_fault(status=99)',
      ["*@pytest.mark.humanloop_fault(status=99):*", "*status: Input should be greater than or equal to 400*"]),
+    ('humanloop_replay("a.har", "b.har")',  # named the plugin's inner function before
+     ["*@pytest.mark.humanloop_replay('a.har', 'b.har'): humanloop_replay() takes 1 positional argument*"]),
+    ('humanloop_script(answers=5)',  # was "'int' object is not iterable"
+     ["*@pytest.mark.humanloop_script(answers=5): invalid arguments:*", "*answers: Input should be a valid list*"]),
 ])
 def test_marker_typos_name_the_marker_and_what_it_takes(pytester: pytest.Pytester, marker: str,
                                                        expected: list[str]) -> None:
@@ -186,6 +190,15 @@ def test_errors(humanloop_mock):
         "experiment_not_a_list": lambda: humanloop_mock.add_experiment("e", configs={"model": "m"}),
         "load": lambda: humanloop_mock.load({"projets": []}),
         "assert_called": lambda: humanloop_mock.assert_called(1, mesage="x"),
+        "answers_text": lambda: humanloop_mock.script(answers="abc"),  # was three answers: 'a', 'b', 'c'
+        "answers_number": lambda: humanloop_mock.script(answers=5),
+        "answers_items": lambda: humanloop_mock.script(answers=[1]),
+        "output_and_answers": lambda: humanloop_mock.script("x", answers=["y"]),  # output was dropped
+        "remove": lambda: humanloop_mock.remove("script-1"),
+        "replay_path": lambda: humanloop_mock.replay(None),
+        "replay_ignore": lambda: humanloop_mock.replay("c.har", ignore="user"),  # was ['u', 's', 'e', 'r']
+        "called_text": lambda: humanloop_mock.assert_called("1"),  # never equal to a count
+        "sent_text": lambda: humanloop_mock.assert_sent(call="1"),
     }
     for name, call in calls.items():
         with pytest.raises((TypeError, ValueError)) as raised:
@@ -212,7 +225,17 @@ def test_errors(humanloop_mock):
         "load|False|True|humanloop_mock.load(): invalid arguments: / "
         "  projets: unknown key (did you mean 'projects'?)",
         "assert_called|True|True|humanloop_mock.assert_called(): *mesage: unknown keyword (did you mean 'message'?)*",
+        "answers_text|False|True|*answers: Input should be a valid list (got 'abc')",
+        "answers_number|False|True|*answers: Input should be a valid list (got 5)",
+        "answers_items|False|True|*answers[[]0[]]: expected an object (got 1)",
+        "output_and_answers|False|True|humanloop_mock.script(): *give output or answers, not both",
+        "remove|False|True|humanloop_mock.remove(): * rule: expected what script() or fault() returned, got 'script-1'",
+        "replay_path|False|True|humanloop_mock.replay(): *path: expected a file path (str or Path), got None",
+        "replay_ignore|False|True|*ignore: Input should be a valid list (got 'user')",
+        "called_text|False|True|humanloop_mock.assert_called(): *times: expected a whole number >= 0 (got '1')",
+        "sent_text|False|True|humanloop_mock.assert_sent(): *call: expected a whole number >= 1 (got '1')",
     ])
+    assert "Traceback" not in result.stdout.str() and "not iterable" not in result.stdout.str()
     assert "pydantic.dev" not in result.stdout.str() and "Extra inputs" not in result.stdout.str()
 
 

@@ -145,6 +145,15 @@ def test_a_failed_close_leaves_the_previous_cassette_whole(tmp_path: Path) -> No
     ('{"log": {"_humanloopMock": {"format": 1}, "entries": [{"startedDateTime": "x", "time": 1, '
      '"request": {"method": "POST", "url": "/v4/x"}, "response": {"status": 999, "content": {"size": 0}}}]}}',
      r"log\.entries\[0\]\.response\.status"),
+    ('{"log": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),  # was a RecursionError (a 500)
+    *[('{"log": {"_humanloopMock": {"format": 1}, "entries": [{"startedDateTime": "x", "time": 1, '
+       '"request": {"method": "POST", "url": "/v4/x"}, "response": {"status": 200, "content": {"size": 0}, '
+       f'"headers": [{header}]}}}}]}}}}', message) for header, message in (
+        ('{"name": "bad name", "value": "x"}', r"response\.headers: .*not an HTTP token"),
+        ('{"name": "x-a", "value": "a\\r\\nSet-Cookie: b"}', r"response\.headers: .*CR, LF or NUL"))],
+    ('{"log": {"_humanloopMock": {"format": 1}, "entries": [{"startedDateTime": "x", "time": 1, '
+     '"request": {"method": "POST", "url": "/v4/x"}, "response": {"status": 101, "content": {"size": 0}}}]}}',
+     r"response\.status: Input should be greater than or equal to 200"),  # a 1xx is no final answer
 ])
 def test_load_errors_say_where_and_what(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "c.har"

@@ -112,3 +112,20 @@ def test_a_har_written_by_chromium_imports_and_replays(tmp_path: Path) -> None:
                 assert (answer.status_code, answer.text) == (status, text)
     finally:
         app.traffic.close()
+
+
+def test_an_entry_no_cassette_may_hold_is_skipped_in_the_loaders_words(tmp_path: Path) -> None:
+    """A HAR entry with a header replay could not send, or a 1xx status, is skipped with the field and the
+    problem, not pydantic's raw text and its help URL."""
+    def entry(status: int, headers: list[dict[str, str]]) -> dict[str, object]:
+        return {"request": {"method": "POST", "url": "http://x/v4/chat-experiment", "headers": []},
+                "response": {"status": status, "headers": headers, "content": {"size": 2, "text": "{}"}}}
+
+    path = tmp_path / "browser.har"
+    path.write_text(json.dumps({"log": {"version": "1.2", "entries": [
+        entry(200, [{"name": "bad\nname", "value": "x"}]), entry(101, [])]}}))
+    skipped = import_file(path).skipped
+    assert len(skipped) == 2
+    assert "headers: Value error, header name 'bad\\nname' is not an HTTP token" in skipped[0]
+    assert "status: Input should be greater than or equal to 200" in skipped[1]
+    assert not any("pydantic" in line or "[type=" in line for line in skipped)

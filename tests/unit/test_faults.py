@@ -64,6 +64,8 @@ def test_first_fault_to_set_an_effect_wins_it_delays_add_up_reset_if_any() -> No
 @pytest.mark.parametrize(("spec", "status", "detail", "retry_after"), [
     ({"status": 429, "retry_after": 1}, 429, "Rate limit exceeded (injected by humanloop-mock).", "1"),
     ({"status": 503, "retry_after": 0.5}, 503, "Service unavailable (injected by humanloop-mock).", "0.5"),
+    ({"status": 429, "retry_after": 1234567}, 429, "Rate limit exceeded (injected by humanloop-mock).", "1234567"),
+    ({"status": 429, "retry_after": 1e21}, 429, "Rate limit exceeded (injected by humanloop-mock).", "1" + "0" * 21),
     ({"status": 418, "detail": "short and stout"}, 418, "short and stout", None),
     ({"status": 599}, 599, "HTTP 599 (injected by humanloop-mock).", None),
 ])
