@@ -53,7 +53,7 @@ async def _send_delivery(delivery: Delivery, request: Request, receive: Receive,
     if type(delivery) is Whole:  # (the usual answer: one send)
         await send({"type": "http.response.body", "body": delivery.body})
     elif isinstance(delivery, Paced):
-        await _paced(delivery, receive, send)
+        await _paced(delivery, request, receive, send)
     elif isinstance(delivery, Relayed):
         await _relayed(delivery, request, receive, send)
     else:
@@ -89,7 +89,7 @@ async def _relayed(delivery: Relayed, request: Request, receive: Receive, send: 
     await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
-async def _paced(delivery: Paced, receive: Receive, send: Send) -> None:
+async def _paced(delivery: Paced, request: Request, receive: Receive, send: Send) -> None:
     """One send per event after its pause; a client that leaves during a pause ends the stream there.
     Each event is due when the pauses before it add up (from the head), so a late wake-up or a slow send
     shortens the next pause instead of delaying every later event (no drift over a long stream)."""
@@ -105,6 +105,9 @@ async def _paced(delivery: Paced, receive: Receive, send: Send) -> None:
                 if done:
                     return
             await send({"type": "http.response.body", "body": event, "more_body": True})
+        if delivery.cut is not None:  # the answer broke off here (as recorded): so does this one
+            await _cut(delivery.cut, request, receive)
+            return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
         if gone is not None and not gone.done():
@@ -131,7 +134,7 @@ async def _until_disconnect(receive: Receive) -> None:
 async def _cut(reason: str, request: Request, receive: Receive) -> None:
     """End an answer whose source broke off in the middle: the connection is dropped (the client sees an
     incomplete answer, as from the source itself), or, where it cannot be, the answer just ends."""
-    request.closed_by = reason  # (the door notes it in the journal entry, which is not complete)
+    request.closed_by = request.broke_off = reason  # (the door notes it in the journal entry, not complete)
     if request.abort is not None or transport_abort(getattr(request.connection, "transport", None)) is not None:
         await _drop(request, receive)
 

@@ -41,7 +41,7 @@ class GatheringTransport:
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending.clear()
+        self._flush()  # what was written goes first (a cut answer's last bytes), then the connection
         self._transport.abort()
 
     def __getattr__(self, name: str) -> Any:  # get_extra_info, pause_reading, set_protocol, ...

@@ -83,16 +83,18 @@ class Batched(Delivery):
 
 
 class Paced(Delivery):
-    """One send per event, after its pause (`pauses[i]` seconds before `events[i]`)."""
+    """One send per event, after its pause (`pauses[i]` seconds before `events[i]`). `cut`: the answer broke
+    off there (a recording of one that did, replayed): the connection is dropped after the last event."""
 
-    __slots__ = ("events", "pauses")
+    __slots__ = ("cut", "events", "pauses")
 
     def __init__(self, status: int, headers: Headers, events: Sequence[bytes], pauses: Sequence[float], *,
-                 wait: float = 0.0) -> None:
+                 wait: float = 0.0, cut: str | None = None) -> None:
         super().__init__(status, headers, wait=wait)
         self.events = events
         self.pauses = pauses
         self.events_planned = len(events)
+        self.cut = cut
 
 
 class Relayed(Delivery):

@@ -46,10 +46,10 @@ def text_headers(headers: AsgiHeaders) -> list[tuple[str, str]]:
     return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
-def finished(capture: ExchangeCapture, comment: str | None = None) -> Exchange | None:
+def finished(capture: ExchangeCapture, comment: str | None = None, broken_off: str | None = None) -> Exchange | None:
     """The captured exchange, redacted; None when no answer's head went out (nothing to replay)."""
     try:
-        return capture.finish(comment=comment)
+        return capture.finish(comment=comment, broken_off=broken_off)
     except ValueError:
         return None
 
@@ -109,6 +109,7 @@ class ReplayAnswer:
     label: str
     index: int | None = None
     miss: str | None = None
+    broken_off: str | None = None  # the recorded answer broke off: so does this one, after its last byte
 
     @property
     def body(self) -> bytes:
@@ -124,12 +125,15 @@ def _asgi_headers(headers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes
 def hit_answer(hit: Hit, speed: float) -> ReplayAnswer:
     plan = hit.plan(speed)
     headers = _asgi_headers(plan.headers)
+    cut = hit.exchange.broken_off
     if hit.exchange.is_stream:
         return ReplayAnswer(plan.status, headers, plan.head_delay, [data for _, data in plan.sends],
-                            [delay for delay, _ in plan.sends], True, hit.label, hit.index)
+                            [delay for delay, _ in plan.sends], True, hit.label, hit.index, broken_off=cut)
     delay, body = plan.sends[0] if plan.sends else (0.0, b"")
-    headers.append((b"content-length", b"%d" % len(body)))
-    return ReplayAnswer(plan.status, headers, plan.head_delay + delay, [body], [0.0], False, hit.label, hit.index)
+    if cut is None:  # (an answer that broke off is not announced whole: the client sees it end early)
+        headers.append((b"content-length", b"%d" % len(body)))
+    return ReplayAnswer(plan.status, headers, plan.head_delay + delay, [body], [0.0], False, hit.label, hit.index,
+                        broken_off=cut)
 
 
 # What a loaded cassette keeps in memory, at most, for cassettes as recorders write them (tracemalloc, 100 to

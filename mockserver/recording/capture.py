@@ -46,10 +46,10 @@ def build_exchange(*, method: str, url: str, request_headers: Headers, request_b
                    response_headers: Headers, body: bytes = b"", events: Sequence[tuple[float, bytes]] | None = None,
                    head_ms: float = 0.0, end_ms: float | None = None, started: datetime | None = None,
                    pace: Pace = "live", reason: str = "", http_version: str = "HTTP/1.1",
-                   comment: str | None = None) -> Exchange:
+                   comment: str | None = None, broken_off: str | None = None) -> Exchange:
     """One exchange, redacted. A stream gives `events` as (offset ms, bytes) and no `body`; `head_ms`
     is when the response's status and headers went out, `end_ms` when its last byte did (default:
-    the last event's offset, or `head_ms`)."""
+    the last event's offset, or `head_ms`); `broken_off`: why the answer ended before its end, if it did."""
     if events is not None:
         body = b"".join(data for _, data in events)
         end_ms = max([end_ms or 0.0, head_ms, *(offset for offset, _ in events)])
@@ -79,6 +79,7 @@ def build_exchange(*, method: str, url: str, request_headers: Headers, request_b
     exchange = Exchange(
         started_date_time=iso_time(started or datetime.now(UTC)), time=end, request=request, response=response,
         timings=Timings(send=0, wait=_ms(head_ms), receive=_ms(end - _ms(head_ms))), pace=pace, comment=comment,
+        broken_off=broken_off,
     )
     return redact_exchange(exchange)
 
@@ -119,7 +120,7 @@ class ExchangeCapture:
         self._last_bytes_ms = self._now_ms()
         self._events.extend((self._last_bytes_ms, event) for event in self._splitter.feed(data))
 
-    def finish(self, comment: str | None = None) -> Exchange:
+    def finish(self, comment: str | None = None, broken_off: str | None = None) -> Exchange:
         """The exchange, redacted. Call once, after the last byte (or when the client went away); an
         exchange whose response never started has nothing to replay (ValueError)."""
         if not self._status:
@@ -131,4 +132,4 @@ class ExchangeCapture:
         return build_exchange(method=method, url=url, request_headers=headers, request_body=body,
                               status=self._status, reason=self._reason, response_headers=self._headers,
                               body=b"".join(self._chunks), events=self._events, head_ms=self._head_ms,
-                              end_ms=end, started=self._started, comment=comment)
+                              end_ms=end, started=self._started, comment=comment, broken_off=broken_off)

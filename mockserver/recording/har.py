@@ -1,4 +1,4 @@
-"""The cassette format: a HAR 1.2 file whose entries are exchanges, plus three extension fields.
+"""The cassette format: a HAR 1.2 file whose entries are exchanges, plus four extension fields.
 
 HAR (HTTP Archive 1.2) is what browsers, proxies and HAR viewers already read and write, so a cassette
 opens in any of them. HAR has no notion of a stream's events, so we add (HAR allows custom fields
@@ -7,6 +7,9 @@ whose names start with `_`):
 - `log._humanloopMock`: `{"format": 1}`, marking the file as a cassette of ours (a plain HAR has to go
   through `cassette import` first, which splits its streams into events);
 - `entry._pace`: how the offsets of that exchange were obtained (`Pace` below);
+- `entry._brokenOff`: why the answer broke off before its end (the upstream's connection dropped, a
+  cut relay), absent for an answer that ended; a replay ends that answer the same way, by dropping
+  the connection after its last byte;
 - `entry.response.content._events`: for a stream, each event's exact bytes (`text`, or base64 with
   `encoding`) and `offsetMs`, when its last byte passed, in ms from the request's start.
 
@@ -165,6 +168,7 @@ class Exchange(HarModel):
     cache: dict[str, Any] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     pace: Pace = Field(default="live", alias="_pace")
+    broken_off: str | None = Field(default=None, alias="_brokenOff")  # why the answer ended early, if it did
     comment: str | None = None
 
     @model_validator(mode="after")

@@ -166,6 +166,41 @@ def test_an_upstream_cut_mid_stream_cuts_the_clients_answer() -> None:
         assert entry["completed"] is False and "broke off its answer" in entry["error"]
 
 
+def _read_until_it_breaks(url: str, body: dict[str, Any]) -> bytes:
+    """The bytes of an answer that must end with a dropped connection, not a clean end."""
+    got = b""
+    with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)), httpx.stream(
+            "POST", f"{url}/chat-experiment", headers=HEADERS, json=body) as response:
+        assert response.status_code == 200
+        for piece in response.iter_raw():
+            got += piece
+    return got
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_answer_that_broke_off_while_recorded_breaks_off_when_replayed(tmp_path: Path, stream: bool) -> None:
+    """A recording keeps that its answer broke off (`_brokenOff`), and its replay drops the connection after
+    the same bytes: the client's error path the recording met is met again, not a clean, shorter answer."""
+    first = b'data: {"n": 0}\n\n' if stream else b'{"data": [{"outp'
+    head = EVENT_STREAM[:1] if stream else (("Content-Type", "application/json"), ("Content-Length", "1000"))
+    cut = Answer(200, head, (first, Pause(0.05), RESET), content_length=False)
+    cassette = tmp_path / "cut.har"
+    with RawServer(lambda seen: cut) as upstream, \
+            proxy_to(upstream.url + "/v4", record=str(cassette)) as (url, _):
+        assert _read_until_it_breaks(url, chat_body(stream=stream)) == first
+        time.sleep(0.1)
+    entry = json.loads(cassette.read_text())["log"]["entries"][0]
+    assert "broke off its answer" in entry["_brokenOff"]
+    assert "(the answer broke off: " in entry["comment"] and "client left" not in entry["comment"]
+    app = create_app(MockSettings(replay=str(cassette)))
+    with BackgroundServer(app) as server:
+        assert _read_until_it_breaks(server.base_url, chat_body(stream=stream)) == first
+        time.sleep(0.1)
+        replayed = journal(server.base_url)[0]
+        assert replayed["completed"] is False and "broke off its answer" in replayed["error"]
+    app.traffic.close()
+
+
 def test_faults_and_scripts_answer_before_anything_is_forwarded() -> None:
     with RawServer(lambda seen: json_answer(b'{"from": "upstream"}')) as upstream, \
             proxy_to(upstream.url + "/v4") as (url, _):
