@@ -120,6 +120,14 @@ class Response:
     total_seconds: float
     error: str | None = None  # set when the exchange broke (timeout, reset, body too large)
     timed_out: bool = False  # no whole answer within the per-request timeout
+    # The length of each header's value as received, repeats kept (`headers` merges them); None: not
+    # measured, so the merged headers stand in.
+    header_values: tuple[int, ...] | None = None
+
+    def header_value_lengths(self) -> tuple[int, ...]:
+        if self.header_values is not None:
+            return self.header_values
+        return tuple(len(value) for value in self.headers.values())
 
     @property
     def content_type(self) -> str:

@@ -227,6 +227,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         started = loop.time()
         status, headers, chunks, size = 0, {}, [], 0
+        values: tuple[int, ...] | None = None  # each header value's length, repeats kept (for header_limits)
         first_byte: float | None = None
         error: str | None = None
         cap = whole
@@ -241,6 +242,7 @@ class Transport:
                     self._reached = True
                     status = reply.status_code
                     headers = {k.lower(): v for k, v in reply.headers.items()}
+                    values = tuple(len(value) for _, value in reply.headers.raw)
                     streaming = headers.get("content-type", "").lower().startswith("text/event-stream")
                     if streaming and timeout is None and limits.stream_timeout > cap:
                         cap = min(limits.stream_timeout, elapsed() + self.deadline.remaining())
@@ -268,7 +270,7 @@ class Transport:
         except TimeoutError:
             got = f"status {status}, {size} body bytes" if status else "nothing"
             return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
-                            f"no whole answer within {cap:.3g} s (got {got})", timed_out=True)
+                            f"no whole answer within {cap:.3g} s (got {got})", timed_out=True, header_values=values)
         except httpx.ConnectError as failed:
             if not self._reached:
                 raise Unreachable(f"cannot connect to {self.base_url}: {failed}") from None
@@ -276,6 +278,7 @@ class Transport:
         except (httpx.HTTPError, httpx.InvalidURL, zlib.error, OSError, ValueError) as failed:
             got = f" after status {status} and {size} body bytes" if status else ""
             return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
-                            f"the connection broke{got}: {type(failed).__name__}: {failed}")
+                            f"the connection broke{got}: {type(failed).__name__}: {failed}", header_values=values)
         total = elapsed()
-        return Response(status, headers, b"".join(chunks), total if first_byte is None else first_byte, total, error)
+        return Response(status, headers, b"".join(chunks), total if first_byte is None else first_byte, total, error,
+                        header_values=values)

@@ -56,9 +56,10 @@ class Witness:
     has_key: bool = True
     fails: bool = True  # False: an answer the check must let pass
     meant: bytes | None = None  # the events as the server meant them, when `body` frames them wrongly
+    headers: tuple[tuple[str, str], ...] = ()  # more headers of the answer, after its Content-Type
 
     def answer(self) -> Answer:
-        headers = (("Content-Type", self.content_type),) if self.content_type else ()
+        headers = ((("Content-Type", self.content_type),) if self.content_type else ()) + self.headers
         if self.wire == "silent":
             return Answer(head=b"", parts=(Pause(3600),))
         if self.wire == "reset":
@@ -99,8 +100,11 @@ class Witness:
             "experiment_id": "exp_demo", "messages": MESSAGES, "num_samples": 2, "stream": self.mode == "stream",
             **self.request}).encode()
         error = {"reset": "the connection broke", "silent": "no whole answer"}.get(self.wire)
-        verdict = judge_answer(method, path, sent, 0 if self.wire == "silent" else self.status,
-                               {"content-type": self.content_type or ""}, self.body, has_key=self.has_key,
+        head = {"content-type": self.content_type or "", **dict(self.headers)}
+        if self.headers:  # (the raw server adds a Content-Length: a line the clients count too)
+            head["content-length"] = str(len(self.body))
+        verdict = judge_answer(method, path, sent, 0 if self.wire == "silent" else self.status, head, self.body,
+                               has_key=self.has_key,
                                first_byte_seconds=LATE if self.wire == "late" else 0.0, error=error,
                                settings=Settings(max_first_byte=LATE / 2))
         return any(v.check == self.check for v in verdict.violations)
@@ -148,6 +152,11 @@ def _short(value: Any) -> str:
 
 def _json(answer: dict[str, Any]) -> bytes:
     return json.dumps(answer).encode()
+
+
+def _padding(count: int, value_bytes: int) -> tuple[tuple[str, str], ...]:
+    """`count` more headers, each with a value of `value_bytes` bytes."""
+    return tuple((f"X-Pad-{n}", "v" * value_bytes) for n in range(count))
 
 
 def _edit_items(edit: Callable[[dict[str, Any]], None]) -> bytes:
@@ -223,6 +232,11 @@ def witnesses() -> list[Witness]:
         Witness("auth_required", "a request without a key answered 200", 200, ct, good, expects_error=True,
                 has_key=False),
         Witness("delete_status", "DELETE answered 200 with a JSON body", 200, ct, b'{"deleted": true}', "delete"),
+        Witness("header_limits", "150 header lines", 200, ct, good, headers=_padding(148, 1)),
+        Witness("header_limits", "a header value of 10 KiB", 200, ct, good, headers=_padding(1, 10 * 1024)),
+        Witness("header_limits", "100 header lines (Content-Type and Content-Length among them)", 200, ct, good,
+                headers=_padding(98, 1)),
+        Witness("header_limits", "99 header lines", 200, ct, good, headers=_padding(97, 1), fails=False),
         Witness("first_byte_time", f"a stream's first byte after {LATE:g} s", 200, es, stream, "stream",
                 wire="late"),
         Witness("stream_flag_content_type", "stream: true answered as JSON", 200, ct, good, "stream"),

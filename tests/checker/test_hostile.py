@@ -173,6 +173,12 @@ NAMED_CASES: dict[str, tuple[Callable[[], Answer], str, str, dict[str, Any]]] = 
                                  (Repeat(b" ", FOREVER, 0.2),), False), "response_received", "no whole answer", {}),
     "one huge event": (lambda: stream_answer(frame([{**good_answers()[1][0], "pad": "x" * (600 * 1024)}])),
                        "event_line_size", "bytes", {}),
+    # one name repeated: merged into one header by the client library, but 120 lines to the Python client
+    "120 repeated header lines": (lambda: Answer(200, (("Content-Type", "application/json"),
+                                                       *(("Set-Cookie", f"n{n}=1") for n in range(120))),
+                                                 (_good_json(),)), "header_limits", "122 header lines", {}),
+    "a header value of 10 KiB": (lambda: Answer(200, (("Content-Type", "application/json"), ("X-Trace", "t" * 10240)),
+                                                (_good_json(),)), "header_limits", "a header value of 10240 bytes", {}),
 }
 
 
