@@ -180,7 +180,8 @@ def describe(record: dict[str, Any], labels: dict[str, dict[str, str]] | None = 
     assert isinstance(body, dict)
     messages = body.get("messages") or []
     last = messages[-1].get("content") if messages and isinstance(messages[-1], dict) else None
-    parts = [f"#{record['seq']} {record['method']} {record['path']} -> {record['status']}"]
+    status = record["status"] if record.get("status") is not None else "no answer"  # (a reset, a client gone)
+    parts = [f"#{record['seq']} {record['method']} {record['path']} -> {status}"]
     if body.get("experiment_id"):
         parts.append(f"experiment={body['experiment_id']}")
     if last is not None:
