@@ -105,8 +105,8 @@ async def _paced(delivery: Paced, request: Request, receive: Receive, send: Send
                 if done:
                     return
             await send({"type": "http.response.body", "body": event, "more_body": True})
-        if delivery.cut is not None:  # the answer broke off here (as recorded): so does this one
-            await _cut(delivery.cut, request, receive)
+        if delivery.broken_off is not None:  # the answer broke off here (as recorded): so does this one
+            await _cut(delivery.broken_off, request, receive)
             return
         await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
@@ -134,7 +134,7 @@ async def _until_disconnect(receive: Receive) -> None:
 async def _cut(reason: str, request: Request, receive: Receive) -> None:
     """End an answer whose source broke off in the middle: the connection is dropped (the client sees an
     incomplete answer, as from the source itself), or, where it cannot be, the answer just ends."""
-    request.closed_by = request.broke_off = reason  # (the door notes it in the journal entry, not complete)
+    request.closed_by = request.broken_off = reason  # (the door notes it in the journal entry, not complete)
     if request.abort is not None or transport_abort(getattr(request.connection, "transport", None)) is not None:
         await _drop(request, receive)
 

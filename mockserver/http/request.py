@@ -34,7 +34,7 @@ class Request:
     """See the module doc. Slotted: one is made per request, and nothing in it is tracked by the collector
     longer than the request."""
 
-    __slots__ = ("abort", "answered_by", "api_key", "body", "broke_off", "capture", "closed_by", "connection",
+    __slots__ = ("abort", "answered_by", "api_key", "body", "broken_off", "capture", "closed_by", "connection",
                  "content_length", "content_type", "entry", "host", "key_problem", "method", "path_params",
                  "query_string", "raw_headers", "repeated_host", "sent", "world")
 
@@ -54,7 +54,7 @@ class Request:
         # How to drop the connection without uvicorn (the plugin's in-process transport sets it).
         self.abort: Callable[[], None] | None = None
         self.closed_by: str | None = None  # why the connection was ended early (by its layer, or a cut relay)
-        self.broke_off: str | None = None  # why its answer's source broke off mid-answer (a cut relay), if it did
+        self.broken_off: str | None = None  # why its answer's source broke off mid-answer (a cut relay), if it did
         self.answered_by: tuple[int, str] | None = None  # (status, detail) it answered itself, if it did
         self.sent: tuple[int, Any] | None = None  # (status, error detail) of the answer the app began to send
         # `--record`: the exchange's capture, told the answer's head and every piece sent (`http.sent`).

@@ -83,18 +83,19 @@ class Batched(Delivery):
 
 
 class Paced(Delivery):
-    """One send per event, after its pause (`pauses[i]` seconds before `events[i]`). `cut`: the answer broke
-    off there (a recording of one that did, replayed): the connection is dropped after the last event."""
+    """One send per event, after its pause (`pauses[i]` seconds before `events[i]`). `broken_off`: why the
+    answer broke off there (a recording of one that did, replayed): the connection is dropped after the last
+    event."""
 
-    __slots__ = ("cut", "events", "pauses")
+    __slots__ = ("broken_off", "events", "pauses")
 
     def __init__(self, status: int, headers: Headers, events: Sequence[bytes], pauses: Sequence[float], *,
-                 wait: float = 0.0, cut: str | None = None) -> None:
+                 wait: float = 0.0, broken_off: str | None = None) -> None:
         super().__init__(status, headers, wait=wait)
         self.events = events
         self.pauses = pauses
         self.events_planned = len(events)
-        self.cut = cut
+        self.broken_off = broken_off
 
 
 class Relayed(Delivery):

@@ -174,11 +174,11 @@ class Traffic:
             entry.hide_also(secrets)
         if taken is not None and taken.unexpected is not None:
             entry.unexpected = taken.unexpected
-        if request.broke_off is not None:
-            comment = f"{label} (the answer broke off: {request.broke_off})"
+        if request.broken_off is not None:
+            comment = f"{label} (the answer broke off: {request.broken_off})"
         else:
             comment = label + (" (the client left before the end)" if entry.client_left else "")
-        exchange = finished(capture, comment, request.broke_off) if capture is not None else None
+        exchange = finished(capture, comment, request.broken_off) if capture is not None else None
         if exchange is not None:
             if self.recorder is not None:
                 self.recorder.keep(exchange)
@@ -260,7 +260,7 @@ def replayed(answer: ReplayAnswer) -> Taken:
         return Taken(whole, "replay: no recording matched", unexpected=answer.miss)
     if answer.stream or answer.broken_off is not None:  # (one that broke off ends as it did: dropped)
         return Taken(Paced(answer.status, answer.headers, answer.sends, answer.pauses, wait=answer.wait,
-                           cut=answer.broken_off), answer.label)
+                           broken_off=answer.broken_off), answer.label)
     return Taken(Whole(answer.status, answer.headers, answer.body, wait=answer.wait), answer.label)
 
 
