@@ -32,21 +32,26 @@ def read_bytes(path: str | Path, limit: int | None) -> bytes:
         raise UnreadableFile(f"{path}: no such file") from None
     except OSError as error:
         raise UnreadableFile(f"{path}: cannot read: {error.strerror}") from None
-    with os.fdopen(descriptor, "rb") as handle:
-        mode = os.fstat(descriptor).st_mode
-        if stat.S_ISDIR(mode):
-            raise UnreadableFile(f"{path}: is a directory, not a file")
-        if not stat.S_ISREG(mode):
-            raise UnreadableFile(f"{path}: not a regular file (a pipe, device or socket); give a file")
-        if limit is not None and os.fstat(descriptor).st_size > limit:
-            raise UnreadableFile(f"{path}: larger than {_size(limit)}, the most this reads")
-        try:
+    try:
+        _check_regular(path, os.fstat(descriptor), limit)
+        with os.fdopen(descriptor, "rb", closefd=False) as handle:
             data = handle.read() if limit is None else handle.read(limit + 1)
-        except OSError as error:
-            raise UnreadableFile(f"{path}: cannot read: {error.strerror}") from None
+    except OSError as error:
+        raise UnreadableFile(f"{path}: cannot read: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
     if limit is not None and len(data) > limit:
         raise UnreadableFile(f"{path}: larger than {_size(limit)}, the most this reads")
     return data
+
+
+def _check_regular(path: Path, info: os.stat_result, limit: int | None) -> None:
+    if stat.S_ISDIR(info.st_mode):
+        raise UnreadableFile(f"{path}: is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile(f"{path}: not a regular file (a pipe, device or socket); give a file")
+    if limit is not None and info.st_size > limit:
+        raise UnreadableFile(f"{path}: larger than {_size(limit)}, the most this reads")
 
 
 def read_text(path: str | Path, limit: int | None) -> str:
