@@ -368,6 +368,7 @@ def serve_with(serving: ServeSettings) -> None:
     try:  # a cassette or an upstream flag that cannot work stops here, before the banner says it serves
         app = create_app(settings)
     except (ValueError, CassetteError) as refused:
+        sock.close()
         raise click.ClickException(str(refused)) from None
     click.echo(banner(settings, local_url(host, sock.getsockname()[1]), host_check_note(host, options.allowed_hosts)))
     sys.stdout.flush()

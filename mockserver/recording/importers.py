@@ -204,7 +204,8 @@ def _from_har(path: Path, log: dict[str, Any], include: str) -> ImportResult:
     entries = log.get("entries") or []
     if not isinstance(entries, list):
         raise CassetteError(f"{path}: log.entries is a {type(entries).__name__}, not a list: not a HAR file")
-    result = ImportResult(f"HAR file ({creator.get('name', 'unknown tool')} {creator.get('version', '')})".strip())
+    tool = f"{creator.get('name') or 'unknown tool'} {creator.get('version') or ''}".strip()
+    result = ImportResult(f"HAR file ({tool})")
     for number, entry in enumerate(entries):
         try:
             outcome = _har_exchange(path, number, entry, include)
