@@ -102,7 +102,7 @@ def test_har_entries_of_the_wrong_types_are_skipped_with_why(tmp_path: Path) -> 
     source.write_text(json.dumps({"log": {"creator": "a string", "entries": entries}}))
     result = _run("cassette", "import", str(source), "-o", str(tmp_path / "out.har"))
     assert result.exit_code == 0, result.output
-    assert "HAR file (unknown tool): imported 1 exchanges" in result.output
+    assert "(HAR file (unknown tool)): imported 1 exchanges" in result.output
     for line in ["entry 0: not a HAR entry: a field of the wrong type or value ('str' object has no attribute",
                  "entry 1: not a HAR entry: a field of the wrong type",
                  "entry 2: POST http://[::1/v4/chat-experiment: path does not match",
