@@ -4,6 +4,7 @@ the memory there is, or anything the file asks YAML to build."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def test_what_is_not_a_regular_file_is_refused_without_reading_it(tmp_path: Path
                           ("loop.yaml", "cannot read: Too many levels of symbolic links"),
                           ("huge.toml", "larger than 16 MiB, the most this reads")]:
         _refused(tmp_path / name, message)
-    with pytest.raises(ConfigFileError, match="folder.yaml: is a directory, not a file"):
+    with pytest.raises(ConfigFileError, match=r"folder\.yaml: is a directory, not a file"):
         load_spec(tmp_path / "folder.yaml")  # (the CLI's click.Path says so first, exit 2)
 
 
@@ -117,8 +118,7 @@ def test_regex_limits_apply_when_the_file_loads(tmp_path: Path) -> None:
     loads (RE2 matches it in linear time); one RE2 cannot take, or over the size limit, is refused at load."""
     def with_regex(pattern: str) -> Path:
         path = tmp_path / "re.json"
-        path.write_text('{"scripts": [{"match": {"message_regex": %s}, "answer": {"output": "x"}}]}'
-                        % __import__("json").dumps(pattern))
+        path.write_text(json.dumps({"scripts": [{"match": {"message_regex": pattern}, "answer": {"output": "x"}}]}))
         return path
 
     assert load_spec(with_regex("(a+)+$")).scripts[0].match.message_regex == "(a+)+$"
