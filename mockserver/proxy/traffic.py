@@ -186,7 +186,7 @@ class Traffic:
                     and self.miss_recorder.keep(exchange):
                 taken.add_to.add_answered(exchange)
         if taken is not None and taken.upstream is not None and self.checker is not None:
-            if entry.client_left:  # what the upstream sent was not all read: nothing to judge
+            if entry.client_left and request.broken_off is None:  # the client left: the rest was not read
                 self.checker.book.skipped("client_left")
             else:
                 self._check(request, entry, taken.upstream)
