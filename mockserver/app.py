@@ -25,7 +25,7 @@ from mockserver.http.access_log import AccessLog
 from mockserver.http.deliver import deliver
 from mockserver.http.dispatch import answer
 from mockserver.http.intake import take_in
-from mockserver.http.request import Request, request_of
+from mockserver.http.request import SHUTDOWN_CUT, Request, request_of
 from mockserver.http.router import Found, Handler, Router
 from mockserver.http.sent import NotingSend
 from mockserver.proxy.traffic import Traffic
@@ -98,6 +98,8 @@ class MockApp:
         except asyncio.CancelledError:  # the server or an in-process client stopped the answer
             if entry is not None and not entry.completed:
                 entry.client_left = True
+                if not request.client_gone and request.sent is not None:  # the server's shutdown cut it
+                    request.closed_by = request.closed_by or SHUTDOWN_CUT
             raise
         finally:
             if entry is not None:

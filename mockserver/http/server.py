@@ -6,6 +6,7 @@ check (`hostcheck`) and the shutdown timeout apply the same way to each.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -148,6 +149,20 @@ class MockServer(uvicorn.Server):
                 if self.on_stopped is not None:
                     self.on_stopped()
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, then a short wait for the answers it cancelled at the timeout: uvicorn does
+        not wait for them, so without this `on_stopped` (which writes the cassette, the report) would run
+        before they had noted how they ended, and the exchange cut by the shutdown would be lost."""
+        await super().shutdown(sockets)
+        cancelled = [task for task in self.server_state.tasks if not task.done()]
+        if cancelled:  # (uvicorn logs each as an exception with its traceback: it said why already)
+            quiet = _CancelledQuietly()
+            logging.getLogger("uvicorn.error").addFilter(quiet)
+            try:
+                await asyncio.wait(cancelled, timeout=FORCE_GRACE_SECONDS / 2)
+            finally:
+                logging.getLogger("uvicorn.error").removeFilter(quiet)
+
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit:
             force_exit(f"Second {signal.Signals(sig).name}: exiting now.", 128 + sig)
@@ -157,6 +172,13 @@ class MockServer(uvicorn.Server):
                                    args=("Shutdown did not finish in time: exiting now.", 128 + sig))
         watchdog.daemon = True
         watchdog.start()
+
+
+class _CancelledQuietly(logging.Filter):
+    """Drops the records of answers ended by their cancellation (uvicorn's 'Exception in ASGI application')."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
 def force_exit(message: str, code: int) -> None:

@@ -86,7 +86,8 @@ class ViolationBook:
         self.failed: dict[str, int] = {}  # check -> exchanges it found at fault
         self.tallies: dict[str, CheckTally] = {}
         self.findings: dict[tuple[str, str, str], Finding] = {}
-        self.not_judged: dict[str, int] = {"queue_full": 0, "too_large": 0, "checker_failed": 0, "client_left": 0}
+        self.not_judged: dict[str, int] = {"queue_full": 0, "too_large": 0, "checker_failed": 0, "client_left": 0,
+                                          "shutdown": 0}
         self.last_failure: str | None = None
 
     def record(self, observed: Observed, verdict: Verdict) -> list[dict[str, Any]]:

@@ -139,9 +139,10 @@ class JournalEntry:
         self._response, self._response_more = body, None
 
     def hide_echoes(self) -> None:
-        """Take the request's keys out of the answer kept (the client got it as it was)."""
+        """Take the request's keys out of the answer kept, headers and body (the client got it as it was)."""
         echoed = self._echoes
-        if echoed:
+        if echoed:  # (an upstream may echo one in a header too: `WWW-Authenticate`, `Location`)
+            self.response_header_lines = provider_keys.hide_echoes(self.response_header_lines, echoed)
             self.response_bytes = provider_keys.hide_echoes(self.response_bytes, echoed)
             if self.stream_chunks:
                 self.stream_chunks = [provider_keys.hide_echoes(chunk, echoed) for chunk in self.stream_chunks]
