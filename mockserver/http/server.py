@@ -139,6 +139,7 @@ class MockServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_stopped: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.on_stopped = on_stopped
+        self._watchdog: threading.Timer | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -146,6 +147,11 @@ class MockServer(uvicorn.Server):
             try:
                 yield
             finally:
+                # The server has stopped: what is left is writing files (a cassette of many large exchanges
+                # takes seconds), which the watchdog for a stuck shutdown must not cut off half-written. A
+                # second signal still exits at once.
+                if self._watchdog is not None:
+                    self._watchdog.cancel()
                 if self.on_stopped is not None:
                     self.on_stopped()
 
@@ -172,6 +178,7 @@ class MockServer(uvicorn.Server):
                                    args=("Shutdown did not finish in time: exiting now.", 128 + sig))
         watchdog.daemon = True
         watchdog.start()
+        self._watchdog = watchdog
 
 
 class _CancelledQuietly(logging.Filter):
