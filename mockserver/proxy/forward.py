@@ -58,14 +58,16 @@ class UpstreamLimits:
     silence_seconds: float = 60.0  # longest pause between two pieces of the body (a stream's events)
     answer_seconds: float = 600.0  # the whole answer, head to last byte
     max_body_bytes: int = 64 * 1024 * 1024  # an answer longer than this is cut there
+    max_connections: int = 100  # requests open to the upstream at once; one more waits `connect_seconds`
 
     def __post_init__(self) -> None:
         for name in ("connect_seconds", "head_seconds", "silence_seconds", "answer_seconds"):
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, not {value!r}")
-        if self.max_body_bytes < 1:
-            raise ValueError(f"max_body_bytes must be >= 1, not {self.max_body_bytes!r}")
+        for name in ("max_body_bytes", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)!r}")
 
 
 class BoundedDecoder:
@@ -283,7 +285,8 @@ class Upstream:
             except (OSError, ssl.SSLError) as bad:
                 raise ValueError(f"--upstream-ca-bundle {ca_bundle}: no CA certificate could be read ({bad})") from None
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
-                                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=0),
+                                         limits=httpx.Limits(max_connections=self.limits.max_connections,
+                                                             max_keepalive_connections=0),
                                          transport=transport)
         for default in ("accept", "user-agent", "accept-encoding"):  # only what the client sent goes on
             del self._client.headers[default]
@@ -313,6 +316,10 @@ class Upstream:
                 response = await self._client.send(request, stream=True)
         except TimeoutError:
             return failed_answer(f"upstream {self.origin} gave no answer within {self.limits.head_seconds:g} s",
+                                 started)
+        except httpx.PoolTimeout:  # the proxy's own bound, not the upstream's failure
+            return failed_answer(f"the proxy already has {self.limits.max_connections} requests open to upstream "
+                                 f"{self.origin}, and none ended within {self.limits.connect_seconds:g} s",
                                  started)
         except httpx.HTTPError as failed:
             return failed_answer(f"upstream {self.origin} unreachable or failing: {describe(failed)}", started)
