@@ -173,7 +173,7 @@ def test_the_journal_keeps_an_answer_of_many_pieces_in_linear_time() -> None:
             entry.add_response_chunk(piece)
         assert len(entry.response_bytes) == pieces * len(piece)
 
-    linear, ratio = _grows_linearly(relay, 1024)  # 4 MiB, then 16 MiB
+    linear, ratio = _grows_linearly(relay, 512)  # 2 MiB, then 8 MiB
     assert linear, f"4 times the pieces took {ratio:.1f} times as long"
 
 
@@ -184,7 +184,7 @@ def test_an_event_that_never_ends_is_searched_in_linear_time() -> None:
             assert splitter.feed(b"data: " + b"a" * 2042 + b"\r") == []
         assert len(splitter.close()[0]) == pieces * 2049
 
-    linear, ratio = _grows_linearly(split, 512)  # 1 MiB, then 4 MiB
+    linear, ratio = _grows_linearly(split, 128)  # 256 KiB, then 1 MiB
     assert linear, f"4 times the pieces took {ratio:.1f} times as long"
 
 
