@@ -99,7 +99,7 @@ class BoundedDecoder:
             piece = inflate.decompress(inflate.unconsumed_tail, DECODED_PIECE_BYTES)
 
 
-def decoder_for(headers: httpx.Headers) -> BoundedDecoder | None | str:
+def decoder_for(headers: httpx.Headers) -> BoundedDecoder | str | None:
     """How to undo the answer's `Content-Encoding`: None for none, a decoder for one layer the forwarder
     decodes, or the header itself (a string) for anything else, which the proxy refuses."""
     layers = [layer.strip().lower() for value in headers.get_list("content-encoding") for layer in value.split(",")]
