@@ -118,7 +118,8 @@ class MockApp:
         layer (nothing, if the connection was dropped unanswered)."""
         answered = request.sent or request.answered_by
         if self.access_log is not None and answered is not None:
-            self.access_log.request(scope, *answered)
+            status, error = answered
+            self.access_log.request(scope, status, request.entry.hidden(error) if request.entry else error)
 
 
 async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:

@@ -141,11 +141,20 @@ class JournalEntry:
     def hide_echoes(self) -> None:
         """Take the request's keys out of the answer kept, headers and body (the client got it as it was)."""
         echoed = self._echoes
-        if echoed:  # (an upstream may echo one in a header too: `WWW-Authenticate`, `Location`)
+        if echoed:  # (an upstream may echo one in a header too, or in bytes its error quotes)
             self.response_header_lines = provider_keys.hide_echoes(self.response_header_lines, echoed)
+            self.error = self.hidden(self.error)
             self.response_bytes = provider_keys.hide_echoes(self.response_bytes, echoed)
             if self.stream_chunks:
                 self.stream_chunks = [provider_keys.hide_echoes(chunk, echoed) for chunk in self.stream_chunks]
+
+    def hidden(self, text: Any) -> Any:
+        """`text` (an error's detail) with the request's keys hidden, as the entry keeps it; anything but a
+        string as it is. An upstream's protocol error may quote the bytes it choked on: an echoed key."""
+        if not self._echoes or not isinstance(text, str):
+            return text
+        return provider_keys.hide_echoes(text.encode("utf-8", "surrogateescape"), self._echoes).decode(
+            "utf-8", "surrogateescape")
 
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""

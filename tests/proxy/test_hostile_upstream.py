@@ -129,6 +129,38 @@ def test_a_key_the_upstream_echoes_in_its_answers_headers_is_kept_nowhere(tmp_pa
     assert KEY not in kept and KEY not in cassette.read_text()
 
 
+@pytest.mark.parametrize("where", ["status line", "header line", "chunk header"])
+def test_a_key_quoted_in_the_upstreams_protocol_error_is_kept_nowhere(tmp_path: Path, where: str) -> None:
+    """httpx's parser quotes the bytes it refuses (`illegal header line: bytearray(b'...')`): an upstream that
+    puts the client's key there had it kept in the journal's `error`, the access log and the cassette's
+    `_brokenOff` and `comment` (the 502 the client gets may quote it: the key is the client's own)."""
+    def garbled(seen: Any) -> Answer:
+        key = seen.headers["x-api-key"].encode()
+        if where == "status line":
+            return Answer(head=b"HTTP/1.1 " + key + b" OK\r\n\r\n", parts=(b"{}", "close"))
+        if where == "header line":
+            return Answer(head=b"HTTP/1.1 200 OK\r\nBroken " + key + b"\r\n\r\n", parts=(b"{}", "close"))
+        return Answer(head=b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                      parts=(b"2\r\n{}\r\n" + key + b"\r\n", "close"))
+
+    cassette, report = tmp_path / "garbled.har", tmp_path / "report.json"
+    with RawServer(garbled) as upstream, serve_logged(tmp_path, "--upstream", upstream.url + "/v4", "--record",
+                                                      str(cassette), "--report", str(report)) as (url, process, log):
+        try:
+            answer = httpx.post(f"{url}/chat-experiment", headers=HEADERS, json=chat_body())
+            assert answer.status_code == 502 and "illegal" in answer.json()["detail"]
+        except httpx.HTTPError:  # the chunk header: the answer had begun, so it breaks off
+            assert where == "chunk header"
+        until_judged(url, 1)
+        entry = journal(url)[0]
+        kept = json.dumps(entry) + json.dumps(violations(url))
+        process.send_signal(signal.SIGTERM)
+        process.wait(20)
+    assert "illegal" in entry["error"] and "[redacted]" in entry["error"]  # the error is kept, the key is not
+    written = kept + log.read_text() + cassette.read_text() + report.read_text()
+    assert KEY not in written
+
+
 # ---- bounded work for what a hostile upstream sends ----------------------------------------------------------
 
 def test_a_captured_stream_keeps_at_most_so_many_events_and_every_byte() -> None:
