@@ -25,7 +25,7 @@ from mockserver.recording import ExchangeCapture, load_cassette
 from mockserver.recording.capture import MAX_CAPTURED_EVENTS
 from mockserver.recording.events import EventSplitter
 from mockserver.world.journal import JournalEntry
-from tests.checker.raw_server import FOREVER, Answer, Pause, RawServer, Repeat
+from tests.checker.raw_server import FOREVER, Answer, Pause, RawServer, Repeat, json_answer
 from tests.conftest import chat_body
 from tests.proxy.test_forward import _run
 from tests.proxy.test_serve_proxy import HEADERS, KEY, journal, proxy_to, until_judged, violations
@@ -87,6 +87,42 @@ def test_a_body_that_is_not_what_its_encoding_says_breaks_off_naming_it() -> Non
     with RawServer(lambda seen: encoded) as server:
         answer, chunks, _ = _run(server.url)
     assert chunks == [] and "is not valid gzip" in (answer.failure or "")
+
+
+# ---- odd answers: what the client gets -------------------------------------------------------------------------
+
+def test_a_redirect_to_another_host_is_relayed_never_followed() -> None:
+    """The proxy never follows a 3xx (the client's key would go wherever `Location` says): the client gets
+    it as sent, the other host sees nothing, the checker flags the status."""
+    with RawServer(lambda seen: json_answer(b"{}")) as elsewhere:
+        moved = Answer(307, (*JSON_TYPE, ("Location", elsewhere.url + "/v4/chat-experiment")), (b"{}",))
+        with RawServer(lambda seen: moved) as upstream, proxy_to(upstream.url + "/v4") as (url, _):
+            answer = httpx.post(f"{url}/chat-experiment", headers=HEADERS, json=chat_body())
+            assert answer.status_code == 307 and answer.headers["location"].startswith(elsewhere.url)
+            found = until_judged(url, 1)
+        assert len(upstream.seen) == 1 and elsewhere.seen == []
+    assert "status_code_documented" in [check["check"] for check in found["checks"]]
+
+
+@pytest.mark.parametrize(("head", "status", "says"), [
+    (b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n",
+     200, None),
+    (b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", 200, None),
+    (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", 502, "broke the HTTP protocol"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}HTTP/1.1 500 Nope\r\nContent-Length: 2\r\n\r\n", 200, None),
+    (b"HTTP/1.1 200 OK\r\nSet-Cookie: session=stolen\r\nContent-Length: 2\r\n\r\n", 200, None),
+    (b"HTTP/1.1 200 OK\r\nContent-Type: applic", 502, "closed the connection"),
+], ids=["100-continue", "103-early-hints", "101-upgrade", "a-second-answer", "set-cookie", "closed-in-the-head"])
+def test_odd_answers_get_the_client_the_real_answer_or_a_502_naming_why(head: bytes, status: int,
+                                                                        says: str | None) -> None:
+    odd = Answer(head=head, parts=(b"{}", "close"))
+    with RawServer(lambda seen: odd) as upstream, proxy_to(upstream.url + "/v4") as (url, _):
+        answer = httpx.post(f"{url}/chat-experiment", headers=HEADERS, json=chat_body())
+        assert answer.status_code == status, answer.text[:300]
+        if says is None:
+            assert answer.content == b"{}" and "set-cookie" not in answer.headers
+        else:
+            assert says in answer.json()["detail"] and journal(url)[0]["status"] == 502
 
 
 # ---- an answer that breaks off is judged ------------------------------------------------------------------
