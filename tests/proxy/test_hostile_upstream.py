@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from mockserver.http.request import SHUTDOWN_CUT
+from mockserver.proxy.checking import MAX_JUDGED_EVENTS, MAX_SHOWN_VIOLATIONS, Observed, PassiveChecker
 from mockserver.proxy.forward import DECODED_PIECE_BYTES, BoundedDecoder, Upstream, UpstreamLimits
 from mockserver.recording import ExchangeCapture, load_cassette
 from mockserver.recording.capture import MAX_CAPTURED_EVENTS
@@ -213,6 +214,29 @@ def test_a_captured_stream_keeps_at_most_so_many_events_and_every_byte() -> None
     assert events is not None and len(events) == MAX_CAPTURED_EVENTS
     assert all(e.data() == event for e in events[:-1])
     assert b"".join(e.data() for e in events) == body
+
+
+def _tiny_events(count: int) -> Observed:
+    """A stream of `count` tiny events, each a violation of the event shape."""
+    request = json.dumps(chat_body(stream=True)).encode()
+    return Observed(1, "POST", "/chat-experiment", request, 200, {"content-type": "text/event-stream"},
+                    b'data: {"n": 0}\n\n' * count, api_key=KEY)
+
+
+def test_a_stream_of_more_events_than_the_bound_is_counted_not_judged() -> None:
+    """8 MiB of tiny events (half a million) held the checker's thread for minutes (1 MiB: 2.6 s, 4 MiB:
+    24 s) and gave the journal entry a violation per event."""
+    checker = PassiveChecker(max_judged_events=100)
+    assert checker.submit(_tiny_events(101)) is False
+    assert checker.book.not_judged["too_many_events"] == 1 and checker.book.judged == 0
+    assert PassiveChecker().max_judged_events == MAX_JUDGED_EVENTS >= 8 * 1024 * 1024 // 300  # real events
+
+
+def test_a_journal_entry_lists_so_many_violations_and_the_counts_take_them_all() -> None:
+    checker = PassiveChecker()
+    shown = checker.judge_now(_tiny_events(MAX_SHOWN_VIOLATIONS + 50))
+    assert shown is not None and len(shown) == MAX_SHOWN_VIOLATIONS
+    assert checker.book.to_json()["violations"] > MAX_SHOWN_VIOLATIONS + 49
 
 
 def _seconds(work: Any) -> float:
