@@ -126,9 +126,8 @@ class JournalEntry:
 
     @property
     def response_bytes(self) -> bytes:
-        """The answer's body as sent (a stream's: `stream_chunks`). Pieces are joined once, when read:
-        appending each to a bytes object would copy the whole body again for every piece (an upstream's
-        64 MiB answer in 64 KiB pieces: 32 GB copied, the event loop blocked for tens of seconds)."""
+        """The answer's body as sent (a stream's: `stream_chunks`), its pieces joined once, when read
+        (appending each to a bytes object copied the whole body again for every piece: quadratic)."""
         if self._response_more:
             self._response = b"".join((self._response, *self._response_more))
             self._response_more = None
@@ -149,12 +148,8 @@ class JournalEntry:
                 self.stream_chunks = [provider_keys.hide_echoes(chunk, echoed) for chunk in self.stream_chunks]
 
     def hidden(self, text: Any) -> Any:
-        """`text` (an error's detail) with the request's keys hidden, as the entry keeps it; anything but a
-        string as it is. An upstream's protocol error may quote the bytes it choked on: an echoed key."""
-        if not self._echoes or not isinstance(text, str):
-            return text
-        return provider_keys.hide_echoes(text.encode("utf-8", "surrogateescape"), self._echoes).decode(
-            "utf-8", "surrogateescape")
+        """`text` (an error's detail, which may quote what an upstream sent) with the request's keys hidden."""
+        return provider_keys.hide_echoes_in_text(text, self._echoes) if self._echoes else text
 
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
@@ -222,9 +217,8 @@ class JournalEntry:
             self.stream_chunks.append(chunk)
         elif not self._response:
             self._response = chunk
-        elif self._response_more is None:
-            self._response_more = [chunk]
-        else:
+        else:  # (joined when read: `response_bytes`)
+            self._response_more = self._response_more or []
             self._response_more.append(chunk)
 
     @property
