@@ -328,7 +328,7 @@ def test_sigterm_during_an_endless_upstream_stream_leaves_a_whole_cassette_that_
         while upstream._tasks and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not upstream._tasks
-    assert took < 1 + 2 + 1.5, took  # the shutdown timeout, the watchdog's grace, a margin for a busy machine
+    assert took < 1 + 2 + 5, took  # the shutdown timeout, the watchdog's grace, writing the files on a busy machine
     text = log.read_text()
     assert "Traceback" not in text and "recorded 1 exchange(s)" in text and "1 shutdown" in text, text[-2000:]
     exchanges = load_cassette(cassette).exchanges
