@@ -80,6 +80,11 @@ class BoundedDecoder:
         self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16) if encoding == "gzip" else None
         self._first = b""  # deflate: its first bytes, until they tell a zlib stream from raw deflate
 
+    @property
+    def complete(self) -> bool:
+        """Whether the encoded stream has ended (a body that stops before is cut short)."""
+        return self._inflate is not None and self._inflate.eof
+
     def decode(self, data: bytes) -> Iterator[bytes]:
         """The decoded pieces of `data` (zlib.error for bytes that are not of this encoding)."""
         if self._inflate is None:  # deflate: a zlib stream (RFC 1950 header) or, as some servers send it, raw
@@ -194,6 +199,9 @@ class UpstreamAnswer:
                     async with asyncio.timeout(min(left, limits.silence_seconds)):
                         chunk = await reader.__anext__()
                 except StopAsyncIteration:
+                    if self._decoder is not None and not self._decoder.complete:
+                        self.failure = (f"upstream {self._origin}'s answer ended before its "
+                                        f"{self._decoder.encoding} stream did: cut there")
                     return
                 except TimeoutError:
                     self.failure = (f"upstream {self._origin} sent nothing for {limits.silence_seconds:g} s in the "
