@@ -95,10 +95,10 @@ class MockApp:
             delivery = taken.delivery if taken is not None else await answer(found, request, scope, self.settings,
                                                                              refusal)
             await deliver(delivery, request, scope, receive, send)
-        except asyncio.CancelledError:  # the server or an in-process client stopped the answer
+        except asyncio.CancelledError as cancelled:  # the server or an in-process client stopped the answer
             if entry is not None and not entry.completed:
                 entry.client_left = True
-                if not request.client_gone and request.sent is not None:  # the server's shutdown cut it
+                if "graceful shutdown" in str(cancelled) and request.sent is not None:  # (uvicorn's words)
                     request.closed_by = request.closed_by or SHUTDOWN_CUT
             raise
         finally:
