@@ -142,9 +142,18 @@ class MockServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
+            # SIGHUP (the terminal closed, `kill -HUP`) stops the server as SIGTERM does, so the last lines,
+            # the report and the cassettes are written; by default it would end the process on the spot.
+            # Left alone when ignored (`nohup`) or handled by someone else, and only from the main thread.
+            hangup = threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+            if hangup:
+                signal.signal(signal.SIGHUP, self.handle_exit)
             try:
                 yield
             finally:
+                if hangup:  # (restored first: uvicorn then raises the caught signal again, to end by it)
+                    signal.signal(signal.SIGHUP, signal.SIG_DFL)
                 if self.on_stopped is not None:
                     self.on_stopped()
 

@@ -1,0 +1,143 @@
+"""`serve`'s standard output (the banner, the access log, the shutdown lines), written by a thread of its own.
+
+What is behind stdout is the host's choice, and none of it may stop the server. A pipe nobody reads is
+full after 64 KiB, and a write from the event loop would then block it: every client and `/healthz`
+would wait for ever (a parent that starts `serve` with `stdout=PIPE` and never reads does exactly
+that). A full disk, a closed stdout or a pipe whose reader left make a write raise instead. So the
+event loop only queues text (`write` never blocks and never raises), and a daemon thread writes it
+with plain `os.write` calls on stdout's descriptor (no buffer holds text that failed, to be retried
+or complained about at exit). What cannot be written is dropped and counted, and said on stderr once
+(a warning): while stdout raises, or while more than `MAX_PENDING_BYTES` wait behind a reader that
+does not read. When a write goes through again (room on the disk, a reader that reads), that is said
+too, with how many lines were lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from typing import TextIO
+
+log = logging.getLogger("humanloop_mock")
+
+MAX_PENDING_BYTES = 1 << 20  # text queued for a slow or stuck stdout before lines are dropped
+
+
+class Console:
+    """Text for stdout (or for `stream`), queued by `write` and written by a daemon thread."""
+
+    def __init__(self, stream: TextIO | None = None, max_pending: int = MAX_PENDING_BYTES) -> None:
+        self.stream = stream  # None: sys.stdout, looked up when writing
+        self.max_pending = max_pending
+        self.dropped = 0  # lines never written
+        self._pending: list[str] = []
+        self._pending_size = 0
+        self._busy = False  # the thread holds a batch it is writing
+        self._trouble: str | None = None  # why lines are being dropped, while they are
+        self._dropped_in_trouble = 0
+        self._ready = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def write(self, text: str) -> None:
+        """Queue `text` (whole lines) for stdout; never blocks, never raises."""
+        with self._ready:
+            if self._pending_size + len(text) > self.max_pending:
+                self._drop(text.count("\n") or 1, "nothing reads it: more than "
+                           f"{self.max_pending} bytes are waiting")
+                return
+            self._pending.append(text)
+            self._pending_size += len(text)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="humanloop-mock stdout", daemon=True)
+                self._thread.start()
+            self._ready.notify()
+
+    def close(self, timeout: float = 1.0) -> bool:
+        """Wait up to `timeout` seconds for what is queued to be written; whether it all was."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            while self._pending or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._ready.wait(left)
+        return True
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._pending:
+                    self._ready.wait()
+                batch, self._pending, self._pending_size = self._pending, [], 0
+                self._busy = True
+            text = "".join(batch)
+            try:
+                self._write_out(text)
+            except (OSError, ValueError, AttributeError) as failed:  # (AttributeError: stdout is None)
+                with self._ready:
+                    self._drop(text.count("\n") or 1, _reason(failed))
+            else:
+                with self._ready:
+                    self._recovered()
+            finally:
+                with self._ready:
+                    self._busy = False
+                    self._ready.notify_all()
+
+    def _write_out(self, text: str) -> None:
+        stream = self.stream if self.stream is not None else sys.stdout
+        if stream is None:
+            raise AttributeError("standard output is closed")
+        try:
+            descriptor = stream.fileno()
+        except (OSError, ValueError, AttributeError):  # not a file (a test's StringIO): its own write
+            stream.write(text)
+            stream.flush()
+            return
+        stream.flush()  # anything written to it before, first (click's echo, a print)
+        data = text.encode(getattr(stream, "encoding", None) or "utf-8", "backslashreplace")
+        while data:
+            data = data[os.write(descriptor, data):]
+
+    def _drop(self, lines: int, reason: str) -> None:
+        """Count lines that will never be written; say so once per spell of trouble (lock held)."""
+        self.dropped += lines
+        self._dropped_in_trouble += lines
+        if self._trouble is None:
+            self._trouble = reason
+            log.warning("Standard output cannot be written (%s): its lines are dropped; the server goes on "
+                        "serving.", reason)
+
+    def _recovered(self) -> None:
+        if self._trouble is not None:
+            log.warning("Standard output is written again; %d line(s) were dropped.", self._dropped_in_trouble)
+            self._trouble, self._dropped_in_trouble = None, 0
+
+
+def _reason(failed: BaseException) -> str:
+    if isinstance(failed, OSError) and failed.strerror:
+        return failed.strerror
+    return str(failed) or type(failed).__name__
+
+
+def fill_closed_streams() -> list[str]:
+    """Point a closed stdout or stderr (`serve >&-`: Python makes it None) at /dev/null; their names.
+
+    uvicorn's logging set-up needs both streams, and the descriptor stays taken, so no socket the server
+    opens later becomes descriptor 1 or 2 (where a stray write would land in a client's connection)."""
+    filled = []
+    for number, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            null = os.open(os.devnull, os.O_WRONLY)
+            if null != number:
+                os.dup2(null, number)
+                os.close(null)
+            setattr(sys, name, open(number, "w", closefd=False))  # noqa: SIM115 (lives as long as the process)
+            filled.append(name)
+    return filled
+
+
+stdout = Console()  # the process's own
