@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mockserver.recording import load_cassette
 from tests.conftest import KEY, chat_body
 from tests.support.scaling import free_port
 
@@ -160,3 +161,45 @@ def test_sighup_ignored_by_the_parent_stays_ignored(tmp_path: Path) -> None:
         assert process.poll() is None
         assert _calls_answered(base, 1) == [200, 200]
         assert _stopped(process) == -signal.SIGTERM
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 64 KiB tmpfs (root only): a disk that fills after a few dozen recorded exchanges. Skipped where
+    mounting is not allowed, except under CI=true (CI runs as root), where that is a failure."""
+    where = tmp_path / "small-disk"
+    where.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(where)], capture_output=True, timeout=30,
+    ).returncode == 0
+    if not mounted:
+        reason = "a 64 KiB tmpfs needs root and `mount` (CI runs as root)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield where
+    finally:
+        if subprocess.run(["umount", str(where)], capture_output=True, timeout=30).returncode != 0:
+            subprocess.run(["umount", "-l", str(where)], capture_output=True, timeout=30)
+
+
+def test_recording_onto_a_full_disk_answers_every_call_and_says_so_once(tmp_path: Path, full_disk: Path) -> None:
+    """Before: one warning per exchange on stderr (a log line per request while the disk stays full),
+    and a shutdown line that did not say where the recorded exchanges were."""
+    cassette = full_disk / "calls.har"
+    with _serving(tmp_path, subprocess.PIPE, "--record", str(cassette)) as (base, process, errors):
+        assert _calls_answered(base, 120) == [200] * 121
+        journal = httpx.get(f"{base}/__admin/requests", params={"chat": "true", "limit": 0}, headers=KEY).json()
+        assert journal["total"] == 120  # the journal lost nothing
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=15)
+        assert process.returncode == -signal.SIGTERM
+    logged = errors.read_text()
+    assert logged.count("could not be recorded") == 1, logged
+    assert "No space left on device" in logged and "Traceback" not in logged
+    said = out.decode()
+    assert f"could not finish the cassette {cassette} (No space left on device)" in said, said
+    assert "kept in" in said and "could not be)" in said
+    kept = load_cassette(cassette).exchanges  # what fitted is readable: no line cut in the middle
+    assert 0 < len(kept) < 120
