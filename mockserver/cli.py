@@ -27,6 +27,7 @@ from mockserver.http.server import (
     uvicorn_config,
 )
 from mockserver.proxy.forward import origin_of
+from mockserver.proxy.outputs import cannot_write
 from mockserver.recording import DEFAULT_IGNORE, CassetteError
 from mockserver.recording.command import cassette as cassette_command
 from mockserver.settings import (
@@ -291,6 +292,10 @@ class ServeSettings:
         report, junit = flags.pop("report"), flags.pop("junit")
         if (report or junit) and not flags["upstream"]:
             raise click.UsageError("--report and --junit write the passive checks of --upstream: give --upstream URL")
+        for name, path in (("--report", report), ("--junit", junit)):  # found now, not after a long run
+            problem = cannot_write(path) if path else None
+            if problem:
+                raise click.BadParameter(problem, param_hint=name)
         if flags["upstream_ca_bundle"] and not flags["upstream"]:
             raise click.UsageError("--upstream-ca-bundle is the CA of --upstream: give --upstream URL")
         flags["access_log"] = flags["access_log"] and log_level in ("debug", "info")  # (lines go out at info)

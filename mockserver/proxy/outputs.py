@@ -91,6 +91,27 @@ def _replace(path: str | Path, write: Any) -> None:
         raise
 
 
+def cannot_write(path: str | Path) -> str | None:
+    """Why a report could not be written at `path`, found by making (and removing) the temporary file
+    `_replace` would; None if it can. `serve` asks at start, so a report whose folder is missing or
+    read-only fails the start, not the end of a long run. A pipe or a device is not opened (a pipe
+    would wait for its reader)."""
+    target = Path(os.path.realpath(path))
+    try:
+        if not stat.S_ISREG(target.stat().st_mode):
+            return None if os.access(target, os.W_OK) else f"{path}: not writable"
+    except OSError:
+        pass  # nothing there yet
+    probe = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(probe, "x"):
+            pass
+        probe.unlink()
+    except OSError as failed:
+        return f"{path}: cannot write there: {failed.strerror}"
+    return None
+
+
 def write_report(book: ViolationBook, facts: RunFacts, path: str | Path) -> None:
     def write(temporary: str) -> None:
         with open(temporary, "w", encoding="utf-8") as handle:

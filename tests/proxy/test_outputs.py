@@ -13,7 +13,15 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver.proxy.checking import Observed, PassiveChecker
-from mockserver.proxy.outputs import RunFacts, per_answer_checks, report_json, summary_line, write_junit, write_report
+from mockserver.proxy.outputs import (
+    RunFacts,
+    cannot_write,
+    per_answer_checks,
+    report_json,
+    summary_line,
+    write_junit,
+    write_report,
+)
 
 KEY = "sk-live-0123456789abcdef"
 REQUEST = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Hi"}],
@@ -159,3 +167,12 @@ def test_a_report_that_cannot_be_written_leaves_no_temporary_file(tmp_path: Path
     with pytest.raises(OSError):
         write_report(_checker().book, FACTS, tmp_path / "missing" / "report.json")
     assert [p.name for p in tmp_path.iterdir()] == ["taken"] and not list((tmp_path / "taken").iterdir())
+
+
+def test_whether_a_report_can_be_written_is_asked_without_leaving_anything(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    assert cannot_write(tmp_path / "report.json") is None
+    assert cannot_write(pipe) is None  # (not opened: that would wait for a reader)
+    assert "No such file or directory" in (cannot_write(tmp_path / "missing" / "r.json") or "")
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]

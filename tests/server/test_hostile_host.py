@@ -203,3 +203,15 @@ def test_recording_onto_a_full_disk_answers_every_call_and_says_so_once(tmp_path
     assert "kept in" in said and "could not be)" in said
     kept = load_cassette(cassette).exchanges  # what fitted is readable: no line cut in the middle
     assert 0 < len(kept) < 120
+
+
+@pytest.mark.parametrize("flag", ["--report", "--junit"])
+def test_a_report_that_could_not_be_written_fails_the_start_not_the_end(tmp_path: Path, flag: str) -> None:
+    """Before: `serve` ran the whole session and said `could not write ...` only at shutdown."""
+    missing = tmp_path / "no-such-folder" / "checks.out"
+    result = subprocess.run([*SERVE, "--port", "0", "--upstream", "http://127.0.0.1:9/v4", flag, str(missing)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"Invalid value for {flag}: {missing}: cannot write there: No such file or directory" in result.stderr
+    assert "serving" not in result.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
