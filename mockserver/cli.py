@@ -315,6 +315,7 @@ def serve_with(serving: ServeSettings) -> None:
     settings, options = serving.mock, serving.server
     max_connections, max_tenants = options.max_connections, settings.max_tenants
     closed = console.fill_closed_streams()
+    console.queue_stderr()  # (before any log handler takes sys.stderr)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
     if "stdout" in closed:
         log.warning("Standard output is closed: the banner and the access log go nowhere (the journal, "
@@ -348,7 +349,7 @@ def serve_with(serving: ServeSettings) -> None:
             app.state.access_log.flush()
         for line in app.traffic.close(serving.report, serving.junit):
             console.stdout.write(line + "\n")
-        console.stdout.close(STDOUT_GRACE_SECONDS)  # (before a caught signal ends the process)
+        console.close_all(STDOUT_GRACE_SECONDS)  # (before a caught signal ends the process)
 
     MockServer(config, on_stopped=stopped).run(sockets=[sock])
 

@@ -1,19 +1,23 @@
-"""`serve`'s standard output (the banner, the access log, the shutdown lines), written by a thread of its own.
+"""`serve`'s standard output and error (the banner, the access log, log lines), written by threads of their own.
 
-What is behind stdout is the host's choice, and none of it may stop the server. A pipe nobody reads is
-full after 64 KiB, and a write from the event loop would then block it: every client and `/healthz`
-would wait for ever (a parent that starts `serve` with `stdout=PIPE` and never reads does exactly
-that). A full disk, a closed stdout or a pipe whose reader left make a write raise instead. So the
-event loop only queues text (`write` never blocks and never raises), and a daemon thread writes it
-with plain `os.write` calls on stdout's descriptor (no buffer holds text that failed, to be retried
-or complained about at exit). What cannot be written is dropped and counted, and said on stderr once
-(a warning): while stdout raises, or while more than `MAX_PENDING_BYTES` wait behind a reader that
-does not read. When a write goes through again (room on the disk, a reader that reads), that is said
-too, with how many lines were lost.
+What is behind stdout and stderr is the host's choice, and none of it may stop the server. A pipe
+nobody reads is full after 64 KiB, and a write from the event loop would then block it: every client
+and `/healthz` would wait for ever (a parent that starts `serve` with `stdout=PIPE` or `stderr=PIPE`
+and never reads does exactly that; a client sending unknown experiment ids makes a warning each). A
+full disk, a closed stdout or a pipe whose reader left make a write raise instead. So the event loop
+only queues text (`write` never blocks and never raises), and a daemon thread writes it with plain
+`os.write` calls on the stream's descriptor (no buffer holds text that failed, to be retried or
+complained about at exit). What cannot be written is dropped and counted, and said on stderr once (a
+warning): while stdout raises, or while more than `MAX_PENDING_BYTES` wait behind a reader that does
+not read. When a write goes through again (room on the disk, a reader that reads), that is said too,
+with how many were lost. stderr gets the same treatment (`queue_stderr`), minus the warnings: there is
+nowhere left to say them.
 """
 
 from __future__ import annotations
 
+import atexit
+import io
 import logging
 import os
 import sys
@@ -29,9 +33,12 @@ MAX_PENDING_BYTES = 1 << 20  # text queued for a slow or stuck stdout before lin
 class Console:
     """Text for stdout (or for `stream`), queued by `write` and written by a daemon thread."""
 
-    def __init__(self, stream: TextIO | None = None, max_pending: int = MAX_PENDING_BYTES) -> None:
+    def __init__(self, stream: TextIO | None = None, max_pending: int = MAX_PENDING_BYTES,
+                 say_trouble: bool = True, name: str = "stdout") -> None:
         self.stream = stream  # None: sys.stdout, looked up when writing
+        self.name = name
         self.max_pending = max_pending
+        self.say_trouble = say_trouble  # (not for stderr itself: the warning would queue behind the trouble)
         self.dropped = 0  # lines never written
         self._pending: list[str] = []
         self._pending_size = 0
@@ -43,6 +50,8 @@ class Console:
 
     def write(self, text: str) -> None:
         """Queue `text` (whole lines) for stdout; never blocks, never raises."""
+        if not text:
+            return
         with self._ready:
             if self._pending_size + len(text) > self.max_pending:
                 self._drop(text.count("\n") or 1, "nothing reads it: more than "
@@ -51,7 +60,7 @@ class Console:
             self._pending.append(text)
             self._pending_size += len(text)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="humanloop-mock stdout", daemon=True)
+                self._thread = threading.Thread(target=self._run, name=f"humanloop-mock {self.name}", daemon=True)
                 self._thread.start()
             self._ready.notify()
 
@@ -76,7 +85,7 @@ class Console:
             text = "".join(batch)
             try:
                 self._write_out(text)
-            except (OSError, ValueError, AttributeError) as failed:  # (AttributeError: stdout is None)
+            except Exception as failed:  # (OSError, ValueError; AttributeError: stdout is None): never ends the thread
                 with self._ready:
                     self._drop(text.count("\n") or 1, _reason(failed))
             else:
@@ -108,12 +117,14 @@ class Console:
         self._dropped_in_trouble += lines
         if self._trouble is None:
             self._trouble = reason
-            log.warning("Standard output cannot be written (%s): its lines are dropped; the server goes on "
-                        "serving.", reason)
+            if self.say_trouble:
+                log.warning("Standard output cannot be written (%s): its lines are dropped; the server goes "
+                            "on serving.", reason)
 
     def _recovered(self) -> None:
         if self._trouble is not None:
-            log.warning("Standard output is written again; %d line(s) were dropped.", self._dropped_in_trouble)
+            if self.say_trouble:
+                log.warning("Standard output is written again; %d line(s) were dropped.", self._dropped_in_trouble)
             self._trouble, self._dropped_in_trouble = None, 0
 
 
@@ -140,4 +151,52 @@ def fill_closed_streams() -> list[str]:
     return filled
 
 
+class QueuedStream(io.TextIOBase):
+    """A text stream whose writes are queued on a `Console`: `sys.stderr` while `serve` runs, so the
+    log handlers set up after it (ours, uvicorn's) never block the event loop either."""
+
+    def __init__(self, console: Console, original: TextIO) -> None:
+        self.console = console
+        self.original = original
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # as a text stream does (click probes with b"" for a binary one)
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        self.console.write(text)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self.original.isatty()
+
+    def fileno(self) -> int:
+        return self.original.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.original, "encoding", None) or "utf-8"
+
+
+def queue_stderr() -> None:
+    """From now on, what is written to `sys.stderr` is queued and written by a thread (see the module doc).
+    Call before logging is set up: handlers keep the stream they were given. What is queued gets a moment
+    to go out when the process exits normally (a `click` error message, say)."""
+    global stderr
+    if isinstance(sys.stderr, QueuedStream):
+        return
+    stderr = Console(sys.stderr, say_trouble=False, name="stderr")
+    sys.stderr = QueuedStream(stderr, sys.stderr)
+    atexit.register(close_all)
+
+
+def close_all(timeout: float = 1.0) -> None:
+    """Give what stdout and stderr still have queued up to `timeout` seconds each to be written."""
+    stdout.close(timeout)
+    if stderr is not None:
+        stderr.close(timeout)
+
+
 stdout = Console()  # the process's own
+stderr: Console | None = None  # set by `queue_stderr`

@@ -23,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver import logsafe
+from mockserver.http import console
 from mockserver.http.connection import ConnectionLimits, guarded_protocol
 from mockserver.http.hostcheck import with_host_check
 from mockserver.http.protocol import gathering
@@ -173,6 +174,7 @@ def force_exit(message: str, code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    console.close_all(timeout=0.5)  # (bounded: a stdout or stderr nobody reads must not hold the exit)
     os._exit(code)
 
 

@@ -215,3 +215,32 @@ def test_a_report_that_could_not_be_written_fails_the_start_not_the_end(tmp_path
     assert f"Invalid value for {flag}: {missing}: cannot write there: No such file or directory" in result.stderr
     assert "serving" not in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_stderr_nobody_reads_never_stops_the_server(tmp_path: Path) -> None:
+    """A parent that pipes stderr and reads only stdout. Each unknown experiment id makes a warning on
+    stderr; before, after about 350 of them the pipe was full and the event loop blocked on the next:
+    no answer, no /healthz, and not even SIGTERM ended the process (its last words blocked too)."""
+    port = free_port()
+    process = subprocess.Popen([*SERVE, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        _wait_until_up(base, process)
+        with httpx.Client(base_url=base, headers=KEY, timeout=5) as client:
+            statuses = {client.post("/v4/chat-experiment", json=chat_body(experiment_id=f"exp_new_{n}")).status_code
+                        for n in range(700)}
+            assert statuses == {200}
+            assert client.get("/healthz").status_code == 200
+        process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert process.poll() == -signal.SIGTERM
+        assert process.stderr is not None
+        assert b"Unknown experiment exp_new_0: provisioned it" in process.stderr.read()
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
