@@ -333,7 +333,10 @@ def serve_with(serving: ServeSettings) -> None:
         app = create_app(settings)
     except (ValueError, CassetteError) as refused:
         raise click.ClickException(str(refused)) from None
-    # (stdout through `console`: a full disk, a closed stdout or a pipe nobody reads never stops the server)
+    # (stdout through `console`: a full disk, a closed stdout or a pipe nobody reads never stops the server;
+    # the warnings so far first, for a reader of both in one file)
+    if console.stderr is not None:
+        console.stderr.drain()
     console.stdout.write(banner(settings, local_url(host, sock.getsockname()[1]),
                                 host_check_note(host, options.allowed_hosts)) + "\n")
     if app.state.tenants.max_tenants < max_tenants and settings.isolate_keys:
@@ -349,7 +352,7 @@ def serve_with(serving: ServeSettings) -> None:
             app.state.access_log.flush()
         for line in app.traffic.close(serving.report, serving.junit):
             console.stdout.write(line + "\n")
-        console.close_all(STDOUT_GRACE_SECONDS)  # (before a caught signal ends the process)
+        console.drain_all(STDOUT_GRACE_SECONDS)  # (before a caught signal ends the process)
 
     MockServer(config, on_stopped=stopped).run(sockets=[sock])
 

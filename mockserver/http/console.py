@@ -64,7 +64,7 @@ class Console:
                 self._thread.start()
             self._ready.notify()
 
-    def close(self, timeout: float = 1.0) -> bool:
+    def drain(self, timeout: float = 1.0) -> bool:
         """Wait up to `timeout` seconds for what is queued to be written; whether it all was."""
         deadline = time.monotonic() + timeout
         with self._ready:
@@ -188,14 +188,14 @@ def queue_stderr() -> None:
         return
     stderr = Console(sys.stderr, say_trouble=False, name="stderr")
     sys.stderr = QueuedStream(stderr, sys.stderr)
-    atexit.register(close_all)
+    atexit.register(drain_all)
 
 
-def close_all(timeout: float = 1.0) -> None:
+def drain_all(timeout: float = 1.0) -> None:
     """Give what stdout and stderr still have queued up to `timeout` seconds each to be written."""
-    stdout.close(timeout)
+    stdout.drain(timeout)
     if stderr is not None:
-        stderr.close(timeout)
+        stderr.drain(timeout)
 
 
 stdout = Console()  # the process's own

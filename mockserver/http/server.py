@@ -174,7 +174,7 @@ def force_exit(message: str, code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
-    console.close_all(timeout=0.5)  # (bounded: a stdout or stderr nobody reads must not hold the exit)
+    console.drain_all(timeout=0.5)  # (bounded: a stdout or stderr nobody reads must not hold the exit)
     os._exit(code)
 
 
