@@ -50,9 +50,17 @@ def _serving(tmp_path: Path, stdout: int | None, *args: str,
         _wait_until_up(f"http://127.0.0.1:{port}", process)
         yield f"http://127.0.0.1:{port}", process, errors
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+        _put_down(process)
+
+
+def _put_down(process: subprocess.Popen[bytes]) -> None:
+    """Never leave the server behind, nor its pipes open."""
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def _calls_answered(base: str, count: int) -> list[int]:
@@ -129,11 +137,7 @@ def test_a_stdout_nobody_reads_never_stops_the_server(tmp_path: Path) -> None:
         assert lines, "no access-log line came out once stdout was read"
         assert _stopped(process) == -signal.SIGTERM
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        _put_down(process)
     assert "line(s) were dropped" in errors.read_text()
 
 
@@ -239,8 +243,4 @@ def test_a_stderr_nobody_reads_never_stops_the_server(tmp_path: Path) -> None:
         assert process.stderr is not None
         assert b"Unknown experiment exp_new_0: provisioned it" in process.stderr.read()
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stderr is not None:
-            process.stderr.close()
+        _put_down(process)
