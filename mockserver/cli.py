@@ -5,12 +5,14 @@ from __future__ import annotations
 import gc
 import json
 import logging
+import os
 from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import click
 
+from contracts.check.command import FiniteFloatRange
 from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
@@ -54,8 +56,51 @@ _DEFAULTS = ServerOptions()
 ENV_PREFIX = "HUMANLOOP_MOCK_"
 API_KEY_ENV = f"{ENV_PREFIX}API_KEYS"
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
-_SECONDS = click.FloatRange(min=0, min_open=True)
+
+
+_SECONDS = FiniteFloatRange(min=0, min_open=True)
 STDOUT_GRACE_SECONDS = 2.0  # at shutdown, how long the last lines may take to reach a slow stdout
+
+
+def bind_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """`--host`: an address as a URL writes it is taken too (`[::1]` is `::1`); an empty one is refused,
+    as the socket layer would read it as every interface (not what an empty value means to anyone)."""
+    host = value.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if not host:
+        raise click.BadParameter("empty; give an address to bind, such as 127.0.0.1 (loopback, the default) "
+                                 "or 0.0.0.0 (every interface)")
+    return host
+
+
+def _writable_later(name: str, path: str | None) -> None:
+    """A file written at shutdown: its folder must exist and be writable now, not after the whole run."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise click.BadParameter(f"{path}: the folder {folder} does not exist", param_hint=name)
+    if not os.access(folder, os.W_OK):
+        raise click.BadParameter(f"{path}: cannot write in the folder {folder}", param_hint=name)
+
+
+def check_combinations(ctx: click.Context, flags: dict[str, Any]) -> None:
+    """Flags that do nothing without another, or that contradict one: a usage error (exit 2) at start."""
+    def given(name: str) -> bool:
+        return ctx.get_parameter_source(name) not in (None, click.core.ParameterSource.DEFAULT)
+
+    for name, flag in (("replay_speed", "--replay-speed"), ("replay_ignore", "--replay-ignore")):
+        if given(name) and not flags["replay"]:
+            raise click.UsageError(f"{flag} sets how --replay answers: give --replay FILE")
+    if flags["record_on_miss"] and not (flags["replay"] and flags["upstream"]):
+        raise click.UsageError("--record-on-miss needs --replay FILE and --upstream URL (it fetches what the "
+                               "cassette lacks and appends it)")
+    if flags["record"] and flags["replay"] and os.path.realpath(flags["record"]) == os.path.realpath(flags["replay"]):
+        raise click.UsageError("--record and --replay name the same file: each replayed answer would be appended "
+                               "to the cassette it came from (to add what the cassette lacks: --record-on-miss)")
+    _writable_later("--report", flags["report"])
+    _writable_later("--junit", flags["junit"])
 
 
 def _version() -> str:
@@ -180,7 +225,7 @@ def main() -> None:
 
 @main.command()
 @click.option("--host", default=LOOPBACK, show_default=True, envvar=f"{ENV_PREFIX}HOST", show_envvar=True,
-              help="Interface to bind (loopback by default).")
+              callback=bind_host, help="Interface to bind (loopback by default; IPv6 as ::1 or [::1]).")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), envvar=f"{ENV_PREFIX}PORT",
               show_envvar=True, help="0 picks a free port.")
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int, envvar=f"{ENV_PREFIX}SEED",
@@ -230,7 +275,7 @@ def main() -> None:
 @click.option("--max-header-bytes", default=_DEFAULTS.max_header_bytes, show_default=True,
               type=click.IntRange(256), help="Largest request line plus headers; larger get 431.")
 @click.option("--shutdown-timeout", default=_DEFAULTS.shutdown_timeout, show_default=True,
-              type=click.FloatRange(min=0),
+              type=FiniteFloatRange(min=0),
               help="Seconds open answers get after SIGTERM/SIGINT (a second signal exits at once).")
 @click.option("--allowed-host", "allowed_hosts", multiple=True, envvar=f"{ENV_PREFIX}ALLOWED_HOSTS", show_envvar=True,
               help="Also answer this Host header when bound to loopback, or turn the check on elsewhere "
@@ -247,7 +292,7 @@ def main() -> None:
 @click.option("--replay", metavar="FILE", type=click.Path(dir_okay=False),
               help="Answer /v4 requests from this cassette (a request matching none gets a 404 naming the "
                    "nearest recordings).")
-@click.option("--replay-speed", default=1.0, show_default=True, type=click.FloatRange(min=0),
+@click.option("--replay-speed", default=1.0, show_default=True, type=FiniteFloatRange(min=0),
               help="Replay pace: 1 = as recorded, 2 = twice as fast, 0 = no waiting.")
 @click.option("--replay-ignore", multiple=True, metavar="FIELD", default=DEFAULT_IGNORE, show_default=True,
               help="Top-level body field (dotted path, * for any list item) that replay matching ignores "
@@ -263,8 +308,10 @@ def main() -> None:
               type=click.Choice(["debug", "info", "warning", "error"]))
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
               help="One line per request on stdout (at log level info or debug).")
-def serve(**flags: Any) -> None:
+@click.pass_context
+def serve(ctx: click.Context, **flags: Any) -> None:
     """Run the fake server (Ctrl-C stops it; a second Ctrl-C stops it at once)."""
+    check_combinations(ctx, flags)
     settings = ServeSettings.from_flags(flags)
     serve_with(settings)
 
@@ -332,6 +379,7 @@ def serve_with(serving: ServeSettings) -> None:
     try:  # a cassette or an upstream flag that cannot work stops here, before the banner says it serves
         app = create_app(settings)
     except (ValueError, CassetteError) as refused:
+        sock.close()
         raise click.ClickException(str(refused)) from None
     # (stdout through `console`: a full disk, a closed stdout or a pipe nobody reads never stops the server;
     # the warnings so far first, for a reader of both in one file)

@@ -77,16 +77,28 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+    seed_of(config)  # a seed that is no number, or a config file that cannot be used, stops the run here
+    configured_spec(config)
 
 
 def seed_of(config: pytest.Config) -> int:
+    """`--humanloop-seed` (argparse made it an int), else the ini's `humanloop_seed`, a whole number."""
     option = config.getoption("--humanloop-seed")
-    return int(option if option is not None else config.getini("humanloop_seed") or 0)
+    if option is not None:
+        return int(option)
+    written = str(config.getini("humanloop_seed")).strip() or "0"
+    try:
+        return int(written)
+    except ValueError:
+        raise pytest.UsageError(f"ini humanloop_seed: {written!r} is not a whole number (the mock's seed, "
+                                "e.g. humanloop_seed = 0)") from None
 
 
 def remote_url_of(config: pytest.Config) -> str | None:
-    """The remote-mode base URL: option, then ini, then environment; None for in-process mode."""
-    return config.getoption("--humanloop-url") or config.getini("humanloop_url") or os.environ.get(URL_ENV) or None
+    """The remote-mode base URL: option, then ini, then environment; None for in-process mode. A value of
+    only spaces (an environment variable set to ' ') counts as not given."""
+    given = config.getoption("--humanloop-url") or config.getini("humanloop_url") or os.environ.get(URL_ENV) or ""
+    return given.strip() or None
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -109,27 +121,42 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     return report
 
 
+_CONFIG_KEY = pytest.StashKey["MockSpec | None"]()
+
+
+def configured_spec(config: pytest.Config) -> MockSpec | None:
+    """The spec of `--humanloop-config`/ini `humanloop_config`, loaded once per process (None: neither
+    given). A file that cannot be used is a `pytest.UsageError`: at `pytest_configure`, so the run stops
+    with the file's problem on one line, before any test (not as an error with a traceback in each)."""
+    if _CONFIG_KEY in config.stash:
+        return config.stash[_CONFIG_KEY]
+    # A path typed on the command line is read from where pytest was started, as the shell completed
+    # it; one in the ini file from the rootdir, the ini file's folder.
+    option = config.getoption("--humanloop-config")
+    if option:
+        path, base = option, config.invocation_params.dir
+    else:
+        path, base = config.getini("humanloop_config"), config.rootpath
+    spec = None
+    if path:
+        from mockserver.spec.config_file import ConfigFileError, load_spec
+
+        try:
+            spec = load_spec(Path(base) / path)  # an absolute path stays as it is
+        except ConfigFileError as error:
+            raise pytest.UsageError(str(error)) from None
+    config.stash[_CONFIG_KEY] = spec
+    return spec
+
+
 @pytest.fixture(scope="session")
 def humanloop_mock_spec(pytestconfig: pytest.Config) -> MockSpec:
     """What every test starts with: `--humanloop-config`/ini `humanloop_config`, else the built-in demo.
     Override this fixture in a conftest to define session-wide experiments in code."""
-    from mockserver.spec.config_file import ConfigFileError, load_spec
     from mockserver.spec.models import default_spec
 
-    # A path typed on the command line is read from where pytest was started, as the shell completed
-    # it; one in the ini file from the rootdir, the ini file's folder.
-    option = pytestconfig.getoption("--humanloop-config")
-    if option:
-        path, base = option, pytestconfig.invocation_params.dir
-    else:
-        path, base = pytestconfig.getini("humanloop_config"), pytestconfig.rootpath
-    if not path:
-        return default_spec()
-    resolved = Path(base) / path  # an absolute path stays as it is
-    try:
-        return load_spec(resolved)
-    except ConfigFileError as error:
-        raise pytest.UsageError(str(error)) from None
+    spec = configured_spec(pytestconfig)
+    return spec if spec is not None else default_spec()
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -25,6 +27,17 @@ from contracts.check.options import (
     parse_rate_limit,
 )
 from contracts.check.transport import DEFAULT_MAX_ANSWER_BYTES, DEFAULT_MAX_STREAM_EVENTS
+
+
+class FiniteFloatRange(click.FloatRange):
+    """click's FloatRange, refusing `nan` and `inf` (which pass its bounds: a comparison with NaN is
+    false, and infinity is above any minimum), so a timeout or speed is always a number."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number.", param, ctx)
+        return number
 
 
 def _rate(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
@@ -69,19 +82,19 @@ def _inputs(ctx: click.Context, param: click.Parameter, values: tuple[str, ...])
               help="Requests per second, or N/s, N/m, N/h [default: unlimited on loopback, 5/s elsewhere].")
 @click.option("--max-requests", default=DEFAULT_MAX_REQUESTS, show_default=True, type=click.IntRange(1),
               help="Stop sending after this many requests.")
-@click.option("--max-first-byte", default=DEFAULT_MAX_FIRST_BYTE, show_default=True, type=click.FloatRange(0.01),
+@click.option("--max-first-byte", default=DEFAULT_MAX_FIRST_BYTE, show_default=True, type=FiniteFloatRange(0.01),
               help="Seconds within which a stream's first event (and any non-chat answer) must start.")
-@click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(0.1),
+@click.option("--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=FiniteFloatRange(0.1),
               help="Seconds for one whole answer (not per read).")
-@click.option("--stream-timeout", default=DEFAULT_STREAM_TIMEOUT, show_default=True, type=click.FloatRange(0.1),
+@click.option("--stream-timeout", default=DEFAULT_STREAM_TIMEOUT, show_default=True, type=FiniteFloatRange(0.1),
               help="Seconds for one whole answer once it says text/event-stream.")
-@click.option("--deadline", default=DEFAULT_DEADLINE, show_default=True, type=click.FloatRange(0),
+@click.option("--deadline", default=DEFAULT_DEADLINE, show_default=True, type=FiniteFloatRange(0),
               help="Seconds for the whole run; then nothing more is sent and the verdict is given (0: none).")
 @click.option("--max-answer-bytes", default=DEFAULT_MAX_ANSWER_BYTES, show_default=True, type=click.IntRange(1),
               help="Body bytes read per answer (after decompression); past it the answer is cut and reported.")
 @click.option("--max-stream-events", default=DEFAULT_MAX_STREAM_EVENTS, show_default=True, type=click.IntRange(1),
               help="Events read per stream; past it the stream is cut and reported.")
-@click.option("--progress-every", default=DEFAULT_PROGRESS_EVERY, show_default=True, type=click.FloatRange(0.1),
+@click.option("--progress-every", default=DEFAULT_PROGRESS_EVERY, show_default=True, type=FiniteFloatRange(0.1),
               help="Seconds between progress lines on stderr.")
 @click.option("--no-sdk", is_flag=True, help="Skip the official client's calls even if `humanloop` is installed.")
 def check(url: str | None, api_key: str, experiment_ids: tuple[str, ...], inputs: tuple[tuple[str, str], ...],

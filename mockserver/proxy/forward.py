@@ -120,7 +120,10 @@ def parse_base_url(url: str) -> str:
     """The upstream's base URL as an SDK's `host` takes it (`http://127.0.0.1:9000/v4`), without a
     trailing slash; ValueError with a message for anything that is not an http(s) URL with a host. The
     messages never repeat a user name or password the URL holds."""
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as error:  # (`http://[::1`: an unclosed IPv6 bracket)
+        raise ValueError(f"--upstream is not a URL ({error}): {url!r}") from None
     shown = repr(urlunsplit(parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[1]))
                  if "@" in parts.netloc else url)
     if parts.scheme not in ("http", "https") or not parts.hostname:

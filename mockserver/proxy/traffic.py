@@ -84,12 +84,12 @@ class Traffic:
     def from_settings(cls, settings: MockSettings, version: str | None = None) -> Traffic:
         """The server's traffic (idle without any of its flags). Raises ValueError or CassetteError with a
         message for a bad flag, before the server starts."""
-        if not (settings.upstream or settings.record or settings.replay):
-            return cls()
-        version = version or _version()
         if settings.record_on_miss and not (settings.upstream and settings.replay):
             raise ValueError("--record-on-miss needs --replay FILE and --upstream URL (it fetches what the "
                              "cassette lacks and appends it)")
+        if not (settings.upstream or settings.record or settings.replay):
+            return cls()
+        version = version or _version()
         rules = MatchRules(ignore=settings.replay_ignore)
         replay = ReplaySource.load(settings.replay, speed=settings.replay_speed, rules=rules) if settings.replay \
             else None

@@ -11,8 +11,8 @@ services) are listed as skipped, with why.
 
 from __future__ import annotations
 
+import binascii
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,13 +22,19 @@ from urllib.parse import urlencode, urlsplit
 import yaml
 from pydantic import ValidationError
 
+from mockserver import safe_yaml
+from mockserver.plaindata import MAX_VALUES, NotPlainData, check_plain
 from mockserver.recording.capture import build_exchange
 from mockserver.recording.events import is_event_stream, split_events
 from mockserver.recording.har import MARKER, Cassette, Exchange, new_cassette, unpack
 from mockserver.recording.redact import redact_exchange
-from mockserver.recording.store import CassetteError, describe_error, parse_cassette
+from mockserver.recording.store import CassetteError, describe_error, parse_cassette, read_cassette_text
+from mockserver.spec import regexes
 
 DEFAULT_INCLUDE = r"/v4/"
+# What a recorded call of the wrong shape raises as it is read (a string where an object belongs, a
+# status that is no number, a missing field): it is skipped, with why, and the import goes on.
+WRONG_SHAPE = (KeyError, TypeError, ValueError, AttributeError, OverflowError)
 UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # startedDateTime of a call recorded without a time
 
 
@@ -62,16 +68,40 @@ def _content_type(headers: list[tuple[str, str]]) -> str:
 
 
 def _included(url: str, include: str) -> bool:
-    return re.search(include, urlsplit(url).path or "/") is not None
-
-
-def _read(path: Path) -> str:
+    """Whether the URL's path matches `include` (RE2, as the server's patterns: linear time whatever it is)."""
     try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise CassetteError(f"{path}: not UTF-8 text; expected a HAR file or a vcrpy cassette") from None
-    except OSError as error:
-        raise CassetteError(f"{path}: cannot read: {error.strerror}") from None
+        path = urlsplit(url).path or "/"
+    except ValueError:  # (an unparseable URL, such as `http://[::1`, has no path to match)
+        return False
+    return regexes.search(include, path)
+
+
+def _problem(error: Exception) -> str:
+    """Why a recorded call is not one, for the skipped list: the field missing, or what was wrong."""
+    if isinstance(error, KeyError):
+        return f"no {error.args[0]!r} field"
+    return f"a field of the wrong type or value ({error})"
+
+
+def _parse(path: Path, text: str) -> Any:
+    """The document: JSON (a HAR file, or a vcrpy cassette saved as JSON), else YAML (a vcrpy cassette)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise CassetteError(f"{path}: JSON nested too deeply to read; expected a HAR file") from None
+    except ValueError:
+        pass
+    try:
+        data = safe_yaml.load(text, python_strings=True)
+        # An alias is one value used in many places: more uses than the text has bytes is an alias bomb.
+        check_plain(data, allow_bytes=True, max_values=max(MAX_VALUES, len(text)))
+    except RecursionError:
+        raise CassetteError(f"{path}: YAML nested too deeply to read; expected a vcrpy cassette") from None
+    except NotPlainData as bad:
+        raise CassetteError(f"{path}: not a vcrpy cassette: {bad}") from None
+    except yaml.YAMLError as error:
+        raise CassetteError(f"{path}: neither JSON (a HAR file) nor YAML (a vcrpy cassette): {error}") from None
+    return data
 
 
 def import_file(path: str | Path, include: str = DEFAULT_INCLUDE) -> ImportResult:
@@ -79,20 +109,10 @@ def import_file(path: str | Path, include: str = DEFAULT_INCLUDE) -> ImportResul
     Raises CassetteError if the file is neither, or `include` is not a regular expression."""
     path = Path(path)
     try:
-        re.compile(include)
-    except re.error as error:
-        raise CassetteError(f"--include {include!r} is not a regular expression: {error}") from None
-    text = _read(path)
-    try:
-        data = json.loads(text)
-    except RecursionError:
-        raise CassetteError(f"{path}: JSON nested too deeply to read; expected a HAR file") from None
-    except ValueError:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as error:
-            raise CassetteError(f"{path}: neither JSON (a HAR file) nor YAML (a vcrpy cassette): "
-                                f"{str(error).splitlines()[0]}") from None
+        regexes.compile_pattern(include)
+    except ValueError as error:
+        raise CassetteError(f"--include {include!r}: {error}") from None
+    data = _parse(path, read_cassette_text(path))
     if isinstance(data, dict) and isinstance(data.get("log"), dict):
         if MARKER in data["log"]:
             return _from_ours(path, data, include)
@@ -127,32 +147,43 @@ def _from_vcrpy(interactions: list[Any], include: str) -> ImportResult:
     result = ImportResult("vcrpy cassette")
     for number, interaction in enumerate(interactions):
         try:
-            request, response = interaction["request"], interaction["response"]
-            method, url = str(request["method"]), str(request["uri"])
-            if "status_code" in response:  # httpx cassettes of vcrpy before 5
-                status, reason, body = int(response["status_code"]), "", _text_bytes(response.get("content"))
-            else:
-                status = int(response["status"]["code"])
-                reason = str(response["status"].get("message") or "")
-                body = _text_bytes((response.get("body") or {}).get("string"))
-        except (KeyError, TypeError, ValueError, AttributeError) as error:
-            result.skipped.append(f"interaction {number}: not a vcrpy interaction ({error!r} missing or wrong)")
-            continue
-        if not _included(url, include):
-            result.skipped.append(f"interaction {number}: {method} {url}: path does not match {include!r}")
-            continue
-        response_headers = _header_pairs(response.get("headers"))
-        try:
-            result.exchanges.append(build_exchange(
-                method=method, url=url, request_headers=_header_pairs(request.get("headers")),
-                request_body=_text_bytes(request.get("body")), status=status, reason=reason,
-                response_headers=response_headers, body=body,
-                events=_events(body, _content_type(response_headers), 0.0, 0.0),
-                started=UNKNOWN_TIME, pace="none", comment=f"vcrpy interaction {number}",
-            ))
-        except ValueError as error:
-            result.skipped.append(f"interaction {number}: {method} {url}: {_why(error)}")
+            outcome = _vcrpy_exchange(number, interaction, include)
+        except WRONG_SHAPE as error:
+            outcome = f"interaction {number}: not a vcrpy interaction: {_problem(error)}"
+        _take(result, outcome)
     return result
+
+
+def _take(result: ImportResult, outcome: Exchange | str) -> None:
+    if isinstance(outcome, str):
+        result.skipped.append(outcome)
+    else:
+        result.exchanges.append(outcome)
+
+
+def _vcrpy_exchange(number: int, interaction: Any, include: str) -> Exchange | str:
+    """The exchange one vcrpy interaction records, or why it is skipped."""
+    request, response = interaction["request"], interaction["response"]
+    method, url = str(request["method"]), str(request["uri"])
+    if "status_code" in response:  # httpx cassettes of vcrpy before 5
+        status, reason, body = int(response["status_code"]), "", _text_bytes(response.get("content"))
+    else:
+        status = int(response["status"]["code"])
+        reason = str(response["status"].get("message") or "")
+        body = _text_bytes((response.get("body") or {}).get("string"))
+    if not _included(url, include):
+        return f"interaction {number}: {method} {url}: path does not match {include!r}"
+    response_headers = _header_pairs(response.get("headers"))
+    try:
+        return build_exchange(
+            method=method, url=url, request_headers=_header_pairs(request.get("headers")),
+            request_body=_text_bytes(request.get("body")), status=status, reason=reason,
+            response_headers=response_headers, body=body,
+            events=_events(body, _content_type(response_headers), 0.0, 0.0),
+            started=UNKNOWN_TIME, pace="none", comment=f"vcrpy interaction {number}",
+        )
+    except ValueError as error:
+        return f"interaction {number}: {method} {url}: {_why(error)}"
 
 
 def _why(error: ValueError) -> str:
@@ -169,46 +200,54 @@ def _har_request_body(request: dict[str, Any]) -> bytes:
 
 
 def _from_har(path: Path, log: dict[str, Any], include: str) -> ImportResult:
-    creator = log.get("creator") or {}
-    result = ImportResult(f"HAR file ({creator.get('name', 'unknown tool')} {creator.get('version', '')})".strip())
-    for number, entry in enumerate(log.get("entries") or []):
+    creator = log.get("creator") if isinstance(log.get("creator"), dict) else {}
+    entries = log.get("entries") or []
+    if not isinstance(entries, list):
+        raise CassetteError(f"{path}: log.entries is a {type(entries).__name__}, not a list: not a HAR file")
+    tool = f"{creator.get('name') or 'unknown tool'} {creator.get('version') or ''}".strip()
+    result = ImportResult(f"HAR file ({tool})")
+    for number, entry in enumerate(entries):
         try:
-            request, response = entry["request"], entry["response"]
-            method, url, status = str(request["method"]), str(request["url"]), int(response["status"])
-            content = response.get("content") or {}
-        except (KeyError, TypeError, ValueError) as error:
-            result.skipped.append(f"entry {number}: not a HAR entry ({error!r} missing or wrong)")
-            continue
-        where = f"entry {number}: {method} {url}"
-        if not _included(url, include):
-            result.skipped.append(f"{where}: path does not match {include!r}")
-            continue
-        if status == 0:
-            result.skipped.append(f"{where}: the request failed ({response.get('_failureText') or 'no answer'})")
-            continue
-        if "text" not in content and content.get("size", 0):
-            result.skipped.append(f"{where}: the HAR holds no response body (the tool did not save it)")
-            continue
-        timings = entry.get("timings") or {}
-        timed = isinstance(timings.get("wait"), int | float) and timings["wait"] >= 0
-        head = sum(max(float(timings.get(phase) or 0), 0) for phase in ("send", "wait")) if timed else 0.0
-        end = head + max(float(timings.get("receive") or 0), 0) if timed else 0.0
-        response_headers = [(n, v) for n, v in _header_pairs(response.get("headers")) if not n.startswith(":")]
-        try:
-            body = unpack(str(content.get("text", "")), content.get("encoding"))
-            result.exchanges.append(build_exchange(
-                method=method, url=url,
-                request_headers=[(n, v) for n, v in _header_pairs(request.get("headers")) if not n.startswith(":")],
-                request_body=_har_request_body(request), status=status, reason=str(response.get("statusText", "")),
-                response_headers=response_headers, body=body,
-                events=_events(body, content.get("mimeType") or _content_type(response_headers), head, end),
-                head_ms=head, end_ms=end, started=_har_time(entry.get("startedDateTime")),
-                pace="estimated" if timed else "none", http_version=str(request.get("httpVersion") or "HTTP/1.1"),
-                comment=f"HAR entry {number} of {path.name}",
-            ))
-        except ValueError as error:
-            result.skipped.append(f"{where}: {_why(error)}")
+            outcome = _har_exchange(path, number, entry, include)
+        except WRONG_SHAPE as error:
+            outcome = f"entry {number}: not a HAR entry: {_problem(error)}"
+        _take(result, outcome)
     return result
+
+
+def _har_exchange(path: Path, number: int, entry: Any, include: str) -> Exchange | str:
+    """The exchange one HAR entry records, or why it is skipped."""
+    request, response = entry["request"], entry["response"]
+    method, url, status = str(request["method"]), str(request["url"]), int(response["status"])
+    content = response.get("content") or {}
+    where = f"entry {number}: {method} {url}"
+    if not _included(url, include):
+        return f"{where}: path does not match {include!r}"
+    if status == 0:
+        return f"{where}: the request failed ({response.get('_failureText') or 'no answer'})"
+    if "text" not in content and content.get("size", 0):
+        return f"{where}: the HAR holds no response body (the tool did not save it)"
+    timings = entry.get("timings") or {}
+    timed = isinstance(timings.get("wait"), int | float) and timings["wait"] >= 0
+    head = sum(max(float(timings.get(phase) or 0), 0) for phase in ("send", "wait")) if timed else 0.0
+    end = head + max(float(timings.get("receive") or 0), 0) if timed else 0.0
+    response_headers = [(n, v) for n, v in _header_pairs(response.get("headers")) if not n.startswith(":")]
+    try:
+        body = unpack(str(content.get("text", "")), content.get("encoding"))
+        return build_exchange(
+            method=method, url=url,
+            request_headers=[(n, v) for n, v in _header_pairs(request.get("headers")) if not n.startswith(":")],
+            request_body=_har_request_body(request), status=status, reason=str(response.get("statusText", "")),
+            response_headers=response_headers, body=body,
+            events=_events(body, str(content.get("mimeType") or _content_type(response_headers)), head, end),
+            head_ms=head, end_ms=end, started=_har_time(entry.get("startedDateTime")),
+            pace="estimated" if timed else "none", http_version=str(request.get("httpVersion") or "HTTP/1.1"),
+            comment=f"HAR entry {number} of {path.name}",
+        )
+    except binascii.Error as error:
+        return f"{where}: a base64 body does not decode ({error})"
+    except ValueError as error:
+        return f"{where}: {_why(error)}"
 
 
 def _har_time(value: Any) -> datetime:

@@ -26,8 +26,12 @@ from pydantic import ValidationError
 
 from mockserver.recording.har import MARKER, Cassette, Exchange, exchange_json, new_cassette
 from mockserver.recording.redact import redact_exchange
+from mockserver.textfile import MEBIBYTE, UnreadableFile, read_bytes, read_text
 
 SIDE_SUFFIX = ".partial.jsonl"
+# The largest cassette loaded (its exchanges are held in memory, at several times their size on disk).
+# A recording may grow past it: the recorder itself reads back what it wrote without this limit.
+MAX_CASSETTE_BYTES = 256 * MEBIBYTE
 
 
 class CassetteError(Exception):
@@ -52,13 +56,16 @@ def describe_error(error: ValidationError, limit: int = 5) -> str:
     return "; ".join(problems[:limit]) + more
 
 
-def _read_json(path: Path) -> Any:
+def read_cassette_text(path: Path, limit: int | None = MAX_CASSETTE_BYTES) -> str:
+    """The text of a cassette (or a recording to import): a regular UTF-8 file of at most `limit` bytes."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise CassetteError(f"{path}: not UTF-8 text (byte {error.start}); a cassette is a HAR (JSON) file") from None
-    except OSError as error:
-        raise CassetteError(f"{path}: cannot read: {error.strerror}") from None
+        return read_text(path, limit)
+    except UnreadableFile as unreadable:
+        raise CassetteError(str(unreadable)) from None
+
+
+def _read_json(path: Path, limit: int | None) -> Any:
+    text = read_cassette_text(path, limit)
     try:
         return json.loads(text)
     except ValueError as error:
@@ -79,13 +86,13 @@ def parse_cassette(path: Path, data: Any) -> Cassette:
         raise CassetteError(f"{path}: not a valid cassette: {describe_error(error)}") from None
 
 
-def _read_side(side: Path) -> list[Exchange]:
+def _read_side(side: Path, limit: int | None) -> list[Exchange]:
     """The exchanges of an unfinished recording. Each is written as one line ending in a newline, so
     only a last line without one can be cut short by a crash: that one is dropped if it does not parse."""
     try:
-        complete, _, tail = side.read_bytes().rpartition(b"\n")
-    except OSError as error:
-        raise CassetteError(f"{side}: cannot read: {error.strerror}") from None
+        complete, _, tail = read_bytes(side, limit).rpartition(b"\n")
+    except UnreadableFile as unreadable:
+        raise CassetteError(str(unreadable)) from None
     exchanges = []
     for number, line in enumerate(complete.split(b"\n") if complete else [], start=1):
         try:
@@ -98,20 +105,30 @@ def _read_side(side: Path) -> list[Exchange]:
     return exchanges
 
 
-def load_cassette(path: str | Path) -> Cassette:
-    """The cassette at `path`, with any exchanges an unfinished recording left beside it
-    (`cassette.recovered` counts them). Raises CassetteError saying what is wrong and where."""
-    path = Path(path)
-    side = side_path(path)
-    try:  # exists() raises for a name over the system's limit, or a folder it may not search
-        here, side_here = path.exists(), side.exists()
+def _exists(path: Path) -> bool:
+    """Whether there is something at `path`; CassetteError for a path that cannot be looked at (a symlink
+    loop, a name over the system's limit, a folder it may not search), which `Path.exists` calls absent."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return False
     except OSError as error:
         raise CassetteError(f"{path}: cannot read: {error.strerror}") from None
+    return True
+
+
+def load_cassette(path: str | Path, limit: int | None = MAX_CASSETTE_BYTES) -> Cassette:
+    """The cassette at `path`, with any exchanges an unfinished recording left beside it
+    (`cassette.recovered` counts them), each file at most `limit` bytes. Raises CassetteError saying
+    what is wrong and where."""
+    path = Path(path)
+    side = side_path(path)
+    here, side_here = _exists(path), _exists(side)
     if not here and not side_here:
         raise CassetteError(f"{path}: no such cassette")
-    cassette = parse_cassette(path, _read_json(path)) if here else new_cassette()
+    cassette = parse_cassette(path, _read_json(path, limit)) if here else new_cassette()
     if side_here:
-        recovered = _read_side(side)
+        recovered = _read_side(side, limit)
         entries = cassette.log.entries
         # A close interrupted between its rename and removing the side file: already in the cassette.
         if recovered and [exchange_json(e) for e in entries[-len(recovered):]] == [exchange_json(e) for e in recovered]:
@@ -210,7 +227,7 @@ class CassetteWriter:
                 self._handle.close()
 
     def _current(self) -> Cassette:
-        cassette = load_cassette(self.path)
+        cassette = load_cassette(self.path, limit=None)  # (what this writer wrote may exceed what a load takes)
         if not self.path.exists():
             cassette.log.creator.version = self._version
         return cassette

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -239,8 +240,37 @@ def test_bad_config_file_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makefile(".toml", bad="[[projects]]\nnam = 'x'\n")
     pytester.makepyfile("def test_it(humanloop_mock):\n    pass\n")
     result = pytester.runpytest("--humanloop-config", "bad.toml")
-    assert result.ret != 0
-    result.stdout.fnmatch_lines(["*projects[[]0[]].nam: unknown key*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at configure: before any test, once, no traceback
+    result.stderr.fnmatch_lines(["ERROR: *bad.toml: invalid humanloop-mock config:",
+                                 "*projects[[]0[]].nam: unknown key*"])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str() and "test_it" not in result.stdout.str()
+
+
+@pytest.mark.parametrize(("ini", "args", "message"), [
+    ("humanloop_seed = abc\n", (), "ERROR: ini humanloop_seed: 'abc' is not a whole number*"),
+    ("humanloop_config = fifo.yaml\n", (), "ERROR: *fifo.yaml: not a regular file (a pipe, device or socket)*"),
+    ("", ("--humanloop-config", "deep.json"), "ERROR: *deep.json: cannot parse: nested too deeply (JSON)"),
+    ("", ("--humanloop-config", "."), "ERROR: *: unknown config format ''*"),
+])
+def test_unusable_options_stop_the_run_before_any_test(pytester: pytest.Pytester, ini: str, args: tuple[str, ...],
+                                                       message: str) -> None:
+    """An ini seed that is no number was a ValueError traceback in every test; a FIFO as the config file hung
+    the run, and a deeply nested one (or a directory) was a RecursionError (IsADirectoryError) in every test."""
+    os.mkfifo(pytester.path / "fifo.yaml")
+    (pytester.path / "deep.json").write_text('{"projects": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    pytester.makeini("[pytest]\n" + ini)
+    pytester.makepyfile("def test_it(humanloop_mock):\n    pass\n")
+    result = pytester.runpytest_subprocess(*args, timeout=120)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_a_remote_url_of_only_spaces_is_not_given(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HUMANLOOP_MOCK_URL=' ' (a variable emptied by a template) meant remote mode at ' ': every test errored."""
+    monkeypatch.setenv("HUMANLOOP_MOCK_URL", " ")
+    pytester.makepyfile("def test_it(humanloop_mock):\n    assert humanloop_mock.seed == 0\n")
+    pytester.runpytest_subprocess().assert_outcomes(passed=1)
 
 
 def test_xdist_workers_are_isolated(pytester: pytest.Pytester) -> None:

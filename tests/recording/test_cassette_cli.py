@@ -83,12 +83,12 @@ def test_import_a_har_with_a_base64_body_and_a_failed_entry(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("content", "args", "message"), [
-    (None, (), "cannot read"),
+    (None, (), "in.yaml: no such file"),
     ("just: yaml", (), "neither a HAR file"),
     ("{[ not yaml", (), "neither JSON"),
     ('{"interactions": []}', (), "nothing to import: it records no calls"),
     ('{"interactions": [{"request": {}}]}', (), "not a vcrpy interaction"),
-    ('{"interactions": []}', ("--include", "("), "not a regular expression"),
+    ('{"interactions": []}', ("--include", "("), "--include '(': invalid regular expression: missing )"),
 ])
 def test_import_errors_are_one_clear_line(tmp_path: Path, content: str | None, args: tuple[str, ...],
                                           message: str) -> None:

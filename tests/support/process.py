@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-URL = re.compile(r"at (http://127\.0\.0\.1:\d+/v4)")
+URL = re.compile(r"at (http://(?:127\.0\.0\.1|\[::1\]):\d+/v4)")
 
 
 @contextmanager
