@@ -19,17 +19,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import re2
 import yaml
 from pydantic import ValidationError
 
-from mockserver import safe_yaml
-from mockserver.plaindata import MAX_VALUES, NotPlainData, check_plain
+from mockserver.files import safe_yaml
+from mockserver.files.plaindata import MAX_VALUES, NotPlainData, check_plain
 from mockserver.recording.capture import build_exchange
 from mockserver.recording.events import is_event_stream, split_events
 from mockserver.recording.har import MARKER, Cassette, Exchange, new_cassette, unpack
 from mockserver.recording.redact import redact_exchange
 from mockserver.recording.store import CassetteError, describe_error, parse_cassette, read_cassette_text
-from mockserver.spec import regexes
 
 DEFAULT_INCLUDE = r"/v4/"
 # What a recorded call of the wrong shape raises as it is read (a string where an object belongs, a
@@ -73,7 +73,7 @@ def _included(url: str, include: str) -> bool:
         path = urlsplit(url).path or "/"
     except ValueError:  # (an unparseable URL, such as `http://[::1`, has no path to match)
         return False
-    return regexes.search(include, path)
+    return re2.search(include, path) is not None
 
 
 def _problem(error: Exception) -> str:
@@ -109,9 +109,11 @@ def import_file(path: str | Path, include: str = DEFAULT_INCLUDE) -> ImportResul
     Raises CassetteError if the file is neither, or `include` is not a regular expression."""
     path = Path(path)
     try:
-        regexes.compile_pattern(include)
-    except ValueError as error:
-        raise CassetteError(f"--include {include!r}: {error}") from None
+        re2.compile(include)
+    except re2.error as error:
+        reason = error.args[0] if error.args else "cannot be compiled"
+        reason = reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+        raise CassetteError(f"--include {include!r}: invalid regular expression: {reason[:200]}") from None
     data = _parse(path, read_cassette_text(path))
     if isinstance(data, dict) and isinstance(data.get("log"), dict):
         if MARKER in data["log"]:

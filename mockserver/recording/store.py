@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from mockserver.files.textfile import MEBIBYTE, UnreadableFile, read_bytes, read_text
 from mockserver.recording.har import MARKER, Cassette, Exchange, exchange_json, new_cassette
 from mockserver.recording.redact import redact_exchange
-from mockserver.textfile import MEBIBYTE, UnreadableFile, read_bytes, read_text
 
 SIDE_SUFFIX = ".partial.jsonl"
 # The largest cassette loaded (its exchanges are held in memory, at several times their size on disk).

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 
-from mockserver import safe_yaml
-from mockserver.plaindata import NotPlainData, check_plain
+from mockserver.files import safe_yaml
+from mockserver.files.plaindata import NotPlainData, check_plain
+from mockserver.files.textfile import MEBIBYTE, UnreadableFile, read_text
 from mockserver.spec.errors import SpecError, validate
 from mockserver.spec.models import MockSpec
-from mockserver.textfile import MEBIBYTE, UnreadableFile, read_text
 
 MAX_CONFIG_BYTES = 16 * MEBIBYTE  # a config is written by hand; a larger file is a mistake, or not a config
 FORMATS = {".toml": "TOML", ".yaml": "YAML", ".yml": "YAML", ".json": "JSON"}
