@@ -29,8 +29,6 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from mockserver.fixed_unicode import quoted
-
 FORMAT = 1
 # What HTTP lets a header be (RFC 9110 5.1, 5.5): a name is a token; a value has no CR, LF or NUL.
 HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -138,9 +136,9 @@ class Response(HarModel):
         server's answer mid-way, so it is refused when the cassette loads."""
         for header in headers:
             if not HEADER_NAME.fullmatch(header.name):
-                raise ValueError(f"header name {quoted(header.name)} is not an HTTP token")
+                raise ValueError(f"header name {header.name!r} is not an HTTP token")
             if BAD_HEADER_VALUE.search(header.value):
-                raise ValueError(f"header {quoted(header.name)}: a value may not hold CR, LF or NUL")
+                raise ValueError(f"header {header.name!r}: a value may not hold CR, LF or NUL")
         return headers
 
     def header_pairs(self) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ def _parse(path: Path) -> Any:
     elif suffix in (".yaml", ".yml"):
         data = yaml.safe_load(text)
     elif suffix == ".json":
-        data = json.loads(text)
+        data = jsonio.stdlib_loads(text)
     else:
         raise ConfigFileError(f"{path}: unknown config format {suffix!r}; use .toml, .yaml, .yml or .json")
     bad = jsonio.lone_surrogate_path(data)  # YAML and JSON escapes can make one; nothing can write it back
