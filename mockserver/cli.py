@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 import json
 import logging
 import sys
@@ -176,6 +177,11 @@ def banner(settings: MockSettings, url: str, note: str | None = None) -> str:
 @click.version_option(_version(), "--version", prog_name="humanloop-mock")
 def main() -> None:
     """A deterministic stand-in for Humanloop's v4 Chat Experiment API."""
+    # A terminal or log whose encoding is not UTF-8 (LC_ALL=C, PYTHONIOENCODING=latin-1) gets escapes for
+    # what it cannot show, as stderr does, rather than a UnicodeEncodeError (the access log printed a
+    # traceback and lost its lines for a request path holding `é`).
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 @main.command()
