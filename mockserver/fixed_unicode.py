@@ -4,14 +4,13 @@ Python's `\\w`, `str.isalnum`, `str.isprintable` (and so `repr`) follow the Unic
 interpreter: 14.0 in CPython 3.11, 15.0 in 3.12, 15.1 in 3.13, each adding characters (Kawi letters and
 digits in 15.0, CJK Extension I in 15.1). Token counts, streamed chunks and quoted error messages that
 used them gave other bytes on another Python. The mock uses these tables instead, taken from Unicode 14.0
-as CPython 3.11 has it (so answers stay what they were there): `python -m mockserver.fixed_unicode` under
-CPython 3.11 writes them again (tests/unit/test_fixed_unicode.py checks them against it).
+as CPython 3.11 has it (so answers stay what they were there): `python -m tests.support.unicode_tables`
+under CPython 3.11 writes them again (tests/unit/test_fixed_unicode.py checks them against it).
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable
 from typing import Any
 
 UNICODE_VERSION = "14.0.0"
@@ -220,40 +219,3 @@ def quoted(value: Any) -> str:
     if isinstance(value, dict):
         return "{" + ", ".join(f"{quoted(k)}: {quoted(v)}" for k, v in value.items()) + "}"
     return repr(value)
-
-
-def _ranges_of(test: Callable[[str], bool]) -> str:
-    pairs, start = [], None
-    for code in range(0x110001):
-        inside = code < 0x110000 and test(chr(code))
-        if inside and start is None:
-            start = code
-        elif not inside and start is not None:
-            pairs.append(f"{start:x}" if start == code - 1 else f"{start:x}-{code - 1:x}")
-            start = None
-    return " ".join(pairs)
-
-
-def current_ranges() -> dict[str, str]:
-    """The three classes as this interpreter has them (equal to the tables under CPython 3.11)."""
-    return {"WORD": _ranges_of(lambda c: c.isalnum() or c == "_"), "SPACE": _ranges_of(str.isspace),
-            "PRINTABLE": _ranges_of(str.isprintable)}
-
-
-if __name__ == "__main__":  # writes the tables again: run under CPython 3.11 (Unicode 14.0)
-    import re
-    import textwrap
-    import unicodedata
-    from pathlib import Path
-
-    if unicodedata.unidata_version != UNICODE_VERSION:
-        raise SystemExit(f"run this under a Python with Unicode {UNICODE_VERSION} (CPython 3.11), "
-                         f"not {unicodedata.unidata_version}")
-    source = Path(__file__).read_text(encoding="utf-8")
-    for name, ranges in current_ranges().items():
-        lines = textwrap.wrap(ranges, 110)
-        literal = "(\n    " + "\n    ".join(f'"{line} "' for line in lines) + "\n)" if len(lines) > 1 else f'"{ranges}"'
-        assignment = f"_{name}_RANGES = {literal}"
-        source = re.sub(rf'^_{name}_RANGES = (\(\n.*?\n\)|".*?")$', lambda _, new=assignment: new, source,
-                        count=1, flags=re.M | re.S)
-    Path(__file__).write_text(source, encoding="utf-8")

@@ -58,5 +58,5 @@ def make(version: str) -> bool:
     return installed.returncode == 0 and ready(version)
 
 
-if __name__ == "__main__":
+if __name__ == "__main__":  # one after the other: each editable install writes the checkout's egg-info
     sys.exit(0 if all([make(version) for version in OTHER_VERSIONS]) else 1)
