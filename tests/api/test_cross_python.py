@@ -3,7 +3,8 @@ file-system encoding, time zone, hash seed, umask or working directory.
 
 Each test runs tests/support/wire_probe.py (a real `serve` read over raw sockets: status lines, headers,
 bodies, every event of every stream, the admin views and journal, the cassette `--record` wrote, and the
-CLI's `openapi` and `check-config`) in two or more settings at once, and compares every byte. The probe's
+CLI's `openapi` and `check-config`; and tests/api/test_wire_bytes.py's script of every kind of call, answered
+in process) in two or more settings at once, and compares every byte. The probe's
 requests hold what once made the versions differ: characters Unicode 15 and 15.1 added (token counts,
 streamed chunks, quoted error messages, integers in a query), statuses whose reason phrase Python 3.13
 renamed, a JSON trailing comma, JSON nested deeper than 3.11's decoder reaches.
@@ -89,6 +90,8 @@ def assert_worth_comparing(got: dict[str, str]) -> None:
     assert sum(stream.count("\ndata: ") for stream in streams) >= 40  # events compared
     assert sum(answer.startswith(("HTTP/1.1 4", "HTTP/1.1 5")) for answer in answers) >= 15  # error answers
     assert got["cassette"].count('"startedDateTime"') >= 20  # exchanges the cassette holds
+    in_process = json.loads(got["tests/api/test_wire_bytes.py's script, in process"])
+    assert sum(len(script["answers"]) for script in in_process.values()) >= 100
     assert sum(map(len, got.values())) > 500_000
 
 

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -172,9 +173,19 @@ def probe(folder: Path) -> dict[str, str]:
     return {name: text.replace(str(folder), "FOLDER") for name, text in got.items()}
 
 
+def in_process_script() -> str:
+    """tests/api/test_wire_bytes.py's script (faults, scripts, timing profiles, feedback, tenants, every
+    error), answered in process: its record as JSON."""
+    with warnings.catch_warnings():  # (Starlette's test client warns where httpx2, a test extra, is missing)
+        warnings.simplefilter("ignore")
+        from tests.api.test_wire_bytes import record
+    return json.dumps(record(), sort_keys=True, ensure_ascii=False)
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         got = probe(Path(folder))
+    got["tests/api/test_wire_bytes.py's script, in process"] = in_process_script()
     got["python"] = sys.version  # (not compared: it tells the interpreters apart)
     Path(sys.argv[1]).write_text(json.dumps(got, indent=1, ensure_ascii=False), encoding="utf-8")
 
