@@ -69,7 +69,7 @@ class MockApp:
         entry, watched, taken = None, False, None
         try:
             path = get_route_path(scope)
-            found = self.router.find(scope["method"], path)
+            found = self.router.find(scope["method"], path, scope.get("raw_path"))
             refusal: Exception | None = None
             journaled = path != PROBE and not path.startswith(CONTROL_PREFIX)
             key = request.api_key or None

@@ -151,26 +151,27 @@ def response_received(exchange: Exchange, settings: Settings) -> Problems | None
 
 
 # The Python client's HTTP readers: http.client (the sync client) refuses an answer of 100 header lines or more
-# (it counts the blank line that ends them against its limit of 100), aiohttp (the async client) one with a
-# header value over 8,190 bytes. Both found by running the clients (tests/checker/client_evidence.py).
+# (it counts the blank line that ends them against its limit of 100); aiohttp (the async client) a header line
+# over 8,190 bytes: its Python parser (where its C extension is not installed) counts the whole `name: value`
+# line, its C parser only the value. Both found by running the clients (tests/checker/client_evidence.py).
 MAX_HEADER_LINES = 99
-MAX_HEADER_VALUE_BYTES = 8190
+MAX_HEADER_LINE_BYTES = 8190
 
 
-@check("header_limits", BREAKS_CLIENTS, f"at most {MAX_HEADER_LINES} header lines, no header value over "
-                                        f"{MAX_HEADER_VALUE_BYTES} bytes (the Python client's readers refuse more)")
+@check("header_limits", BREAKS_CLIENTS, f"at most {MAX_HEADER_LINES} header lines, none over "
+                                        f"{MAX_HEADER_LINE_BYTES} bytes (the Python client's readers refuse more)")
 def header_limits(exchange: Exchange, settings: Settings) -> Problems | None:
     response = exchange.response
     if response is None or response.status == 0:
         return None
-    lengths = response.header_value_lengths()
+    lengths = response.header_line_lengths()
     problems = []
     if len(lengths) > MAX_HEADER_LINES:
         problems.append(("headers", f"{len(lengths)} header lines; the sync Python client refuses more than "
                                     f"{MAX_HEADER_LINES}"))
-    if lengths and max(lengths) > MAX_HEADER_VALUE_BYTES:
-        problems.append(("headers", f"a header value of {max(lengths)} bytes; the async Python client refuses one "
-                                    f"over {MAX_HEADER_VALUE_BYTES}"))
+    if lengths and max(lengths) > MAX_HEADER_LINE_BYTES:
+        problems.append(("headers", f"a header line of {max(lengths)} bytes; the async Python client refuses one "
+                                    f"over {MAX_HEADER_LINE_BYTES}"))
     return problems
 
 

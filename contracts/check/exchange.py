@@ -120,14 +120,15 @@ class Response:
     total_seconds: float
     error: str | None = None  # set when the exchange broke (timeout, reset, body too large)
     timed_out: bool = False  # no whole answer within the per-request timeout
-    # The length of each header's value as received, repeats kept (`headers` merges them); None: not
-    # measured, so the merged headers stand in.
-    header_values: tuple[int, ...] | None = None
+    # The length of each header line as received (`name: value`), repeats kept (`headers` merges them);
+    # None: not measured, so the merged headers stand in.
+    header_lines: tuple[int, ...] | None = None
 
-    def header_value_lengths(self) -> tuple[int, ...]:
-        if self.header_values is not None:
-            return self.header_values
-        return tuple(len(value) for value in self.headers.values())
+    def header_line_lengths(self) -> tuple[int, ...]:
+        if self.header_lines is not None:
+            return self.header_lines
+        return tuple(header_line_length(name, value) for name, value in self.headers.items())
+
 
     @property
     def content_type(self) -> str:
@@ -150,6 +151,10 @@ class Response:
         head = f"{self.status or 'no status'} {self.content_type or '(no Content-Type)'}, {len(self.body)} bytes"
         shown = self.body[:limit]
         return f"{head}: {shown!r}{'...' if len(self.body) > limit else ''}"
+
+def header_line_length(name: str | bytes, value: str | bytes) -> int:
+    """A header line's length without its line end, as a client's reader measures it (`name: value`)."""
+    return len(name) + 2 + len(value)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from contracts.check.exchange import Exchange, Intent, Request, Response
+from contracts.check.exchange import Exchange, Intent, Request, Response, header_line_length
 
 API_KEY_HEADER = "X-API-KEY"
 WRONG_KEY = "humanloop-mock-check-wrong-key"
@@ -227,7 +227,7 @@ class Transport:
         loop = asyncio.get_running_loop()
         started = loop.time()
         status, headers, chunks, size = 0, {}, [], 0
-        values: tuple[int, ...] | None = None  # each header value's length, repeats kept (for header_limits)
+        lines: tuple[int, ...] | None = None  # each header line's length, repeats kept (for header_limits)
         first_byte: float | None = None
         error: str | None = None
         cap = whole
@@ -242,7 +242,7 @@ class Transport:
                     self._reached = True
                     status = reply.status_code
                     headers = {k.lower(): v for k, v in reply.headers.items()}
-                    values = tuple(len(value) for _, value in reply.headers.raw)
+                    lines = tuple(header_line_length(name, value) for name, value in reply.headers.raw)
                     streaming = headers.get("content-type", "").lower().startswith("text/event-stream")
                     if streaming and timeout is None and limits.stream_timeout > cap:
                         cap = min(limits.stream_timeout, elapsed() + self.deadline.remaining())
@@ -270,7 +270,7 @@ class Transport:
         except TimeoutError:
             got = f"status {status}, {size} body bytes" if status else "nothing"
             return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
-                            f"no whole answer within {cap:.3g} s (got {got})", timed_out=True, header_values=values)
+                            f"no whole answer within {cap:.3g} s (got {got})", timed_out=True, header_lines=lines)
         except httpx.ConnectError as failed:
             if not self._reached:
                 raise Unreachable(f"cannot connect to {self.base_url}: {failed}") from None
@@ -278,7 +278,7 @@ class Transport:
         except (httpx.HTTPError, httpx.InvalidURL, zlib.error, OSError, ValueError) as failed:
             got = f" after status {status} and {size} body bytes" if status else ""
             return Response(status, headers, b"".join(chunks), first_byte or elapsed(), elapsed(),
-                            f"the connection broke{got}: {type(failed).__name__}: {failed}", header_values=values)
+                            f"the connection broke{got}: {type(failed).__name__}: {failed}", header_lines=lines)
         total = elapsed()
         return Response(status, headers, b"".join(chunks), total if first_byte is None else first_byte, total, error,
-                        header_values=values)
+                        header_lines=lines)

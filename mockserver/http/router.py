@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from re import Pattern
 from typing import Any
+from urllib.parse import unquote
 
 from starlette.routing import compile_path
 
@@ -79,9 +80,14 @@ class Router:
         self._fixed = {route.path: route for route in self.routes if "{" not in route.path}
         self._templated = [route for route in self.routes if "{" in route.path]
 
-    def find(self, method: str, path: str) -> Found | Missed:
+    def find(self, method: str, path: str, raw_path: bytes | None = None) -> Found | Missed:
+        """`raw_path`, the path as sent: where it holds an escaped slash (`%2F`), a path parameter may hold
+        a slash (`/experiments/a%2Fb` is experiment `a/b`, as the remote fixture sends it), which the
+        decoded `path` has lost."""
         verb = "GET" if method == "HEAD" else method
         route, params = self._fixed.get(path), {}  # (the API's own paths are fixed: one lookup)
+        if route is None and raw_path is not None and b"%2f" in raw_path.lower():
+            route, params = self._match_escaped(raw_path)
         if route is None:
             route, params = self._match(path)
         if route is not None:
@@ -94,6 +100,15 @@ class Router:
             if self._match(other)[0] is not None:
                 return Missed(redirect=other)
         return Missed()
+
+    def _match_escaped(self, raw_path: bytes) -> tuple[Route | None, dict[str, Any]]:
+        """A parameterised route matched segment by segment on the path as sent; each parameter unescaped."""
+        sent = raw_path.decode("latin-1")  # (what arrives escaped is ASCII; latin-1 keeps any other byte)
+        for route in self._templated:
+            matched = route.regex.match(sent)
+            if matched:
+                return route, {name: unquote(value) for name, value in matched.groupdict().items()}
+        return None, {}
 
     def _match(self, path: str) -> tuple[Route | None, dict[str, Any]]:
         route = self._fixed.get(path)

@@ -7,7 +7,7 @@ import pytest
 
 from mockserver import MockSettings, create_app
 from mockserver.control.models import ExperimentSummary
-from mockserver.control.service import MockControl
+from mockserver.control.service import ControlError, MockControl
 from mockserver.http.server import BackgroundServer
 from pytest_plugin import HumanloopMock
 from pytest_plugin.control_client import RemoteControl
@@ -66,3 +66,28 @@ def test_admin_route_and_remote_control_say_the_same() -> None:
         assert missing.status_code == 404 and "exp_missing" in missing.json()["detail"]
         assert "/__admin/experiments/{experiment_id}" in http.get("/__admin/openapi.json").json()["paths"]
         http.close()
+
+
+def test_an_id_with_a_slash_is_reached_escaped() -> None:
+    """`a/b` goes out as `a%2Fb` (the remote control escapes it): the router matches the path as sent, so
+    the experiment is found (before, the decoded path had one segment too many: a bare 404 `Not Found`)."""
+    app = create_app(MockSettings(seed=2))
+    with BackgroundServer(app) as server:
+        remote = RemoteControl(server.base_url, "k")
+        remote.load_spec({"projects": [{"name": "slashes", "experiments": [
+            {"id": "team/exp", "name": "team exp", "configs": [{"model": "gpt-4o"}]}]}]})
+        http = httpx.Client(base_url=server.base_url.removesuffix("/v4"), headers={"X-API-KEY": "k"})
+        reply = http.post("/v4/chat-experiment", json={"experiment_id": "team/exp", "messages": ASK})
+        assert reply.status_code == 200, reply.text
+        try:
+            assert remote.experiment("team/exp")["draws"] == 1
+            over_http = http.get("/__admin/experiments/team%2Fexp")
+            assert over_http.status_code == 200 and over_http.json()["id"] == "team/exp"
+            sampled = http.get("/v4/experiments/team%2fexp/model-config")  # the API's own routes; lower-case escape
+            assert sampled.status_code == 200 and sampled.json()["project_name"] == "slashes"
+            with pytest.raises(ControlError, match="team/other not found"):  # named, not a bare Not Found
+                remote.experiment("team/other")
+            assert http.get("/__admin/experiments/team/exp").status_code == 404  # unescaped: two segments
+        finally:
+            remote.close()
+            http.close()

@@ -2,7 +2,8 @@
 
 For every check, one or more witnesses: answers that fail that check (and, for `content_type_json`,
 answers it must let pass). Each is served by a loopback raw server and met by the official clients:
-Python `humanloop==0.7.32` (`chat_experiment`, `achat_experiment`, `chat_experiment_stream`) and
+Python `humanloop==0.7.32` (`chat_experiment`, `achat_experiment`, `chat_experiment_stream`; the
+last two once with aiohttp's C parser and once with its Python parser, as `-py`) and
 npm `humanloop@0.5.36` (`chatExperiment`, `chatExperimentStream`, `experiments.delete` and
 `.sample`). A client is broken by an answer when it hangs, raises something other than its own
 API error, raises at all where the caller was owed an answer, or hands the caller other samples
@@ -36,7 +37,10 @@ KEY = "evidence-key"
 CALL_LIMIT = 3.0  # seconds a client call may take before it counts as hung
 MESSAGES = [{"role": "user", "content": "hi"}]
 LATE = 0.6  # seconds before the first byte, for first_byte_time (judged with a 0.3 s limit)
-MODES = {"json": ("python-sync", "python-async", "npm-json"), "stream": ("python-stream", "npm-stream"),
+# `-py`: the same call with aiohttp on its own Python parser, as it runs where its C extension is not
+# installed (no wheel for the platform, or AIOHTTP_NO_EXTENSIONS=1); the two parsers draw some lines apart.
+MODES = {"json": ("python-sync", "python-async", "python-async-py", "npm-json"),
+         "stream": ("python-stream", "python-stream-py", "npm-stream"),
          "delete": ("npm-delete",), "sample": ("npm-sample",)}
 
 
@@ -237,6 +241,10 @@ def witnesses() -> list[Witness]:
         Witness("header_limits", "100 header lines (Content-Type and Content-Length among them)", 200, ct, good,
                 headers=_padding(98, 1)),
         Witness("header_limits", "99 header lines", 200, ct, good, headers=_padding(97, 1), fails=False),
+        # X-Pad-0 and ": " are 9 bytes of the line
+        Witness("header_limits", "a header line of 8,191 bytes (a value of 8,182)", 200, ct, good,
+                headers=_padding(1, 8182)),
+        Witness("header_limits", "a header line of 8,190 bytes", 200, ct, good, headers=_padding(1, 8181), fails=False),
         Witness("first_byte_time", f"a stream's first byte after {LATE:g} s", 200, es, stream, "stream",
                 wire="late"),
         Witness("stream_flag_content_type", "stream: true answered as JSON", 200, ct, good, "stream"),
@@ -292,6 +300,22 @@ def _limited(call: Callable[[], Outcome], client: str) -> Outcome:
     return found[0] if found else Outcome(client, "hung")
 
 
+@contextmanager
+def _aiohttp_parser(pure: bool) -> Iterator[None]:
+    """aiohttp's client with its Python response parser instead of the C one, for the `-py` clients."""
+    import aiohttp.client_proto as protocol
+    from aiohttp.http_parser import HttpResponseParser, HttpResponseParserPy
+
+    if not pure:
+        yield
+        return
+    protocol.HttpResponseParser = HttpResponseParserPy  # type: ignore[misc]
+    try:
+        yield
+    finally:  # back to aiohttp's own choice (the C parser where it is installed)
+        protocol.HttpResponseParser = HttpResponseParser  # type: ignore[misc]
+
+
 def _python_call(url: str, client_name: str) -> Outcome:
     from humanloop import Humanloop
     from humanloop.exceptions import ApiException, ApiStreamingException
@@ -302,15 +326,19 @@ def _python_call(url: str, client_name: str) -> Outcome:
         reply = await client.chat_experiment_stream(experiment_id="exp_demo", messages=MESSAGES, num_samples=2)
         return [chunk async for chunk in reply.content]
 
+    def reply_of(kind: str) -> Any:
+        if kind == "python-sync":
+            return client.chat_experiment(experiment_id="exp_demo", messages=MESSAGES, num_samples=2)
+        if kind == "python-async":
+            return asyncio.run(asyncio.wait_for(closing_sessions(lambda: client.achat_experiment(
+                experiment_id="exp_demo", messages=MESSAGES, num_samples=2), follow_redirects=True), CALL_LIMIT))
+        return asyncio.run(asyncio.wait_for(closing_sessions(stream, follow_redirects=True), CALL_LIMIT))
+
     def call() -> Outcome:
+        kind = client_name.removesuffix("-py")
         try:
-            if client_name == "python-sync":
-                reply: Any = client.chat_experiment(experiment_id="exp_demo", messages=MESSAGES, num_samples=2)
-            elif client_name == "python-async":
-                reply = asyncio.run(asyncio.wait_for(closing_sessions(lambda: client.achat_experiment(
-                    experiment_id="exp_demo", messages=MESSAGES, num_samples=2), follow_redirects=True), CALL_LIMIT))
-            else:
-                reply = asyncio.run(asyncio.wait_for(closing_sessions(stream, follow_redirects=True), CALL_LIMIT))
+            with _aiohttp_parser(pure=client_name.endswith("-py")):
+                reply = reply_of(kind)
         except TimeoutError:
             return Outcome(client_name, "hung")
         except Exception as failed:  # what the client raised is the evidence
@@ -318,7 +346,7 @@ def _python_call(url: str, client_name: str) -> Outcome:
             text = " ".join(f"{type(failed).__name__}: {failed}".split())
             return Outcome(client_name, "raised", error=text[:200], api_error=api)
         samples: dict[str, Any] = {}
-        got = reply if client_name == "python-stream" else getattr(reply, "data", None)
+        got = reply if kind == "python-stream" else getattr(reply, "data", None)
         for item in got if isinstance(got, list | tuple) else []:
             _collect(samples, item)
         return Outcome(client_name, "returned", samples)

@@ -29,3 +29,6 @@ def test_severities_are_what_the_official_clients_do() -> None:
     by_name = {item.witness.name: item for item in evidence}
     assert "python-async" in by_name["a JSON answer labelled application/problem+json"].broken
     assert by_name["a 401 as application/problem+json"].broken == []
+    # aiohttp's two parsers draw the header-line limit apart: the Python one (where the C extension is not
+    # installed) refuses a line over 8,190 bytes whose value is under it; the C one reads it
+    assert by_name["a header line of 8,191 bytes (a value of 8,182)"].broken == ["python-async-py"]
