@@ -92,8 +92,8 @@ EXCHANGES: list[tuple[str, str, str, bytes | None, dict[str, str]]] = [
     ("nested 1,200 deep", "POST", "/v4/chat-experiment", chat(metadata={"deep": "@"})
      .replace(b'"@"', b"[" * 1200 + b"]" * 1200), {}),
     ("nested 2,000 deep", "POST", "/v4/chat-experiment", b"[" * 2000 + b"]" * 2000, {}),
-    ("413 body", "POST", "/v4/chat-experiment", b"x" * 70_000, {}),
-    ("414 request line", "GET", "/v4/" + "a" * 70_000, None, {}),
+    # (only the head: an answer sent while a body is still unread ends in a reset, which can lose it)
+    ("413 body", "POST", "/v4/chat-experiment", b"", {"Content-Length": "70000"}),
     ("405", "GET", "/v4/chat-experiment", None, {}),
     ("404", "GET", "/v4/nowhere", None, {}),
     ("404 for a path beyond ASCII", "GET", "/v4/caf%C3%A9%E2%98%95", None, {}),
@@ -115,7 +115,7 @@ def exchange(port: int, method: str, path: str, body: bytes | None, headers: dic
     """One request on its own connection (`Connection: close`), and everything the server sent back."""
     fields = {"Host": "127.0.0.1", "X-API-KEY": "probe-key", "Connection": "close", **headers}
     if body is not None:
-        fields |= {"Content-Type": "application/json", "Content-Length": str(len(body))}
+        fields = {"Content-Type": "application/json", "Content-Length": str(len(body)), **fields}
     head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items() if v) + "\r\n"
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(head.encode("latin-1") + (body or b""))
