@@ -1,8 +1,9 @@
 """The other CPython versions the mock is checked under, each in a venv of its own in the checkout.
 
-`python -m tests.support.pythons` (run by `.ci/run`) makes `.venv-py312` and `.venv-py313` beside `.venv`
-from the interpreters it finds (`python3.12` on PATH, or pyenv's `~/.pyenv/versions/3.12.*`), with the
-package and its runtime dependencies only: tests/api/test_cross_python.py runs `serve` and the CLI there.
+`python -m tests.support.pythons` (run by `.ci/run`) makes a venv for each supported version other than the
+running one (`.venv-py312` and `.venv-py313` beside `.venv` under 3.11), from the interpreters it finds
+(`python3.12` on PATH, or pyenv's `~/.pyenv/versions/3.12.*`), with the package and its runtime dependencies
+only: tests/api/test_cross_python.py runs `serve` and the CLI there.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-OTHER_VERSIONS = ("3.12", "3.13")  # besides the one running the tests (3.11 in CI): pyproject says >=3.11
+SUPPORTED = ("3.11", "3.12", "3.13")  # pyproject says >=3.11
+RUNNING = f"{sys.version_info.major}.{sys.version_info.minor}"
+OTHER_VERSIONS = tuple(version for version in SUPPORTED if version != RUNNING)  # 3.12 and 3.13 in CI (on 3.11)
 
 
 def venv_python(version: str) -> Path:
