@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import gc
-import io
 import json
 import logging
-import sys
 from dataclasses import dataclass, fields
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -17,6 +15,7 @@ from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
 from mockserver.fixed_unicode import quoted
+from mockserver.http import console
 from mockserver.http.hostcheck import ANY_HOST, is_loopback
 from mockserver.http.server import (
     LOOPBACK,
@@ -29,6 +28,7 @@ from mockserver.http.server import (
     uvicorn_config,
 )
 from mockserver.proxy.forward import origin_of
+from mockserver.proxy.outputs import cannot_write
 from mockserver.recording import DEFAULT_IGNORE, CassetteError
 from mockserver.recording.command import cassette as cassette_command
 from mockserver.settings import (
@@ -56,6 +56,7 @@ ENV_PREFIX = "HUMANLOOP_MOCK_"
 API_KEY_ENV = f"{ENV_PREFIX}API_KEYS"
 WILDCARD_HOSTS = frozenset({"0.0.0.0", "::"})
 _SECONDS = click.FloatRange(min=0, min_open=True)
+STDOUT_GRACE_SECONDS = 2.0  # at shutdown, how long the last lines may take to reach a slow stdout
 
 
 def _version() -> str:
@@ -177,11 +178,6 @@ def banner(settings: MockSettings, url: str, note: str | None = None) -> str:
 @click.version_option(_version(), "--version", prog_name="humanloop-mock")
 def main() -> None:
     """A deterministic stand-in for Humanloop's v4 Chat Experiment API."""
-    # A terminal or log whose encoding is not UTF-8 (LC_ALL=C, PYTHONIOENCODING=latin-1) gets escapes for
-    # what it cannot show, as stderr does, rather than a UnicodeEncodeError (the access log printed a
-    # traceback and lost its lines for a request path holding `é`).
-    if isinstance(sys.stdout, io.TextIOWrapper):
-        sys.stdout.reconfigure(errors="backslashreplace")
 
 
 @main.command()
@@ -298,6 +294,10 @@ class ServeSettings:
         report, junit = flags.pop("report"), flags.pop("junit")
         if (report or junit) and not flags["upstream"]:
             raise click.UsageError("--report and --junit write the passive checks of --upstream: give --upstream URL")
+        for name, path in (("--report", report), ("--junit", junit)):  # found now, not after a long run
+            problem = cannot_write(path) if path else None
+            if problem:
+                raise click.BadParameter(problem, param_hint=name)
         if flags["upstream_ca_bundle"] and not flags["upstream"]:
             raise click.UsageError("--upstream-ca-bundle is the CA of --upstream: give --upstream URL")
         flags["access_log"] = flags["access_log"] and log_level in ("debug", "info")  # (lines go out at info)
@@ -316,7 +316,12 @@ def serve_with(serving: ServeSettings) -> None:
     host, port, log_level = serving.host, serving.port, serving.log_level
     settings, options = serving.mock, serving.server
     max_connections, max_tenants = options.max_connections, settings.max_tenants
+    closed = console.fill_closed_streams()
+    console.queue_stderr()  # (before any log handler takes sys.stderr)
     logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if "stdout" in closed:
+        log.warning("Standard output is closed: the banner and the access log go nowhere (the journal, "
+                    "GET /__admin/requests, has every request).")
     try:
         sock = bind_socket(host, port)
     except OSError as error:
@@ -330,8 +335,12 @@ def serve_with(serving: ServeSettings) -> None:
         app = create_app(settings)
     except (ValueError, CassetteError) as refused:
         raise click.ClickException(str(refused)) from None
-    click.echo(banner(settings, local_url(host, sock.getsockname()[1]), host_check_note(host, options.allowed_hosts)))
-    sys.stdout.flush()
+    # (stdout through `console`: a full disk, a closed stdout or a pipe nobody reads never stops the server;
+    # the warnings so far first, for a reader of both in one file)
+    if console.stderr is not None:
+        console.stderr.drain()
+    console.stdout.write(banner(settings, local_url(host, sock.getsockname()[1]),
+                                host_check_note(host, options.allowed_hosts)) + "\n")
     if app.state.tenants.max_tenants < max_tenants and settings.isolate_keys:
         log.warning("Each tenant holds at least %d bytes: %d tenants fit in --max-kept-bytes %d (with room "
                     "for their specs, scripts and faults), not %d.", app.state.tenants.world_bytes,
@@ -340,16 +349,14 @@ def serve_with(serving: ServeSettings) -> None:
     config = uvicorn_config(app, host, options, log_level=log_level, max_connections=cap)
     gc.freeze()  # what start-up built lives as long as the server: full collections need not walk it
 
-    def stopped() -> None:  # the passive checks judged and written, the cassettes whole
-        for line in app.traffic.close(serving.report, serving.junit):
-            click.echo(line)
-        sys.stdout.flush()
-
-    try:
-        MockServer(config, on_stopped=stopped).run(sockets=[sock])
-    finally:
+    def stopped() -> None:  # the last access lines, the passive checks judged and written, the cassettes whole
         if app.state.access_log is not None:
-            app.state.access_log.flush()  # the last lines, written after the loop stopped
+            app.state.access_log.flush()
+        for line in app.traffic.close(serving.report, serving.junit):
+            console.stdout.write(line + "\n")
+        console.drain_all(STDOUT_GRACE_SECONDS)  # (before a caught signal ends the process)
+
+    MockServer(config, on_stopped=stopped).run(sockets=[sock])
 
 
 @main.command()

@@ -13,9 +13,9 @@ id in an error) is escaped (`logsafe`): one request, one line.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any, TextIO
 
+from mockserver.http import console
 from mockserver.http.phrases import PHRASES
 from mockserver.logsafe import ARG_LIMIT, printable
 from mockserver.world.provider_keys import redact_query
@@ -35,7 +35,8 @@ def _detail_text(detail: Any) -> str:
 
 
 class AccessLog:
-    """Request lines for `stream` (stdout by default), flushed every `FLUSH_EVERY` seconds."""
+    """Request lines for `stream`, flushed every `FLUSH_EVERY` seconds. Without a stream they go to
+    stdout through `console.stdout`, which never blocks the event loop nor raises (whatever stdout is)."""
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream
@@ -74,7 +75,10 @@ class AccessLog:
 
     def flush(self) -> None:
         lines, self._pending = self._pending, []
-        if lines:
-            stream = self.stream or sys.stdout
-            stream.write("".join(lines))
-            stream.flush()
+        if not lines:
+            return
+        if self.stream is None:
+            console.stdout.write("".join(lines))
+        else:
+            self.stream.write("".join(lines))
+            self.stream.flush()

@@ -23,6 +23,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from mockserver import logsafe
+from mockserver.http import console
 from mockserver.http.connection import ConnectionLimits, guarded_protocol
 from mockserver.http.hostcheck import with_host_check
 from mockserver.http.phrases import fix_uvicorn_status_lines
@@ -144,9 +145,18 @@ class MockServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         with super().capture_signals():
+            # SIGHUP (the terminal closed, `kill -HUP`) stops the server as SIGTERM does, so the last lines,
+            # the report and the cassettes are written; by default it would end the process on the spot.
+            # Left alone when ignored (`nohup`) or handled by someone else, and only from the main thread.
+            hangup = threading.current_thread() is threading.main_thread() \
+                and signal.getsignal(signal.SIGHUP) == signal.SIG_DFL
+            if hangup:
+                signal.signal(signal.SIGHUP, self.handle_exit)
             try:
                 yield
             finally:
+                if hangup:  # (restored first: uvicorn then raises the caught signal again, to end by it)
+                    signal.signal(signal.SIGHUP, signal.SIG_DFL)
                 if self.on_stopped is not None:
                     self.on_stopped()
 
@@ -166,6 +176,7 @@ def force_exit(message: str, code: int) -> None:
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()
+    console.drain_all(timeout=0.5)  # (bounded: a stdout or stderr nobody reads must not hold the exit)
     os._exit(code)
 
 

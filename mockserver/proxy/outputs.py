@@ -7,9 +7,10 @@ from `$HUMANLOOP_API_KEY`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import tempfile
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,16 +66,50 @@ def report_json(book: ViolationBook, facts: RunFacts) -> dict[str, Any]:
 
 
 def _replace(path: str | Path, write: Any) -> None:
-    """Write through a temporary file in the same folder, then rename: a reader never sees half a report."""
-    target = Path(path)
-    handle, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.", suffix=".tmp")
-    os.close(handle)
+    """Write through a temporary file in the same folder, then rename: a reader never sees half a report.
+
+    The rename replaces the file a path names, so the path is followed first: a symbolic link keeps
+    pointing where it did, at the new report. Something other than a file there (`/dev/stdout`, a pipe,
+    a terminal) is written into directly: renaming over it would replace the device node with a file
+    (as root) or fail, and the report would never reach it. The report's mode is what the umask
+    gives a new file (0644 at the usual 022), as for any file the server writes."""
+    target = Path(os.path.realpath(path))
     try:
-        write(temporary)
+        special = not stat.S_ISREG(target.stat().st_mode)
+    except OSError:  # nothing there yet (or nothing that can be looked at: the write will say why)
+        special = False
+    if special:
+        write(str(target))
+        return
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        write(str(temporary))
         os.replace(temporary, target)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            temporary.unlink(missing_ok=True)
         raise
+
+
+def cannot_write(path: str | Path) -> str | None:
+    """Why a report could not be written at `path`, found by making (and removing) the temporary file
+    `_replace` would; None if it can. `serve` asks at start, so a report whose folder is missing or
+    read-only fails the start, not the end of a long run. A pipe or a device is not opened (a pipe
+    would wait for its reader)."""
+    target = Path(os.path.realpath(path))
+    try:
+        if not stat.S_ISREG(target.stat().st_mode):
+            return None if os.access(target, os.W_OK) else f"{path}: not writable"
+    except OSError:
+        pass  # nothing there yet
+    probe = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with open(probe, "x"):
+            pass
+        probe.unlink()
+    except OSError as failed:
+        return f"{path}: cannot write there: {failed.strerror}"
+    return None
 
 
 def write_report(book: ViolationBook, facts: RunFacts, path: str | Path) -> None:

@@ -34,6 +34,7 @@ from mockserver.recording import (
     check_speed,
     load_cassette,
 )
+from mockserver.recording.store import side_path
 from mockserver.sizes import estimate
 
 log = logging.getLogger("humanloop_mock.recording")
@@ -63,6 +64,7 @@ class Recorder:
         self.recorded = 0
         self.failed = 0
         self.last_failure: str | None = None
+        self._failed_in_spell = 0
         self._lock = threading.Lock()
 
     def start(self, method: str, url: str, headers: AsgiHeaders, body: bytes) -> ExchangeCapture:
@@ -76,22 +78,45 @@ class Recorder:
         return exchange if exchange is not None and self.keep(exchange) else None
 
     def keep(self, exchange: Exchange) -> bool:
-        """Append a finished exchange; False (counted, logged) when it could not be written."""
+        """Append a finished exchange; False (counted) when it could not be written. A spell of failures
+        (a full disk: every exchange fails until there is room) is logged once when it starts and once
+        when recording works again, not once per exchange."""
         try:
             self.writer.append(exchange)
         except (CassetteError, OSError) as failed:
             with self._lock:
                 self.failed += 1
+                self._failed_in_spell += 1
                 self.last_failure = str(failed)
-            log.warning("an exchange could not be recorded to %s: %s", self.path, failed)
+                first = self._failed_in_spell == 1
+            if first:
+                log.warning("an exchange could not be recorded to %s (%s); the next ones that cannot are "
+                            "counted, and said when recording works again", self.path, _reason(failed))
             return False
         with self._lock:
             self.recorded += 1
+            lost, self._failed_in_spell = self._failed_in_spell, 0
+        if lost:
+            log.warning("recording to %s works again; %d exchange(s) could not be recorded", self.path, lost)
         return True
 
     def close(self) -> None:
-        """Write the whole cassette (safe twice)."""
-        self.writer.close()
+        """Write the whole cassette (safe twice). CassetteError when it cannot, saying where the recorded
+        exchanges are kept (the side file, which loading the cassette reads)."""
+        try:
+            self.writer.close()
+        except (CassetteError, OSError) as failed:
+            side = side_path(self.path)
+            kept = f"; the exchanges recorded are kept in {side}, which loading {self.path.name} reads" \
+                if side.exists() else ""
+            raise CassetteError(f"could not finish the cassette {self.path} ({_reason(failed)}){kept}") from None
+
+
+def _reason(failed: BaseException) -> str:
+    """What went wrong, without the path an OSError or a CassetteError repeats."""
+    if isinstance(failed, OSError) and failed.strerror:
+        return failed.strerror
+    return str(failed).rsplit(": ", 1)[-1]
 
 
 @dataclass(frozen=True)

@@ -244,8 +244,9 @@ class Traffic:
                     recorder.close()
                     lines.append(f"recorded {recorder.recorded} exchange(s) to {recorder.path}"
                                  + (f" ({recorder.failed} could not be written)" if recorder.failed else ""))
-                except Exception as failed:
-                    lines.append(f"could not finish the cassette {recorder.path}: {failed}")
+                except Exception as failed:  # (CassetteError says which cassette and where its exchanges are)
+                    lines.append(f"{failed} ({recorder.recorded} exchange(s) recorded, {recorder.failed} could "
+                                 "not be)")
         if self.replay is not None:
             unused = self.replay.replayer.unused()
             lines.append(f"replay: {len(self.replay.replayer) - len(unused)} of {len(self.replay.replayer)} "

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
+import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+import pytest
 from starlette.testclient import TestClient
 
 from mockserver.proxy.checking import Observed, PassiveChecker
-from mockserver.proxy.outputs import RunFacts, per_answer_checks, report_json, summary_line, write_junit, write_report
+from mockserver.proxy.outputs import (
+    RunFacts,
+    cannot_write,
+    per_answer_checks,
+    report_json,
+    summary_line,
+    write_junit,
+    write_report,
+)
 
 KEY = "sk-live-0123456789abcdef"
 REQUEST = json.dumps({"experiment_id": "exp_demo", "messages": [{"role": "user", "content": "Hi"}],
@@ -112,3 +124,55 @@ def test_a_key_sent_again_in_the_query_under_another_name_is_not_in_the_curl(tmp
         assert shown in curl, (query, curl)
         for secret in (KEY, "sk-provider-secret-99", "sk%2Dprovider%2Dsecret%2D99", "sk-other-secret-0123456789"):
             assert secret not in text, (query, secret)
+
+
+def test_a_report_reaches_a_pipe_or_a_linked_file_and_gets_the_usual_mode(tmp_path: Path) -> None:
+    """`--report /dev/stdout`-like targets. Before, the report was written to a temporary file and renamed
+    over the path: a pipe (or, as root, a device node such as /dev/stdout's) was replaced by a plain file,
+    so its reader got nothing; a symbolic link was replaced by a file; and the report was mode 0600."""
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(pipe.read_bytes()), daemon=True)
+    reader.start()
+    write_report(_checker().book, FACTS, pipe)
+    reader.join(5)
+    if reader.is_alive():  # (the old code left the reader waiting: open the pipe once to release it)
+        with open(pipe, "wb"):
+            pass
+        reader.join(5)
+    assert pipe.is_fifo()
+    assert json.loads(received[0])["exchanges"]["judged"] == 2
+
+    real = tmp_path / "reports" / "junit.xml"
+    real.parent.mkdir()
+    link = tmp_path / "junit.xml"
+    link.symlink_to(real)
+    write_junit(_checker().book, FACTS, link)
+    assert link.is_symlink() and ET.parse(real).getroot().tag == "testsuites"
+
+    previous = os.umask(0o022)
+    try:
+        write_report(_checker().book, FACTS, tmp_path / "report.json")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "report.json").stat().st_mode) == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "pipe", "report.json", "reports"]
+
+
+def test_a_report_that_cannot_be_written_leaves_no_temporary_file(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):
+        write_report(_checker().book, FACTS, tmp_path / "taken")  # a folder where the report should go
+    with pytest.raises(OSError):
+        write_report(_checker().book, FACTS, tmp_path / "missing" / "report.json")
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"] and not list((tmp_path / "taken").iterdir())
+
+
+def test_whether_a_report_can_be_written_is_asked_without_leaving_anything(tmp_path: Path) -> None:
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    assert cannot_write(tmp_path / "report.json") is None
+    assert cannot_write(pipe) is None  # (not opened: that would wait for a reader)
+    assert "No such file or directory" in (cannot_write(tmp_path / "missing" / "r.json") or "")
+    assert [p.name for p in tmp_path.iterdir()] == ["pipe"]
