@@ -25,7 +25,7 @@ from mockserver.http.access_log import AccessLog
 from mockserver.http.deliver import deliver
 from mockserver.http.dispatch import answer
 from mockserver.http.intake import take_in
-from mockserver.http.request import Request, request_of
+from mockserver.http.request import SHUTDOWN_CUT, Request, request_of
 from mockserver.http.router import Found, Handler, Router
 from mockserver.http.sent import NotingSend
 from mockserver.proxy.traffic import Traffic
@@ -95,9 +95,11 @@ class MockApp:
             delivery = taken.delivery if taken is not None else await answer(found, request, scope, self.settings,
                                                                              refusal)
             await deliver(delivery, request, scope, receive, send)
-        except asyncio.CancelledError:  # the server or an in-process client stopped the answer
+        except asyncio.CancelledError as cancelled:  # the server or an in-process client stopped the answer
             if entry is not None and not entry.completed:
                 entry.client_left = True
+                if "graceful shutdown" in str(cancelled) and request.sent is not None:  # (uvicorn's words)
+                    request.closed_by = request.closed_by or SHUTDOWN_CUT
             raise
         finally:
             if entry is not None:
@@ -116,7 +118,8 @@ class MockApp:
         layer (nothing, if the connection was dropped unanswered)."""
         answered = request.sent or request.answered_by
         if self.access_log is not None and answered is not None:
-            self.access_log.request(scope, *answered)
+            status, error = answered
+            self.access_log.request(scope, status, request.entry.hidden(error) if request.entry else error)
 
 
 async def _not_http(scope: Scope, receive: Receive, send: Send) -> None:

@@ -122,7 +122,7 @@ class ViolationsReport(BaseModel):
     with_violations: int
     violations: int
     not_judged: dict[str, int] = Field(description="Answers not judged, by why: queue_full, too_large, "
-                                                   "checker_failed, client_left.")
+                                                   "checker_failed, client_left, shutdown, too_many_events.")
     checker_failure: str | None
     checks: list[CheckViolations]
 

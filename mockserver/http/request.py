@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from mockserver.world.journal import JournalEntry
 
 SCOPE_KEY = "humanloop_mock"
+# Why an answer already under way ended early when the server stopped it (its shutdown timeout passed).
+SHUTDOWN_CUT = "the server stopped before the answer ended (shutdown)"
 _READ = {b"x-api-key": 0, b"content-type": 1, b"content-length": 2, b"host": 3}
 
 

@@ -6,6 +6,7 @@ check (`hostcheck`) and the shutdown timeout apply the same way to each.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -141,6 +142,7 @@ class MockServer(uvicorn.Server):
     def __init__(self, config: uvicorn.Config, on_stopped: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.on_stopped = on_stopped
+        self._watchdog: threading.Timer | None = None
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -155,10 +157,29 @@ class MockServer(uvicorn.Server):
             try:
                 yield
             finally:
+                # The server has stopped: what is left is writing files (a cassette of many large exchanges
+                # takes seconds), which the watchdog for a stuck shutdown must not cut off half-written. A
+                # second signal still exits at once.
+                if self._watchdog is not None:
+                    self._watchdog.cancel()
                 if hangup:  # (restored first: uvicorn then raises the caught signal again, to end by it)
                     signal.signal(signal.SIGHUP, signal.SIG_DFL)
                 if self.on_stopped is not None:
                     self.on_stopped()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """uvicorn's shutdown, then a short wait for the answers it cancelled at the timeout: uvicorn does
+        not wait for them, so without this `on_stopped` (which writes the cassette, the report) would run
+        before they had noted how they ended, and the exchange cut by the shutdown would be lost."""
+        await super().shutdown(sockets)
+        cancelled = [task for task in self.server_state.tasks if not task.done()]
+        if cancelled:  # (uvicorn logs each as an exception with its traceback: it said why already)
+            quiet = _CancelledQuietly()
+            logging.getLogger("uvicorn.error").addFilter(quiet)
+            try:
+                await asyncio.wait(cancelled, timeout=FORCE_GRACE_SECONDS / 2)
+            finally:
+                logging.getLogger("uvicorn.error").removeFilter(quiet)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if self.should_exit:
@@ -169,6 +190,14 @@ class MockServer(uvicorn.Server):
                                    args=("Shutdown did not finish in time: exiting now.", 128 + sig))
         watchdog.daemon = True
         watchdog.start()
+        self._watchdog = watchdog
+
+
+class _CancelledQuietly(logging.Filter):
+    """Drops the records of answers ended by their cancellation (uvicorn's 'Exception in ASGI application')."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
 
 
 def force_exit(message: str, code: int) -> None:

@@ -30,6 +30,11 @@ log = logging.getLogger("humanloop_mock.proxy")
 
 MAX_QUEUE = 1000  # exchanges waiting to be judged; more are counted as not judged
 MAX_JUDGED_BYTES = 8 * 1024 * 1024  # an answer longer than this is not judged (counted)
+# A stream of more events than this is not judged (counted): each costs the checks tens of microseconds and
+# may give a violation, so 8 MiB of tiny events held the checker's thread for minutes and the journal
+# entry a million violations. A real stream's events are a few hundred bytes: 8 MiB is about 28,000.
+MAX_JUDGED_EVENTS = 50_000
+MAX_SHOWN_VIOLATIONS = 100  # violations listed in one journal entry (the counts take them all)
 MAX_FIELDS = 20  # field patterns listed per check
 MAX_MESSAGE = 500  # characters of a violation's message kept
 
@@ -86,11 +91,13 @@ class ViolationBook:
         self.failed: dict[str, int] = {}  # check -> exchanges it found at fault
         self.tallies: dict[str, CheckTally] = {}
         self.findings: dict[tuple[str, str, str], Finding] = {}
-        self.not_judged: dict[str, int] = {"queue_full": 0, "too_large": 0, "checker_failed": 0, "client_left": 0}
+        self.not_judged: dict[str, int] = {"queue_full": 0, "too_large": 0, "checker_failed": 0, "client_left": 0,
+                                          "shutdown": 0, "too_many_events": 0}
         self.last_failure: str | None = None
 
     def record(self, observed: Observed, verdict: Verdict) -> list[dict[str, Any]]:
-        """Keep one exchange's verdict; returns its violations as the journal shows them."""
+        """Keep one exchange's verdict; returns its violations as the journal shows them (the first
+        `MAX_SHOWN_VIOLATIONS`: the tallies count every one)."""
         secrets, kept_body, kept_query = _secrets_of(observed)
         shown = [_violation_json(v, secrets) for v in verdict.violations]
         request = None
@@ -126,7 +133,7 @@ class ViolationBook:
                     finding.requests.append(request)
                 if request is not None and request.origin not in finding.origins and len(finding.origins) < 10:
                     finding.origins.append(request.origin)
-        return shown
+        return shown[:MAX_SHOWN_VIOLATIONS]
 
     def skipped(self, reason: str, failure: str | None = None) -> None:
         with self._lock:
@@ -194,10 +201,12 @@ class PassiveChecker:
     """A thread that judges submitted exchanges in order and keeps what it finds in `book`."""
 
     def __init__(self, book: ViolationBook | None = None, *, max_queue: int = MAX_QUEUE,
-                 max_judged_bytes: int = MAX_JUDGED_BYTES, settings: Settings | None = None) -> None:
+                 max_judged_bytes: int = MAX_JUDGED_BYTES, max_judged_events: int = MAX_JUDGED_EVENTS,
+                 settings: Settings | None = None) -> None:
         self.book = book or ViolationBook()
         self.settings = settings
         self.max_judged_bytes = max_judged_bytes
+        self.max_judged_events = max_judged_events
         self._queue: queue.Queue[Any] = queue.Queue(max_queue)
         self._thread = threading.Thread(target=self._run, name="humanloop-mock-checker", daemon=True)
         self._started = self._closed = False
@@ -214,6 +223,9 @@ class PassiveChecker:
             return False
         if len(observed.body) > self.max_judged_bytes:
             self.book.skipped("too_large")
+            return False
+        if _event_count(observed) > self.max_judged_events:
+            self.book.skipped("too_many_events")
             return False
         try:
             self._queue.put_nowait((observed, on_verdict))
@@ -264,6 +276,14 @@ class PassiveChecker:
             self.book.skipped("checker_failed", f"{type(crashed).__name__}: {crashed}")
             log.warning("the passive checker failed on exchange %d: %s", observed.number, type(crashed).__name__)
             return None
+
+
+def _event_count(observed: Observed) -> int:
+    """About how many events a stream's body holds (its blank lines, in any line ending; 0 for a non-stream)."""
+    if not observed.headers.get("content-type", "").startswith("text/event-stream"):
+        return 0
+    body = observed.body
+    return body.count(b"\n\n") + body.count(b"\r\n\r\n") + body.count(b"\r\r")
 
 
 def observed_headers(headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -20,7 +20,8 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable
+import zlib
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -39,6 +40,10 @@ KEPT_RESPONSE_HEADERS = frozenset({
     b"content-type", b"content-length", b"retry-after", b"cache-control", b"x-accel-buffering",
     b"www-authenticate", b"location",
 })
+# The body encodings the forwarder decodes (it asks for `identity`; an upstream may encode anyway). One layer
+# only, read in bounded pieces: a few kilobytes of nested gzip would otherwise decode to gigabytes at once.
+DECODED_ENCODINGS = frozenset({"gzip", "x-gzip", "deflate"})
+DECODED_PIECE_BYTES = 64 * 1024  # the most one decoding step hands on
 MOUNT = "/v4"  # the prefix the mock serves the API under; the rest of the path is appended to the upstream's base
 
 Headers = list[tuple[bytes, bytes]]
@@ -53,14 +58,62 @@ class UpstreamLimits:
     silence_seconds: float = 60.0  # longest pause between two pieces of the body (a stream's events)
     answer_seconds: float = 600.0  # the whole answer, head to last byte
     max_body_bytes: int = 64 * 1024 * 1024  # an answer longer than this is cut there
+    max_connections: int = 100  # requests open to the upstream at once; one more waits `connect_seconds`
 
     def __post_init__(self) -> None:
         for name in ("connect_seconds", "head_seconds", "silence_seconds", "answer_seconds"):
             value = getattr(self, name)
             if not value > 0:
                 raise ValueError(f"{name} must be > 0, not {value!r}")
-        if self.max_body_bytes < 1:
-            raise ValueError(f"max_body_bytes must be >= 1, not {self.max_body_bytes!r}")
+        for name in ("max_body_bytes", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, not {getattr(self, name)!r}")
+
+
+class BoundedDecoder:
+    """One `Content-Encoding` layer (gzip or deflate) undone in pieces of at most `DECODED_PIECE_BYTES`, so
+    that what the size limit counts is never more than one piece ahead of what memory holds (httpx's own
+    decoders undo a whole read, every layer at once: 3 KB of gzip in gzip is 2 GB in one step)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self._inflate = zlib.decompressobj(zlib.MAX_WBITS | 16) if encoding == "gzip" else None
+        self._first = b""  # deflate: its first bytes, until they tell a zlib stream from raw deflate
+
+    @property
+    def complete(self) -> bool:
+        """Whether the encoded stream has ended (a body that stops before is cut short)."""
+        return self._inflate is not None and self._inflate.eof
+
+    def decode(self, data: bytes) -> Iterator[bytes]:
+        """The decoded pieces of `data` (zlib.error for bytes that are not of this encoding)."""
+        if self._inflate is None:  # deflate: a zlib stream (RFC 1950 header) or, as some servers send it, raw
+            data = self._first = self._first + data
+            if len(data) < 2:
+                return
+            zlib_header = data[0] & 0x0F == 8 and data[0] >> 4 <= 7 and (data[0] << 8 | data[1]) % 31 == 0
+            self._inflate = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+            self._first = b""
+        inflate = self._inflate
+        piece = inflate.decompress(data, DECODED_PIECE_BYTES)
+        while True:
+            if piece:
+                yield piece
+            if len(piece) < DECODED_PIECE_BYTES and not inflate.unconsumed_tail:
+                return
+            piece = inflate.decompress(inflate.unconsumed_tail, DECODED_PIECE_BYTES)
+
+
+def decoder_for(headers: httpx.Headers) -> BoundedDecoder | str | None:
+    """How to undo the answer's `Content-Encoding`: None for none, a decoder for one layer the forwarder
+    decodes, or the header itself (a string) for anything else, which the proxy refuses."""
+    layers = [layer.strip().lower() for value in headers.get_list("content-encoding") for layer in value.split(",")]
+    layers = [layer for layer in layers if layer not in ("", "identity")]
+    if not layers:
+        return None
+    if len(layers) == 1 and layers[0] in DECODED_ENCODINGS:
+        return BoundedDecoder("gzip" if layers[0] == "x-gzip" else layers[0])
+    return ", ".join(headers.get_list("content-encoding"))
 
 
 def parse_base_url(url: str) -> str:
@@ -113,6 +166,7 @@ class UpstreamAnswer:
     _limits: UpstreamLimits = field(default_factory=UpstreamLimits)
     _origin: str = ""
     _consumed: bool = False
+    _decoder: BoundedDecoder | None = None
 
     @property
     def complete(self) -> bool:
@@ -132,7 +186,7 @@ class UpstreamAnswer:
             self.total_seconds = self.first_byte_seconds
             return
         limits = self._limits
-        reader = self._response.aiter_bytes().__aiter__()
+        reader = self._response.aiter_raw().__aiter__()  # (decoded here, in bounded pieces: `BoundedDecoder`)
         deadline = self._started + limits.answer_seconds
         try:
             while True:
@@ -145,6 +199,9 @@ class UpstreamAnswer:
                     async with asyncio.timeout(min(left, limits.silence_seconds)):
                         chunk = await reader.__anext__()
                 except StopAsyncIteration:
+                    if self._decoder is not None and not self._decoder.complete:
+                        self.failure = (f"upstream {self._origin}'s answer ended before its "
+                                        f"{self._decoder.encoding} stream did: cut there")
                     return
                 except TimeoutError:
                     self.failure = (f"upstream {self._origin} sent nothing for {limits.silence_seconds:g} s in the "
@@ -155,12 +212,19 @@ class UpstreamAnswer:
                 except httpx.HTTPError as broke:
                     self.failure = f"upstream {self._origin} broke off its answer: {describe(broke)}"
                     return
-                if self.received + len(chunk) > limits.max_body_bytes:
-                    self.failure = (f"upstream {self._origin}'s answer is over {limits.max_body_bytes} bytes: "
-                                    "cut there")
+                decoder = self._decoder
+                try:
+                    for piece in decoder.decode(chunk) if decoder is not None else (chunk,):
+                        if self.received + len(piece) > limits.max_body_bytes:
+                            self.failure = (f"upstream {self._origin}'s answer is over {limits.max_body_bytes} "
+                                            f"bytes{' decoded' if decoder is not None else ''}: cut there")
+                            return
+                        self.received += len(piece)
+                        yield piece
+                except zlib.error as bad:
+                    self.failure = (f"upstream {self._origin}'s answer is not valid "
+                                    f"{decoder.encoding if decoder else ''} ({bad}): cut there")
                     return
-                self.received += len(chunk)
-                yield chunk
         finally:
             self.total_seconds = time.monotonic() - self._started
             await self.aclose()
@@ -229,7 +293,8 @@ class Upstream:
             except (OSError, ssl.SSLError) as bad:
                 raise ValueError(f"--upstream-ca-bundle {ca_bundle}: no CA certificate could be read ({bad})") from None
         self._client = httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False, verify=verify,
-                                         limits=httpx.Limits(max_connections=100, max_keepalive_connections=0),
+                                         limits=httpx.Limits(max_connections=self.limits.max_connections,
+                                                             max_keepalive_connections=0),
                                          transport=transport)
         for default in ("accept", "user-agent", "accept-encoding"):  # only what the client sent goes on
             del self._client.headers[default]
@@ -260,15 +325,25 @@ class Upstream:
         except TimeoutError:
             return failed_answer(f"upstream {self.origin} gave no answer within {self.limits.head_seconds:g} s",
                                  started)
+        except httpx.PoolTimeout:  # the proxy's own bound, not the upstream's failure
+            return failed_answer(f"the proxy already has {self.limits.max_connections} requests open to upstream "
+                                 f"{self.origin}, and none ended within {self.limits.connect_seconds:g} s",
+                                 started)
         except httpx.HTTPError as failed:
             return failed_answer(f"upstream {self.origin} unreachable or failing: {describe(failed)}", started)
         if not 200 <= response.status_code <= 599:  # no status a server may send on (uvicorn refuses it)
             await response.aclose()
             return failed_answer(f"upstream {self.origin} answered with status {response.status_code}, which "
                                  "cannot be relayed", started)
+        decoder = decoder_for(response.headers)
+        if isinstance(decoder, str):
+            await response.aclose()
+            return failed_answer(f"upstream {self.origin} answered with Content-Encoding {decoder!r} although it "
+                                 "was asked for identity; the proxy decodes one layer of gzip or deflate only",
+                                 started)
         return UpstreamAnswer(response.status_code, response.reason_phrase, _answer_headers(response), reached=True,
                               first_byte_seconds=time.monotonic() - started, _response=response, _started=started,
-                              _limits=self.limits, _origin=self.origin)
+                              _limits=self.limits, _origin=self.origin, _decoder=decoder)
 
     async def aclose(self) -> None:
         await self._client.aclose()

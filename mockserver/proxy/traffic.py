@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mockserver.http.request import SHUTDOWN_CUT
 from mockserver.pipeline.chat import parse_chat
 from mockserver.pipeline.delivery import Delivery, Paced, Relayed, Whole
 from mockserver.pipeline.outgoing import match_ahead
@@ -174,11 +175,12 @@ class Traffic:
             entry.hide_also(secrets)
         if taken is not None and taken.unexpected is not None:
             entry.unexpected = taken.unexpected
-        if request.broken_off is not None:
-            comment = f"{label} (the answer broke off: {request.broken_off})"
+        broken_off = request.broken_off or (SHUTDOWN_CUT if request.closed_by == SHUTDOWN_CUT else None)
+        if broken_off is not None:
+            comment = f"{label} (the answer broke off: {broken_off})"
         else:
             comment = label + (" (the client left before the end)" if entry.client_left else "")
-        exchange = finished(capture, comment, request.broken_off) if capture is not None else None
+        exchange = finished(capture, comment, broken_off) if capture is not None else None
         if exchange is not None:
             if self.recorder is not None:
                 self.recorder.keep(exchange)
@@ -186,7 +188,9 @@ class Traffic:
                     and self.miss_recorder.keep(exchange):
                 taken.add_to.add_answered(exchange)
         if taken is not None and taken.upstream is not None and self.checker is not None:
-            if entry.client_left:  # what the upstream sent was not all read: nothing to judge
+            if request.closed_by == SHUTDOWN_CUT:  # not the upstream's doing
+                self.checker.book.skipped("shutdown")
+            elif entry.client_left and request.broken_off is None:  # the client left: the rest was not read
                 self.checker.book.skipped("client_left")
             else:
                 self._check(request, entry, taken.upstream)

@@ -27,6 +27,11 @@ from mockserver.recording.har import (
 from mockserver.recording.redact import redact_exchange
 
 Headers = Sequence[tuple[str, str]]
+# A captured stream keeps at most this many events one by one; the rest of a longer one is kept as one
+# last piece (the same bytes; replay sends them at once). Each event costs about a kilobyte and a few
+# microseconds of redaction when the exchange is written: an upstream streaming millions of tiny events
+# would otherwise hold gigabytes and stall the server for minutes while the exchange is finished.
+MAX_CAPTURED_EVENTS = 10_000
 
 
 def _header(headers: Headers, name: str) -> str:
@@ -102,6 +107,7 @@ class ExchangeCapture:
         self._chunks: list[bytes] = []
         self._events: list[tuple[float, bytes]] | None = None
         self._splitter = EventSplitter()
+        self._rest: list[bytes] | None = None  # a stream's bytes past `MAX_CAPTURED_EVENTS`, kept as one piece
         self._last_bytes_ms = 0.0
 
     def _now_ms(self) -> float:
@@ -118,7 +124,15 @@ class ExchangeCapture:
             self._chunks.append(data)
             return
         self._last_bytes_ms = self._now_ms()
-        self._events.extend((self._last_bytes_ms, event) for event in self._splitter.feed(data))
+        if self._rest is not None:
+            self._rest.append(data)
+            return
+        events = self._splitter.feed(data)
+        room = MAX_CAPTURED_EVENTS - 1 - len(self._events)
+        if len(events) > room:  # the last piece takes the rest of the stream, whatever it holds
+            self._rest = [*events[room:], *self._splitter.close()]
+            events = events[:room]
+        self._events.extend((self._last_bytes_ms, event) for event in events)
 
     def finish(self, comment: str | None = None, broken_off: str | None = None) -> Exchange:
         """The exchange, redacted. Call once, after the last byte (or when the client went away); an
@@ -127,7 +141,8 @@ class ExchangeCapture:
             raise ValueError("no response head was captured: an exchange without a response is not recorded")
         end = self._now_ms()
         if self._events is not None:
-            self._events.extend((self._last_bytes_ms, event) for event in self._splitter.close())
+            last = self._splitter.close() if self._rest is None else [b"".join(self._rest)]
+            self._events.extend((self._last_bytes_ms, event) for event in last if event)
         method, url, headers, body = self._request
         return build_exchange(method=method, url=url, request_headers=headers, request_body=body,
                               status=self._status, reason=self._reason, response_headers=self._headers,

@@ -85,6 +85,7 @@ class _Parts:
     request_body: bytes
     response_headers: list[tuple[str, str]]
     chunks: list[bytes]
+    notes: list[str | None]  # the comment and why the answer broke off (an upstream's error may quote a key)
 
     def scrubbed(self, secrets: list[str]) -> _Parts:
         literals = echoes(secrets)
@@ -99,7 +100,8 @@ class _Parts:
                       query=[(n, text(v)) for n, v in self.query],
                       request_body=hide_echoes(self.request_body, literals),
                       response_headers=[(n, text(v)) for n, v in self.response_headers],
-                      chunks=[hide_echoes(chunk, literals) for chunk in self.chunks])
+                      chunks=[hide_echoes(chunk, literals) for chunk in self.chunks],
+                      notes=[None if note is None else text(note) for note in self.notes])
 
 
 def redact_exchange(exchange: Exchange) -> Exchange:
@@ -121,6 +123,7 @@ def redact_exchange(exchange: Exchange) -> Exchange:
         request_body=redact_body(request.body(), secrets),
         response_headers=redact_headers(response.header_pairs(), secrets),
         chunks=[redact_response(chunk, secrets) for chunk in chunks],
+        notes=[exchange.comment, exchange.broken_off],
     ).scrubbed(secrets)
     redacted = _rebuilt(exchange, parts)
     _REDACTED[id(redacted)] = redacted
@@ -154,7 +157,10 @@ def _rebuilt(exchange: Exchange, parts: _Parts) -> Exchange:
     if exchange.is_stream:
         content_update["events"] = [_event_with(event, chunk)
                                     for event, chunk in zip(response.content.events or [], parts.chunks, strict=True)]
+    comment, broken_off = parts.notes
     return exchange.model_copy(update={
+        "comment": comment,
+        "broken_off": broken_off,
         "request": request.model_copy(update=request_update),
         "response": response.model_copy(update={
             "headers": [NameValue(name=n, value=v) for n, v in parts.response_headers],

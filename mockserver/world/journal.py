@@ -100,7 +100,8 @@ class JournalEntry:
     faults: tuple[str, ...] = ()
     delays: tuple[float, ...] | None = None
     feedback_records: tuple[FeedbackRecord, ...] = ()
-    response_bytes: bytes = field(default=b"", repr=False)
+    _response: bytes = field(default=b"", repr=False)
+    _response_more: list[bytes] | None = field(default=None, repr=False)  # pieces not yet joined to `_response`
     stream_chunks: list[bytes] | None = field(default=None, repr=False)
     events_planned: int | None = None
     completed: bool = False
@@ -123,13 +124,32 @@ class JournalEntry:
         if more:
             self._echoes = sorted({*(self._echoes or ()), *more}, key=len, reverse=True)
 
+    @property
+    def response_bytes(self) -> bytes:
+        """The answer's body as sent (a stream's: `stream_chunks`), its pieces joined once, when read
+        (appending each to a bytes object copied the whole body again for every piece: quadratic)."""
+        if self._response_more:
+            self._response = b"".join((self._response, *self._response_more))
+            self._response_more = None
+        return self._response
+
+    @response_bytes.setter
+    def response_bytes(self, body: bytes) -> None:
+        self._response, self._response_more = body, None
+
     def hide_echoes(self) -> None:
-        """Take the request's keys out of the answer kept (the client got it as it was)."""
+        """Take the request's keys out of the answer kept, headers and body (the client got it as it was)."""
         echoed = self._echoes
-        if echoed:
+        if echoed:  # (an upstream may echo one in a header too, or in bytes its error quotes)
+            self.response_header_lines = provider_keys.hide_echoes(self.response_header_lines, echoed)
+            self.error = self.hidden(self.error)
             self.response_bytes = provider_keys.hide_echoes(self.response_bytes, echoed)
             if self.stream_chunks:
                 self.stream_chunks = [provider_keys.hide_echoes(chunk, echoed) for chunk in self.stream_chunks]
+
+    def hidden(self, text: Any) -> Any:
+        """`text` (an error's detail, which may quote what an upstream sent) with the request's keys hidden."""
+        return provider_keys.hide_echoes_in_text(text, self._echoes) if self._echoes else text
 
     def kept_bytes(self) -> int:
         """About what this entry holds in memory: its raw bytes plus fixed per-object overheads."""
@@ -195,8 +215,11 @@ class JournalEntry:
             if self.stream_chunks is None:
                 self.stream_chunks = []
             self.stream_chunks.append(chunk)
-        else:
-            self.response_bytes += chunk
+        elif not self._response:
+            self._response = chunk
+        else:  # (joined when read: `response_bytes`)
+            self._response_more = self._response_more or []
+            self._response_more.append(chunk)
 
     @property
     def body(self) -> Any:

@@ -159,6 +159,13 @@ def hide_echoes(data: bytes, echoed: list[bytes]) -> bytes:
     return data
 
 
+def hide_echoes_in_text(text: Any, echoed: list[bytes]) -> Any:
+    """`hide_echoes` for text (an error's detail); anything but a string as it is."""
+    if not isinstance(text, str):
+        return text
+    return hide_echoes(text.encode("utf-8", "surrogateescape"), echoed).decode("utf-8", "surrogateescape")
+
+
 # --- headers and query strings ---------------------------------------------------------------------
 
 def redact_header_pairs(headers: Iterable[tuple[str, str]], secrets: list[str] | None = None
