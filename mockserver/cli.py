@@ -16,6 +16,7 @@ from contracts.check.command import FiniteFloatRange
 from contracts.check.command import check as check_command
 from contracts.openapi import openapi_json
 from mockserver.app import create_app
+from mockserver.fixed_unicode import quoted
 from mockserver.http import console
 from mockserver.http.hostcheck import ANY_HOST, is_loopback
 from mockserver.http.server import (
@@ -115,9 +116,9 @@ def declared(spec: MockSpec) -> list[str]:
     lines = _experiment_lines(spec)[0]
     for index, script in enumerate(spec.scripts, start=1):
         answer = script.answer or (script.answers or [None])[0]
-        what = f"{len(script.answers)} answers" if script.answers else repr((answer.output if answer else "")[:40])
+        what = f"{len(script.answers)} answers" if script.answers else quoted((answer.output if answer else "")[:40])
         times = "always" if script.times is None else f"{script.times}x"
-        lines.append(f"script {script.name or f'script-{index}'!r}: {what} when {describe_match(script.match)}"
+        lines.append(f"script {quoted(script.name or f'script-{index}')}: {what} when {describe_match(script.match)}"
                      f" ({times})")
     for index, fault in enumerate(spec.faults, start=1):
         effects = fault.model_dump(exclude_none=True, exclude={"name", "match", "times", "reset"})
@@ -125,7 +126,8 @@ def declared(spec: MockSpec) -> list[str]:
             effects["reset"] = True
         times = "always" if fault.times is None else f"{fault.times}x"
         what = ", ".join(f"{k}={v}" for k, v in effects.items())
-        lines.append(f"fault {fault.name or f'fault-{index}'!r}: {what} when {describe_match(fault.match)} ({times})")
+        lines.append(f"fault {quoted(fault.name or f'fault-{index}')}: {what} when {describe_match(fault.match)}"
+                     f" ({times})")
     return lines
 
 
@@ -133,12 +135,12 @@ def _experiment_lines(spec: MockSpec) -> tuple[list[str], str | None]:
     lines: list[str] = []
     first_experiment = None
     for project in spec.projects:
-        lines.append(f"project {project.name!r} ({project.id or 'id derived from name'})")
+        lines.append(f"project {quoted(project.name)} ({project.id or 'id derived from name'})")
         for experiment in project.experiments:
             first_experiment = first_experiment or experiment.id
             total = sum(c.weight for c in experiment.configs) or 1
             adaptive = ", adaptive sampling" if experiment.sampling == "adaptive" else ""
-            lines.append(f"  experiment {experiment.name!r}: {experiment.id or 'id derived from name'}{adaptive}")
+            lines.append(f"  experiment {quoted(experiment.name)}: {experiment.id or 'id derived from name'}{adaptive}")
             for config in experiment.configs:
                 share = f"weight {config.weight:g} ({100 * config.weight / total:.0f}%)"
                 if experiment.sampling == "adaptive":

@@ -19,6 +19,7 @@ import httpx
 
 from mockserver.control.reports import describe
 from mockserver.errors import DomainError
+from mockserver.fixed_unicode import quoted
 from mockserver.spec.errors import SpecError, validate
 from mockserver.spec.models import ConfigSpec, FaultSpec, MockSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 from pytest_plugin.arguments import call_title, drop_leading, experiment_keywords, takes_keywords
@@ -78,12 +79,12 @@ def _count(call: str, keyword: str, value: Any, *, least: int) -> None:
     """A count given to an assertion is a whole number: `"1"` or `True` would never equal a count, so
     the assertion would fail (or pass) for the wrong reason."""
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise SpecError([f"{keyword}: expected a whole number >= {least} (got {value!r})"], call_title(call))
+        raise SpecError([f"{keyword}: expected a whole number >= {least} (got {quoted(value)})"], call_title(call))
 
 
 def _expect(call: str, keyword: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
     if not isinstance(value, kind):
-        raise SpecError([f"{keyword}: expected {what}, got {value!r}"], call_title(call))
+        raise SpecError([f"{keyword}: expected {what}, got {quoted(value)}"], call_title(call))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from mockserver.control.page import journal_page, page_headers
 from mockserver.control.reports import JournalPage
 from mockserver.control.service import ControlError, MockControl
 from mockserver.errors import ApiError
+from mockserver.fixed_unicode import quoted
 from mockserver.http.body import too_many_values
 from mockserver.http.request import Request
 from mockserver.http.router import Handler, Key, Route
@@ -96,16 +97,18 @@ def _filters(request: Request) -> dict[str, Any]:
     for key, value in dict(request.query()).items():  # (the last of a repeated parameter)
         if key in _INT_FILTERS:
             try:
+                if not value.isascii():  # int() takes any Unicode digit, and each Python knows more of them
+                    raise ValueError(value)
                 data[key] = int(value)
             except ValueError:
-                raise ControlError(422, [f"{key}: not an integer (got {value!r})"]) from None
+                raise ControlError(422, [f"{key}: not an integer (got {quoted(value)})"]) from None
         elif key == "chat":
             data[key] = value.lower() in ("1", "true", "yes", "on")
         elif key == "inputs":
             try:
                 data[key] = jsonio.loads(value)
             except ValueError:
-                raise ControlError(422, [f"inputs: not JSON (got {value!r})"]) from None
+                raise ControlError(422, [f"inputs: not JSON (got {quoted(value)})"]) from None
         else:
             data[key] = value
     return data

@@ -13,6 +13,7 @@ from pydantic import Field, ValidationError
 
 from contracts.base import ClosedWireModel, JsonInt
 from contracts.chat import ChatExperimentRequest
+from mockserver.fixed_unicode import quoted
 from mockserver.spec import regexes
 from mockserver.spec.models import RequestMatch
 from mockserver.spec.regexes import Pattern
@@ -185,7 +186,7 @@ def describe(record: dict[str, Any], labels: dict[str, dict[str, str]] | None = 
     if body.get("experiment_id"):
         parts.append(f"experiment={body['experiment_id']}")
     if last is not None:
-        parts.append(f"last message={str(last)[:60]!r}")
+        parts.append(f"last message={quoted(str(last)[:60])}")
     if record.get("faults"):
         parts.append("faults=[" + ", ".join(faults.get(name, name) for name in record["faults"]) + "]")
     scripted = [s["script"] for s in record.get("samples", []) if s.get("script")]

@@ -13,14 +13,13 @@ id in an error) is escaped (`logsafe`): one request, one line.
 from __future__ import annotations
 
 import asyncio
-from http import HTTPStatus
 from typing import Any, TextIO
 
 from mockserver.http import console
+from mockserver.http.phrases import PHRASES
 from mockserver.logsafe import ARG_LIMIT, printable
 from mockserver.world.provider_keys import redact_query
 
-_PHRASES = {status.value: status.phrase for status in HTTPStatus}
 FLUSH_EVERY = 0.05  # seconds
 LINES_KEPT = 1024  # formatted request lines remembered (a full table is cleared)
 
@@ -53,7 +52,7 @@ class AccessLog:
         if line is None:
             method, path, query, version, _ = key
             target = printable(path + ("?" + redact_query(query.decode("latin-1")) if query else ""), ARG_LIMIT)
-            line = f' - "{method} {target} HTTP/{version}" {status} {_PHRASES.get(status, "")}'
+            line = f' - "{method} {target} HTTP/{version}" {status} {PHRASES.get(status, "")}'
             if len(self._lines) >= LINES_KEPT:
                 self._lines.clear()
             self._lines[key] = line

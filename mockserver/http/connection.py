@@ -22,7 +22,6 @@ A request that arrives whole in one read (the usual case) arms no timer at all.
 from __future__ import annotations
 
 import asyncio
-import http
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mockserver.errors import error_body
+from mockserver.http.phrases import status_line
 from mockserver.http.request import request_of
 
 
@@ -61,7 +61,7 @@ class Refusal:
 def error_bytes(status: int, detail: str, default_headers: list[tuple[bytes, bytes]]) -> bytes:
     """A complete `Connection: close` HTTP/1.1 error answer in the mock's JSON error shape."""
     body = error_body(detail)
-    lines = [b"HTTP/1.1 %d %s\r\n" % (status, http.HTTPStatus(status).phrase.encode("ascii"))]
+    lines = [status_line(status)]
     lines += [name + b": " + value + b"\r\n" for name, value in default_headers]
     lines += [b"content-type: application/json\r\n", b"content-length: %d\r\n" % len(body),
               b"connection: close\r\n\r\n", body]

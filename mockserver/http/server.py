@@ -27,6 +27,7 @@ from mockserver import logsafe
 from mockserver.http import console
 from mockserver.http.connection import ConnectionLimits, guarded_protocol
 from mockserver.http.hostcheck import with_host_check
+from mockserver.http.phrases import fix_uvicorn_status_lines
 from mockserver.http.protocol import gathering
 from mockserver.http.refusals import refusal_journal
 
@@ -128,6 +129,7 @@ def uvicorn_config(app: ASGIApp, host: str = LOOPBACK, options: ServerOptions | 
         timeout_graceful_shutdown=options.shutdown_timeout,  # type: ignore[arg-type]
     )
     logsafe.install()  # after uvicorn has configured its loggers
+    fix_uvicorn_status_lines()  # the same reason phrases on every Python (mockserver/http/phrases.py)
     return config
 
 

@@ -14,6 +14,7 @@ from contracts.configs import LinkedToolRequest, ModelConfigFields, ModelConfigT
 from contracts.messages import ToolChoice
 from mockserver.determinism import SeededFaker, derive_random, make_id
 from mockserver.errors import ApiError
+from mockserver.fixed_unicode import quoted
 from mockserver.pipeline.schema_data import generate_instance
 from mockserver.pipeline.tokens import cut_to_tokens
 
@@ -73,7 +74,7 @@ def _choose_tool(plan: ToolPlan, tools: list[dict[str, Any]], config_id: str, la
     if plan.mode == "function":
         named = next((t for t in tools if t["name"] == plan.function), None)
         if named is None:
-            raise ApiError(409, f"tool_choice names function {plan.function!r}, but model config {config_id} "
+            raise ApiError(409, f"tool_choice names function {quoted(plan.function)}, but model config {config_id} "
                                 f"has no tool of that name (its tools: {[t['name'] for t in tools]}).")
         return named
     if plan.mode == "required":

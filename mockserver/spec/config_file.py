@@ -8,13 +8,13 @@ can fail is a `ConfigFileError` whose message starts with the path.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from mockserver import jsonio
 from mockserver.files import safe_yaml
 from mockserver.files.plaindata import NotPlainData, check_plain
 from mockserver.files.textfile import MEBIBYTE, UnreadableFile, read_text
@@ -42,7 +42,7 @@ def _parse(text: str, kind: str) -> Any:
         return tomllib.loads(text)
     if kind == "YAML":
         return safe_yaml.load(text)
-    return json.loads(text, object_pairs_hook=_json_object)
+    return jsonio.stdlib_loads(text, object_pairs_hook=_json_object)  # (worded alike on every Python)
 
 
 def _parse_error(bad: Exception) -> str:

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from mockserver.fixed_unicode import quoted
+
 ModelT = TypeVar("ModelT", bound=BaseModel)
 Loc = tuple[Any, ...]
 _UNION_TAGS = {"str", "list", "int", "float", "dict", "bool"}
@@ -44,7 +46,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         by_last = {choice.rsplit(".", 1)[-1]: choice for choice in pool}
         close = difflib.get_close_matches(word, list(by_last), n=1, cutoff=0.6)
         if close:
-            return f" (did you mean {by_last[close[0]]!r}?)"
+            return f" (did you mean {quoted(by_last[close[0]])}?)"
     return ""
 
 
@@ -118,11 +120,11 @@ def problems_of(error: ValidationError, prefix: str = "", model: type[BaseModel]
         elif kind == "missing":
             text = "required key missing"
         elif kind == "model_type":  # pydantic names the model class: say what the file or body needs
-            text = f"expected an object (got {item.get('input')!r})"
+            text = f"expected an object (got {quoted(item.get('input'))})"
         elif kind in ("duplicate_id", "value_error", "assertion_error"):
             text = message
         else:
-            text = f"{message} (got {item.get('input')!r})"
+            text = f"{message} (got {quoted(item.get('input'))})"
         line = f"{where}: {text}" if where and not text.startswith(where) else text
         if line not in lines:
             lines.append(line)

@@ -15,6 +15,7 @@ from contracts.base import ClosedWireModel, JsonInt, JsonObject
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from contracts.messages import ChatMessageWithToolCall
+from mockserver.fixed_unicode import quoted
 from mockserver.spec.regexes import Pattern
 
 
@@ -195,7 +196,7 @@ class MockSpec(ClosedWireModel):
             elif first[1] != content or kind == "experiment":
                 raise PydanticCustomError(
                     "duplicate_id", "{where}: {kind} id {value} is also used at {first}",
-                    {"where": where, "kind": kind, "value": repr(value), "first": first[0]},
+                    {"where": where, "kind": kind, "value": quoted(value), "first": first[0]},
                 )
 
         for p_index, project in enumerate(self.projects):

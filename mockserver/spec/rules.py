@@ -14,6 +14,7 @@ from typing import Any, Generic, Literal, TypeVar
 from contracts.chat import ChatExperimentRequest
 from contracts.messages import message_text
 from mockserver.errors import DomainError
+from mockserver.fixed_unicode import quoted
 from mockserver.spec import regexes
 from mockserver.spec.models import FaultSpec, RequestMatch, ScriptedAnswer, ScriptSpec
 
@@ -49,7 +50,7 @@ class Rule(Generic[SpecT]):
     def label(self, kind: RuleKind) -> str:
         """What reports call it: `script-1 matching message='Capital'` (`script 'greeting' matching ...`
         when it was given a name), so a reader sees which rule without looking up its number."""
-        who = f"{kind} {self.spec.name!r}" if self.spec.name else self.name
+        who = f"{kind} {quoted(self.spec.name)}" if self.spec.name else self.name
         return f"{who} matching {describe_match(self.spec.match)}"
 
     def snapshot(self, kind: RuleKind) -> dict[str, Any]:
@@ -68,7 +69,7 @@ class Rule(Generic[SpecT]):
 def describe_match(match: RequestMatch) -> str:
     """What a rule matches, in the keyword form the fixture takes (`message='Capital'`), or 'every call'."""
     given = match.model_dump(exclude_none=True)
-    return ", ".join(f"{key}={value!r}" for key, value in given.items()) or "every call"
+    return ", ".join(f"{key}={quoted(value)}" for key, value in given.items()) or "every call"
 
 
 def last_user_text(request: ChatExperimentRequest) -> str:
@@ -110,13 +111,13 @@ def case_hint(match: RequestMatch, request: ChatExperimentRequest, call: int | N
     if (message is not None and message.lower() not in text.lower()) or \
             (pattern is not None and not regexes.search(pattern, text, ignore_case=True)):
         return None  # it would miss whatever the case
-    quoted = repr(text if len(text) <= 60 else text[:57] + "...")
+    shown = quoted(text if len(text) <= 60 else text[:57] + "...")
     if message is not None and message not in text:
         start = text.lower().find(message.lower())
-        return (f"message= is case-sensitive: call #{call} ({quoted}) has {text[start:start + len(message)]!r}; "
-                f"message_regex={'(?i)' + regexes.escape(message)!r} ignores case")
+        return (f"message= is case-sensitive: call #{call} ({shown}) has {quoted(text[start:start + len(message)])}; "
+                f"message_regex={quoted('(?i)' + regexes.escape(message))} ignores case")
     if pattern is not None and not regexes.search(pattern, text):
-        return (f"message_regex= is case-sensitive: call #{call} ({quoted}) matches it only ignoring case; "
+        return (f"message_regex= is case-sensitive: call #{call} ({shown}) matches it only ignoring case; "
                 "start the pattern with (?i) to ignore case")
     return None
 
@@ -161,7 +162,7 @@ class RuleBook:
             rules: list[Any] = self.scripts if kind == "script" else self.faults
             kept = [r for r in rules if r.id != rule_id]
             if len(kept) == len(rules):
-                raise UnknownRule(f"No {kind} with id {rule_id!r}.")
+                raise UnknownRule(f"No {kind} with id {quoted(rule_id)}.")
             if kind == "script":
                 self.scripts = kept
             else:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from contracts.configs import ModelConfigFields
 from contracts.experiments import PositiveLabel
 from mockserver.determinism import make_id
+from mockserver.fixed_unicode import quoted
 from mockserver.sizes import estimate
 from mockserver.spec.models import MockSpec, SamplingPolicy, TimingSpec
 from mockserver.world.budget import OverShare
@@ -33,7 +34,7 @@ class Experiments(Store):
             for project_spec in spec.projects:
                 for exp_spec in project_spec.experiments:
                     if exp_spec.id is not None and exp_spec.id in self.experiments:
-                        raise Conflict(f"experiment id {exp_spec.id!r} already exists; "
+                        raise Conflict(f"experiment id {quoted(exp_spec.id)} already exists; "
                                        "reset, or replace the whole spec, to redefine it")
             for project_spec in spec.projects:
                 project = self._ensure_project(name=project_spec.name, project_id=project_spec.id)
@@ -41,7 +42,7 @@ class Experiments(Store):
                 for exp_spec in project_spec.experiments:
                     experiment_id = exp_spec.id or make_id("exp", 0, project.id, exp_spec.name)
                     if experiment_id in self.experiments:
-                        raise Conflict(f"experiment {exp_spec.name!r} (id {experiment_id}) already exists")
+                        raise Conflict(f"experiment {quoted(exp_spec.name)} (id {experiment_id}) already exists")
                     self._add_experiment(project.id, exp_spec.name, exp_spec.positive_labels,
                                          experiment_id=experiment_id, sampling=exp_spec.sampling)
                     created["experiments"].append(experiment_id)
@@ -64,7 +65,7 @@ class Experiments(Store):
                 found = next((e for e in self.experiments.values()
                               if e.project_id == project.id and experiment in (e.name, e.id)), None)
                 if found is None:
-                    raise NotFound(f"Experiment {experiment!r} not found in project {project.id}; "
+                    raise NotFound(f"Experiment {quoted(experiment)} not found in project {project.id}; "
                                    "create it first (POST /v4/projects/{project_id}/experiments).")
                 experiment_id = found.id
             known = set(self.configs)
