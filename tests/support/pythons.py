@@ -25,9 +25,10 @@ def venv_python(version: str) -> Path:
 
 
 def interpreter(version: str) -> str | None:
-    """An interpreter of `version` (`3.12`): on PATH, else pyenv's newest of that version."""
+    """An interpreter of `version` (`3.12`): on PATH, else pyenv's newest of that version. (pyenv's shim
+    `python3.12` is on PATH whatever pyenv's chosen version is, and fails where that is another: tried.)"""
     found = shutil.which(f"python{version}")
-    if found:
+    if found and subprocess.run([found, "-c", "pass"], capture_output=True).returncode == 0:
         return found
     pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
     candidates = [path for path in pyenv.glob(f"{version}.*/bin/python") if path.parent.parent.name.count(".") == 2]
