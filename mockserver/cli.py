@@ -75,17 +75,6 @@ def bind_host(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return host
 
 
-def _writable_later(name: str, path: str | None) -> None:
-    """A file written at shutdown: its folder must exist and be writable now, not after the whole run."""
-    if path is None:
-        return
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise click.BadParameter(f"{path}: the folder {folder} does not exist", param_hint=name)
-    if not os.access(folder, os.W_OK):
-        raise click.BadParameter(f"{path}: cannot write in the folder {folder}", param_hint=name)
-
-
 def check_combinations(ctx: click.Context, flags: dict[str, Any]) -> None:
     """Flags that do nothing without another, or that contradict one: a usage error (exit 2) at start."""
     def given(name: str) -> bool:
@@ -100,8 +89,6 @@ def check_combinations(ctx: click.Context, flags: dict[str, Any]) -> None:
     if flags["record"] and flags["replay"] and os.path.realpath(flags["record"]) == os.path.realpath(flags["replay"]):
         raise click.UsageError("--record and --replay name the same file: each replayed answer would be appended "
                                "to the cassette it came from (to add what the cassette lacks: --record-on-miss)")
-    _writable_later("--report", flags["report"])
-    _writable_later("--junit", flags["junit"])
 
 
 def _version() -> str:

@@ -86,7 +86,7 @@ def test_an_ipv6_host_may_be_written_as_a_url_writes_it() -> None:
     (["--replay-ignore", "user"], "--replay-ignore sets how --replay answers: give --replay FILE"),
     (["--replay", "same.har", "--record", "./same.har"], "--record and --replay name the same file"),
     (["--upstream", "http://127.0.0.1:9/v4", "--report", "no/such/folder/r.json"],
-     "Invalid value for --report: no/such/folder/r.json: the folder"),
+     "Invalid value for --report: no/such/folder/r.json: cannot write there: No such file or directory"),
     (["--upstream", "http://127.0.0.1:9/v4", "--junit", "no/such/folder/r.xml"], "Invalid value for --junit"),
 ])
 def test_flags_that_do_nothing_or_contradict_are_usage_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
