@@ -11,11 +11,13 @@ naming where it is.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 MAX_DEPTH = 100  # nesting of objects and arrays; a config's deepest (a tool's JSON Schema) is far less
 MAX_VALUES = 1_000_000  # values and keys in all, counting each use of a YAML alias
 _SCALARS = (str, int, float, bool, type(None))
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class NotPlainData(ValueError):
@@ -53,7 +55,7 @@ def check_plain(data: Any, *, allow_bytes: bool = False, max_depth: int = MAX_DE
         if count > max_values:
             raise NotPlainData("", f"holds more than {max_values:,} values (YAML aliases count once per use)")
         if isinstance(value, scalars):
-            if isinstance(value, str) and not value.isascii() and not _encodes(value):
+            if isinstance(value, str) and not value.isascii() and _has_lone_surrogate(value):
                 raise NotPlainData(_where(path), "a lone UTF-16 surrogate (\\ud800-\\udfff) is not valid Unicode")
             continue
         if len(path) >= max_depth:
@@ -64,7 +66,7 @@ def check_plain(data: Any, *, allow_bytes: bool = False, max_depth: int = MAX_DE
                 if not isinstance(key, str):
                     raise NotPlainData(_where(path), f"the key {key!r} ({type(key).__name__}) is not a "
                                                      "string; quote it")
-                if not key.isascii() and not _encodes(key):
+                if not key.isascii() and _has_lone_surrogate(key):
                     raise NotPlainData(_where(path), "a key holds a lone UTF-16 surrogate (\\ud800-\\udfff), "
                                                      "which is not valid Unicode")
                 stack.append((item, (*path, key)))
@@ -74,9 +76,7 @@ def check_plain(data: Any, *, allow_bytes: bool = False, max_depth: int = MAX_DE
             raise NotPlainData(_where(path), _describe(value))
 
 
-def _encodes(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+def _has_lone_surrogate(text: str) -> bool:
+    """Whether `text` holds a UTF-16 surrogate on its own (YAML and JSON escapes can make one), which no
+    UTF-8 writer can write back."""
+    return _SURROGATE.search(text) is not None
